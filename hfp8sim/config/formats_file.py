@@ -1,0 +1,89 @@
+"""Custom formats and schemes from YAML.
+
+A format library file may hold two sections, both optional::
+
+    formats:
+      e3m4_hw:                 # name used everywhere else
+        exp_bits: 3
+        man_bits: 4
+        bias: 3
+        subnormals: true       # optional, default true
+        infinities: false      # optional, default: true only for nan: ieee
+        nan: fn                # ieee | fn | fnuz (default ieee)
+        negative_zero: true    # optional, default: false for fnuz
+        signed: true           # optional
+    schemes:
+      my_scheme:
+        forward: e3m4_hw
+        backward: float8_e5m2
+        accumulate: dlfloat16
+
+Formats are registered before schemes, so schemes can use the formats of the same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+
+from ..errors import ConfigError, FormatError
+from ..formats.spec import FormatSpec, Scheme, register_format, register_scheme
+from .yaml_io import read_yaml, validation_error
+
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class FormatModel(pydantic.BaseModel):
+    model_config = _STRICT
+    exp_bits: int
+    man_bits: int
+    bias: int
+    signed: bool = True
+    subnormals: bool = True
+    infinities: bool | None = None
+    nan: Literal["ieee", "fn", "fnuz"] = "ieee"
+    negative_zero: bool | None = None
+    description: str = ""
+
+    def to_spec(self, name: str) -> FormatSpec:
+        return FormatSpec(name, **self.model_dump())
+
+
+class SchemeModel(pydantic.BaseModel):
+    model_config = _STRICT
+    forward: str
+    backward: str
+    accumulate: str
+    description: str = ""
+
+
+class FormatLibraryModel(pydantic.BaseModel):
+    model_config = _STRICT
+    formats: dict[str, FormatModel] = {}
+    schemes: dict[str, SchemeModel] = {}
+
+
+def load_format_library(path: str | Path) -> tuple[list[FormatSpec], list[Scheme]]:
+    """Validate a format library file and register its formats and schemes (all or nothing per entry)."""
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    try:
+        library = FormatLibraryModel.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc, str(path)) from None
+    formats, schemes = [], []
+    for name, model in library.formats.items():
+        try:
+            formats.append(register_format(model.to_spec(name)))
+        except FormatError as exc:
+            raise ConfigError(str(exc), file=str(path), key_path=f"formats.{name}") from None
+    for name, model in library.schemes.items():
+        try:
+            schemes.append(register_scheme(name, forward=model.forward, backward=model.backward,
+                                           accumulate=model.accumulate, description=model.description))
+        except FormatError as exc:
+            raise ConfigError(str(exc), file=str(path), key_path=f"schemes.{name}") from None
+    return formats, schemes

@@ -1,0 +1,76 @@
+"""Reading YAML with located errors, and turning pydantic validation errors into one ConfigError.
+
+Every problem in a file is reported at once, each as ``key.path: what is wrong``, so a user fixes a
+config in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from ..errors import ConfigError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (a silent overwrite hides typos)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    mapping: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or a syntax error becomes a ConfigError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("file not found" if not p.exists() else "not a file", file=str(path))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", file=str(path)) from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}invalid YAML: {problem}", file=source) from None
+
+
+def _describe(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = error["msg"]
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def validation_error(exc: pydantic.ValidationError, file: str | None, prefix: str = "") -> ConfigError:
+    """One ConfigError listing every problem of a pydantic validation, each with its key path."""
+    problems = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        problems.append(f"{path or '(top level)'}: {_describe(error)}")
+    message = problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)
+    return ConfigError(message, file=file)
