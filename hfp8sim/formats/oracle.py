@@ -2,14 +2,13 @@
 against, and the rounding step of the datapath's exact oracle.
 
 Written independently of ``codec``: values are exact Fractions, the exponent comes from integer bit
-lengths, and codes are found by looking the rounded value up in a table built from the spec's fields.
+lengths, and the rounding decision compares exact fractions.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
 
 from .codec import OVERFLOW_SATURATE, ROUND_NEAREST_AWAY, ROUND_NEAREST_EVEN, ROUND_STOCHASTIC, ROUND_TOWARD_ZERO
 from .spec import FormatSpec
@@ -40,17 +39,6 @@ def decode_exact(code: int, spec: FormatSpec) -> ExactValue:
     else:
         magnitude = Fraction((1 << spec.man_bits) + mant) * Fraction(2) ** (exp_field - spec.bias - spec.man_bits)
     return -magnitude if sign else magnitude
-
-
-@lru_cache(maxsize=64)
-def _value_to_code(spec: FormatSpec) -> dict[Fraction, int]:
-    """Canonical code of every finite non-zero value (zero is handled apart because of its sign)."""
-    table: dict[Fraction, int] = {}
-    for code in range(1 << spec.bits):
-        value = decode_exact(code, spec)
-        if isinstance(value, Fraction) and value != 0 and value not in table:
-            table[value] = code
-    return table
 
 
 def _floor_log2(a: Fraction) -> int:
@@ -131,4 +119,11 @@ def round_exact(x: ExactValue | float, spec: FormatSpec, rounding: int = ROUND_N
         return _zero_code(spec, negative)
     if result > spec.max_value:
         return overflowed(False)
-    return _value_to_code(spec)[-result if negative else result]
+    if result >= spec.min_normal:
+        e = _floor_log2(result)
+        exp_field, mant = e + spec.bias, result / Fraction(2) ** (e - spec.man_bits) - (1 << spec.man_bits)
+    else:
+        exp_field, mant = 0, result / Fraction(2) ** (spec.emin - spec.man_bits)
+    assert mant.denominator == 1, "rounded value off the grid"
+    code = (exp_field << spec.man_bits) | int(mant)
+    return code | (spec.sign_bit if negative else 0)

@@ -1,0 +1,89 @@
+"""Round a float32 to a narrow accumulator format with integer operations that vectorise.
+
+Used by the fast GEMM path.  The accumulator value and the product are both float32 there, and
+``round_p(fl32(acc + p))`` equals the correctly rounded ``round_p(acc + p)`` because both operands have at
+most p <= 11 significant bits and float32 has 24 >= 2p + 2 (the double-rounding theorem for addition,
+Figueroa 1995); the GEMM dispatcher only takes this path when those conditions hold.
+
+The rounding itself is written as an LLVM intrinsic on the float32 bit pattern (Numba would widen 32-bit
+integer arithmetic to 64 bits and the loop would not vectorise as well):
+
+* normal range: add ``half - 1 + lsb`` below the cut and clear the cut bits (round to nearest, ties to
+  even), exactly as on the codes of the target format, whose bit patterns are a re-biased slice of float32's;
+* below the smallest normal: formats with subnormals round to the fixed quantum ``2**(emin - man_bits)``
+  by adding and subtracting a power of two whose float32 ulp is that quantum; formats without subnormals
+  keep the unbounded-exponent result and flush it to (signed) zero if it is below the smallest normal;
+* above max finite: the overflow pattern (max finite, inf or NaN, per the overflow mode);
+* NaN stays NaN.  The sign is put back last.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from ..formats.codec import OVERFLOW_SATURATE
+from ..formats.spec import FormatSpec
+
+_I32 = ir.IntType(32)
+_F32 = ir.FloatType()
+
+
+def fast_round_params(spec: FormatSpec, overflow: int) -> tuple[tuple[int, ...], np.float32]:
+    """Constants of ``round_f32`` for ``spec``: (int32 tuple, subnormal magic constant)."""
+    cut = 23 - spec.man_bits
+    half_minus_one = (1 << (cut - 1)) - 1 if cut > 0 else 0
+    lsb_mask = 1 if cut > 0 else 0
+    keep_mask = (~((1 << cut) - 1)) & 0xFFFFFFFF
+    # float32 itself: no flush (the fast path never produces float32 subnormals anyway)
+    min_normal_bits = 0 if spec.name == "float32" else int(np.float32(spec.min_normal).view(np.uint32))
+    max_bits = int(np.float32(spec.max_value).view(np.uint32))
+    if overflow == OVERFLOW_SATURATE:
+        overflow_bits = max_bits
+    elif spec.infinities:
+        overflow_bits = 0x7F800000
+    else:
+        overflow_bits = 0x7FC00000
+    has_subnormals = int(spec.subnormals and spec.name != "float32")
+    magic = np.float32(math.ldexp(1.0, spec.emin - spec.man_bits + 23))  # its float32 ulp is the quantum
+    ints = (cut, half_minus_one, lsb_mask, keep_mask, min_normal_bits, max_bits, overflow_bits, has_subnormals)
+    return tuple(int(np.int32(np.uint32(v))) if v > 0x7FFFFFFF else int(v) for v in ints), magic
+
+
+@intrinsic
+def round_f32(typingctx, value, params, magic):
+    """round_f32(value: float32, params: 8-tuple of ints from fast_round_params, magic: float32) -> float32."""
+    if value != types.float32 or magic != types.float32:
+        return None
+    if not isinstance(params, types.BaseTuple) or len(params) != 8:
+        return None
+
+    def codegen(context, builder, signature, args):
+        x, packed, magic_value = args
+        fields = []
+        for index in range(8):
+            field = builder.extract_value(packed, index)
+            fields.append(builder.trunc(field, _I32) if field.type.width > 32 else field)
+        cut, half_minus_one, lsb_mask, keep_mask, min_normal, max_bits, overflow_bits, has_subnormals = fields
+        bits = builder.bitcast(x, _I32)
+        magnitude = builder.and_(bits, _I32(0x7FFFFFFF))
+        sign = builder.and_(bits, _I32(-0x80000000))
+        lsb = builder.and_(builder.lshr(magnitude, cut), lsb_mask)
+        rounded = builder.and_(builder.add(builder.add(magnitude, half_minus_one), lsb), keep_mask)
+        # below the smallest normal
+        abs_x = builder.bitcast(magnitude, _F32)
+        sub_value = builder.fsub(builder.fadd(abs_x, magic_value), magic_value)
+        sub_bits = builder.bitcast(sub_value, _I32)
+        below = builder.icmp_unsigned("<", magnitude, min_normal)
+        flushed = builder.select(builder.icmp_unsigned("<", rounded, min_normal), _I32(0), rounded)
+        use_sub = builder.and_(below, builder.icmp_unsigned("!=", has_subnormals, _I32(0)))
+        result = builder.select(use_sub, sub_bits, flushed)
+        result = builder.select(builder.icmp_unsigned(">", result, max_bits), overflow_bits, result)
+        result = builder.select(builder.icmp_unsigned(">", magnitude, _I32(0x7F800000)), magnitude, result)
+        return builder.bitcast(builder.or_(result, sign), _F32)
+
+    return types.float32(value, params, magic), codegen

@@ -1,0 +1,214 @@
+"""Bit-accurate GEMM on operand codes, in the order the modelled array adds (see ``contract.py``).
+
+``gemm(a_bits, b_bits, a_format, b_format, arith)`` returns the accumulated values (float64, exactly the
+values the accumulator/buffer holds), or, with ``out_format``, their codes rounded once more into the output
+format.  Batched operands (``[G, M, K] x [G, K, N]``) run G independent GEMMs in one parallel call (grouped
+and depthwise convolutions use it).
+
+Two kernels give the same bits:
+
+* the **fast path** (float32, vectorised over output columns, ``fast_round.round_f32``) is taken when the
+  products are exact in float32 and fit the accumulator's precision p <= 11, the accumulator and running
+  formats are at most 11 bits (or float32), accumulation rounds to nearest-even, pair mode is off and no
+  operand is infinite;
+* the **exact path** (float64 with round-to-odd additions, ``arithmetic.py``) handles everything else:
+  pair mode, wider products (FP16 x FP16), other accumulator roundings, infinite operands.
+
+Tests check both against the exact ``fractions`` oracle and against each other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ..errors import DatapathError
+from ..formats.codec import OVERFLOW_MODES, ROUND_NEAREST_EVEN, ROUNDING_MODES, decode_table, encode
+from ..formats.spec import FormatSpec, get_format
+from .arithmetic import add_rounded, mac, mac_pair, round_value
+from .contract import ArrayArithmetic
+from .fast_round import fast_round_params, round_f32
+
+_FLOAT32_MIN_NORMAL = 2.0**-126
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+# ---- kernels ---------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow, out):
+    """a_val [G, M, K], b_val_t [G, N, K] (B transposed so k is contiguous), out [G, M, N] float64."""
+    groups, rows, depth = a_val.shape
+    cols = b_val_t.shape[1]
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        a_row = a_val[g, i]
+        for j in range(cols):
+            b_col = b_val_t[g, j]
+            running = 0.0
+            k0 = 0
+            while k0 < depth:
+                k1 = min(depth, k0 + seg_len)
+                psum = 0.0
+                k = k0
+                if pair:
+                    while k + 1 < k1:
+                        psum = mac_pair(psum, a_row[k], b_col[k], a_row[k + 1], b_col[k + 1], acc_p, rounding,
+                                        overflow)
+                        k += 2
+                while k < k1:
+                    psum = mac(psum, a_row[k], b_col[k], acc_p, rounding, overflow)
+                    k += 1
+                if k0 == 0:
+                    running = round_value(psum, run_p, rounding, overflow)
+                else:
+                    running = add_rounded(running, psum, run_p, rounding, overflow)
+                k0 = k1
+            out[g, i, j] = running
+
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_magic, out):
+    """a_val [G, M, K] float32, b_val [G, K, N] float32, out [G, M, N] float32; vectorised over N."""
+    groups, rows, depth = a_val.shape
+    cols = b_val.shape[2]
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        psum = np.empty(cols, np.float32)
+        running = out[g, i]
+        running[:] = 0.0
+        k0 = 0
+        while k0 < depth:
+            k1 = min(depth, k0 + seg_len)
+            psum[:] = 0.0
+            for k in range(k0, k1):
+                a = a_val[g, i, k]
+                b_row = b_val[g, k]
+                for j in range(cols):
+                    psum[j] = round_f32(psum[j] + a * b_row[j], acc_params, acc_magic)
+            if k0 == 0:
+                for j in range(cols):
+                    running[j] = round_f32(psum[j], run_params, run_magic)
+            else:
+                for j in range(cols):
+                    running[j] = round_f32(running[j] + psum[j], run_params, run_magic)
+            k0 = k1
+
+
+# ---- checks and dispatch ---------------------------------------------------------------------------------
+
+def _check_codes(bits, spec: FormatSpec, what: str) -> np.ndarray:
+    arr = np.asarray(bits)
+    if arr.dtype.kind not in "iu":
+        raise DatapathError(f"{what}: expected integer codes of {spec.name}, got dtype {arr.dtype}")
+    if spec.bits > 16:
+        raise DatapathError(f"{what}: operand format {spec.name} is not supported (16 bits at most)")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= (1 << spec.bits)):
+        bad = arr[(arr < 0) | (arr >= (1 << spec.bits))].ravel()[0]
+        raise DatapathError(f"{what}: code {int(bad)} is not a valid {spec.bits}-bit code of {spec.name}")
+    return arr
+
+
+def _as_batched(a, b):
+    if a.ndim != b.ndim or a.ndim not in (2, 3):
+        raise DatapathError(f"operands must both be 2-D [M,K] x [K,N] or 3-D [G,M,K] x [G,K,N]; "
+                            f"got shapes {a.shape} and {b.shape}")
+    if a.ndim == 2:
+        a, b = a[None], b[None]
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise DatapathError(f"shape mismatch: A is {a.shape[-2:]} and B is {b.shape[-2:]} "
+                            f"(batch {a.shape[0]} vs {b.shape[0]}); A's columns must equal B's rows")
+    return a, b
+
+
+def _significant_bits(spec: FormatSpec) -> int:
+    return spec.man_bits + 1
+
+
+def fast_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic,
+                      operands_have_inf: bool) -> bool:
+    """Whether the float32 kernel gives exactly the contract's bits (see the module notes)."""
+    acc, run = arith.acc_format, arith.segment_sum_format
+    if arith.pair or arith.acc_rounding != "nearest_even" or operands_have_inf:
+        return False
+    for spec in (acc, run):
+        narrow = spec.bits <= 16 and _significant_bits(spec) <= 11 and spec.emin >= -126 and spec.emax <= 127
+        if not (narrow or spec.name == "float32"):
+            return False
+    product_bits = _significant_bits(a_spec) + _significant_bits(b_spec)
+    if product_bits > _significant_bits(acc) and acc.name != "float32":
+        return False
+    if product_bits > 24 or _significant_bits(acc) > _significant_bits(run) and run.name != "float32":
+        return False
+    smallest = float(a_spec.min_subnormal) * float(b_spec.min_subnormal)
+    largest = float(a_spec.max_value) * float(b_spec.max_value)
+    return smallest >= _FLOAT32_MIN_NORMAL and largest < _FLOAT32_MAX / 4
+
+
+def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, force_exact: bool = False):
+    """The accumulated values (float64) of A @ B under ``arith``; 2-D or batched 3-D operands."""
+    a_spec, b_spec = get_format(a_format), get_format(b_format)
+    if not isinstance(arith, ArrayArithmetic):
+        raise DatapathError(f"arith must be an ArrayArithmetic, got {type(arith).__name__}")
+    a = _check_codes(a_bits, a_spec, "A")
+    b = _check_codes(b_bits, b_spec, "B")
+    squeeze = a.ndim == 2
+    a, b = _as_batched(a, b)
+    a_table, b_table = decode_table(a_spec), decode_table(b_spec)
+    a_val, b_val = a_table[a], b_table[b]
+    has_inf = bool(np.isinf(a_table).any() and np.isinf(a_val).any()) or bool(
+        np.isinf(b_table).any() and np.isinf(b_val).any())
+    seg_len = arith.segment_length(a.shape[2])
+    groups, rows, cols = a.shape[0], a.shape[1], b.shape[2]
+    rounding = ROUNDING_MODES[arith.acc_rounding]
+    overflow = OVERFLOW_MODES[arith.acc_overflow]
+    if not force_exact and fast_path_applies(a_spec, b_spec, arith, has_inf):
+        acc_params, acc_magic = fast_round_params(arith.acc_format, overflow)
+        run_params, run_magic = fast_round_params(arith.segment_sum_format, overflow)
+        out32 = np.empty((groups, rows, cols), np.float32)
+        _gemm_fast(np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32), seg_len,
+                   acc_params, acc_magic, run_params, run_magic, out32)
+        out = out32.astype(np.float64)
+    else:
+        out = np.empty((groups, rows, cols), np.float64)
+        _gemm_exact(np.ascontiguousarray(a_val), np.ascontiguousarray(b_val.transpose(0, 2, 1)), seg_len,
+                    arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow, out)
+    return out[0] if squeeze else out
+
+
+def round_output(values, out_format, *, rounding: str = "nearest_even", overflow: str = "saturate",
+                 seed: int | None = None) -> np.ndarray:
+    """The last rounding of the contract: accumulated values to output codes.  NaN leaves as the format's
+    canonical positive NaN (the sign of a NaN carries no meaning and differs between float32 and float64
+    hardware paths)."""
+    vals = np.array(values, dtype=np.float64, copy=True)
+    vals[np.isnan(vals)] = math.nan
+    return encode(vals, out_format, rounding=rounding, overflow=overflow, seed=seed)
+
+
+def gemm(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic | None = None, out_format=None, *,
+         out_rounding: str = "nearest_even", out_overflow: str = "saturate", seed: int | None = None,
+         force_exact: bool = False) -> np.ndarray:
+    """Bit-accurate ``A @ B`` on codes.
+
+    Returns the accumulated values (float64) when ``out_format`` is None, else codes of ``out_format``.
+    ``arith`` defaults to a 128x128 weight-stationary array accumulating in DLFloat16.
+    """
+    arith = arith or ArrayArithmetic()
+    values = accumulate(a_bits, b_bits, a_format, b_format, arith, force_exact=force_exact)
+    if out_format is None:
+        return values
+    return round_output(values, out_format, rounding=out_rounding, overflow=out_overflow, seed=seed)
+
+
+def reference_gemm(a_bits, b_bits, a_format, b_format, dtype=np.float64) -> np.ndarray:
+    """The ideal result for error measurement: decoded operands multiplied in ``dtype`` by numpy."""
+    a_spec, b_spec = get_format(a_format), get_format(b_format)
+    a = _check_codes(a_bits, a_spec, "A")
+    b = _check_codes(b_bits, b_spec, "B")
+    _as_batched(a, b)
+    return np.matmul(decode_table(a_spec, dtype)[a], decode_table(b_spec, dtype)[b])

@@ -1,0 +1,162 @@
+"""A network: an ordered list of layers whose connections are checked when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import WorkloadError
+from .layers import Conv2d, Layer, MatMul
+
+
+@dataclass(frozen=True)
+class Network:
+    """An ordered, validated list of layers.
+
+    Building one checks that layer names are unique, that every input names an *earlier* layer (so the
+    order is a valid execution order), that each layer gets as many inputs as it has operands, and that
+    connected shapes agree (a conv's C equals its producer's channels, spatial sizes match, a linear
+    layer's K equals its input's features ...).  A failure raises :class:`~hfp8sim.errors.WorkloadError`
+    naming ``source`` (the file the network came from) and the layer as ``layers[i] (name)``.
+
+    ``source`` says where the network came from (a file path or a description); ``notes`` records
+    modelling choices (what is folded, which variant).
+    """
+
+    name: str
+    layers: tuple[Layer, ...]
+    source: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not isinstance(self.name, str) or not self.name:
+            raise WorkloadError(f"a network needs a non-empty name, got {self.name!r}", file=self.source or None)
+        if not self.layers:
+            raise WorkloadError("a network needs at least one layer", file=self.source or None)
+        index: dict[str, int] = {}
+        for i, layer in enumerate(self.layers):
+            where = f"layers[{i}] ({getattr(layer, 'name', '?')})"
+            if not isinstance(layer, Layer):
+                raise WorkloadError(f"not a layer: {layer!r}", file=self.source or None, key_path=where)
+            if layer.name in index:
+                raise WorkloadError(
+                    f"duplicate layer name (also layers[{index[layer.name]}])",
+                    file=self.source or None,
+                    key_path=where,
+                )
+            self._check_inputs(i, layer, index)
+            index[layer.name] = i
+        object.__setattr__(self, "_index", index)
+
+    def _check_inputs(self, i: int, layer: Layer, index: dict[str, int]) -> None:
+        where = f"layers[{i}] ({layer.name})"
+        if isinstance(layer, MatMul) and len(layer.inputs) not in (0, layer.num_data_operands):
+            raise WorkloadError(
+                f"has {layer.num_data_operands} non-weight operand(s) (a_role={layer.a_role}, "
+                f"b_role={layer.b_role}) but {len(layer.inputs)} input(s); use null for an operand "
+                "from outside the network",
+                file=self.source or None,
+                key_path=where,
+            )
+        for k, producer in enumerate(layer.inputs):
+            if producer is None:
+                continue
+            if producer not in index:
+                later = any(other.name == producer for other in self.layers[i + 1 :])
+                problem = (
+                    f"input {producer!r} is defined later; layers must come after the layers they use"
+                    if later
+                    else f"input {producer!r} is not a layer of this network"
+                )
+                raise WorkloadError(problem, file=self.source or None, key_path=where)
+            problem = layer.check_input(k, producer, self.layers[index[producer]].output_shape)
+            if problem:
+                raise WorkloadError(problem, file=self.source or None, key_path=where)
+
+    # -------------------------------------------------------------------------------------- lookups
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index  # type: ignore[attr-defined]
+
+    def __getitem__(self, key: int | str) -> Layer:
+        """A layer by position or by name."""
+        if isinstance(key, str):
+            return self.layer(key)
+        return self.layers[key]
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``; a WorkloadError (with close names) if there is none."""
+        try:
+            return self.layers[self._index[name]]  # type: ignore[attr-defined]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self._index), n=3)  # type: ignore[attr-defined]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise WorkloadError(
+                f"network {self.name!r} has no layer {name!r}{hint}", file=self.source or None
+            ) from None
+
+    def index_of(self, name: str) -> int:
+        self.layer(name)
+        return self._index[name]  # type: ignore[attr-defined]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    def producers(self, name: str) -> tuple[Layer, ...]:
+        """The layers feeding ``name``, in operand order."""
+        return tuple(self.layer(p) for p in self.layer(name).producers)
+
+    def consumers(self, name: str) -> tuple[Layer, ...]:
+        """The layers that read the output of ``name``, in network order."""
+        self.layer(name)
+        return tuple(layer for layer in self.layers if name in layer.producers)
+
+    # ---------------------------------------------------------------------------------------- totals
+
+    def gemm_layers(self) -> tuple[Conv2d | MatMul, ...]:
+        """The layers that run on the array (convolutions and matmuls), in order."""
+        return tuple(layer for layer in self.layers if layer.is_gemm)  # type: ignore[misc]
+
+    def vector_layers(self) -> tuple[Layer, ...]:
+        """The layers that run on the vector unit, in order."""
+        return tuple(layer for layer in self.layers if not layer.is_gemm)
+
+    @property
+    def macs(self) -> int:
+        """Total multiply-accumulates of the GEMM layers."""
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def weight_elements(self) -> int:
+        return sum(layer.weight_elements for layer in self.layers)
+
+    def count_by_op(self) -> dict[str, int]:
+        """How many layers of each op (``conv2d``, ``matmul``, ``relu``, ``layernorm`` ...)."""
+        counts: dict[str, int] = {}
+        for layer in self.layers:
+            key = layer_op_name(layer)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        """A few lines for humans: name, layer counts, MACs."""
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(self.count_by_op().items()))
+        return (
+            f"{self.name}: {len(self.layers)} layers ({len(self.gemm_layers())} on the array), "
+            f"{self.macs:,} MACs ({self.macs / 1e9:.3f} G)\n  {ops}"
+        )
+
+
+def layer_op_name(layer: Layer) -> str:
+    """The YAML ``op`` of a layer: its kind for element-wise, norm and pool layers, else its type's op."""
+    return getattr(layer, "kind", None) or layer.op
