@@ -296,7 +296,7 @@ def parse_workload(data: Any, source: str = "<data>") -> Network:
     # the network re-checks every connection and locates its errors as layers[i] (name): relocate those to
     # the path in the file (which differs inside repeat blocks)
     try:
-        return Network(top.name, tuple(layers), source=source, notes=top.notes or top.source)
+        return Network(top.name, tuple(layers), source=top.source, notes=top.notes, file=source)
     except WorkloadError as exc:
         raise _relocate(exc, models, source) from None
 

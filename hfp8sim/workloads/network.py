@@ -17,32 +17,33 @@ class Network:
     order is a valid execution order), that each layer gets as many inputs as it has operands, and that
     connected shapes agree (a conv's C equals its producer's channels, spatial sizes match, a linear
     layer's K equals its input's features ...).  A failure raises :class:`~hfp8sim.errors.WorkloadError`
-    naming ``source`` (the file the network came from) and the layer as ``layers[i] (name)``.
+    naming ``file`` (the file the network came from) and the layer as ``layers[i] (name)``.
 
-    ``source`` says where the network came from (a file path or a description); ``notes`` records
-    modelling choices (what is folded, which variant).
+    ``source`` says where the shapes come from (a model definition, a paper); ``notes`` records modelling
+    choices (what is folded, which variant); ``file`` is the file it was read from, used in error messages.
     """
 
     name: str
     layers: tuple[Layer, ...]
     source: str = ""
     notes: str = ""
+    file: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         if not isinstance(self.name, str) or not self.name:
-            raise WorkloadError(f"a network needs a non-empty name, got {self.name!r}", file=self.source or None)
+            raise WorkloadError(f"a network needs a non-empty name, got {self.name!r}", file=self.file or None)
         if not self.layers:
-            raise WorkloadError("a network needs at least one layer", file=self.source or None)
+            raise WorkloadError("a network needs at least one layer", file=self.file or None)
         index: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}] ({getattr(layer, 'name', '?')})"
             if not isinstance(layer, Layer):
-                raise WorkloadError(f"not a layer: {layer!r}", file=self.source or None, key_path=where)
+                raise WorkloadError(f"not a layer: {layer!r}", file=self.file or None, key_path=where)
             if layer.name in index:
                 raise WorkloadError(
                     f"duplicate layer name (also layers[{index[layer.name]}])",
-                    file=self.source or None,
+                    file=self.file or None,
                     key_path=where,
                 )
             self._check_inputs(i, layer, index)
@@ -56,7 +57,7 @@ class Network:
                 f"has {layer.num_data_operands} non-weight operand(s) (a_role={layer.a_role}, "
                 f"b_role={layer.b_role}) but {len(layer.inputs)} input(s); use null for an operand "
                 "from outside the network",
-                file=self.source or None,
+                file=self.file or None,
                 key_path=where,
             )
         for k, producer in enumerate(layer.inputs):
@@ -69,10 +70,10 @@ class Network:
                     if later
                     else f"input {producer!r} is not a layer of this network"
                 )
-                raise WorkloadError(problem, file=self.source or None, key_path=where)
+                raise WorkloadError(problem, file=self.file or None, key_path=where)
             problem = layer.check_input(k, producer, self.layers[index[producer]].output_shape)
             if problem:
-                raise WorkloadError(problem, file=self.source or None, key_path=where)
+                raise WorkloadError(problem, file=self.file or None, key_path=where)
 
     # -------------------------------------------------------------------------------------- lookups
 
@@ -101,7 +102,7 @@ class Network:
             close = difflib.get_close_matches(name, list(self._index), n=3)  # type: ignore[attr-defined]
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise WorkloadError(
-                f"network {self.name!r} has no layer {name!r}{hint}", file=self.source or None
+                f"network {self.name!r} has no layer {name!r}{hint}", file=self.file or None
             ) from None
 
     def index_of(self, name: str) -> int:

@@ -226,8 +226,10 @@ def test_round_to_odd_sums_round_correctly_across_wide_exponent_gaps():
         for _ in range(3000):
             terms = [float(rng.choice([-1, 1]) * rng.integers(1, 1 << 11) * 2.0 ** int(rng.integers(-70, 40)))
                      for _ in range(3)]
-            if rng.random() < 0.3:  # place a term exactly on a rounding midpoint of the first
-                terms[1] = -terms[0] + terms[0] * 2.0**-12
+            if rng.random() < 0.5:  # a double-rounding trap: a midpoint of the target plus a far smaller term
+                binade = 2.0 ** int(rng.integers(-20, 20))
+                midpoint = binade * (1 + (2 * int(rng.integers(0, 1 << spec.man_bits)) + 1) * 2.0 ** -(spec.man_bits + 1))
+                terms = [midpoint, float(rng.choice([-1, 1])) * binade * 2.0**-60, terms[2] * 2.0**-80]
             exact3 = sum(Fraction(t) for t in terms)
             exact2 = Fraction(terms[0]) + Fraction(terms[1])
             got3 = round_value(sum3_round_to_odd(*terms), spec.params, 0, 0)

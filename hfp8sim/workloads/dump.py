@@ -1,0 +1,200 @@
+"""Writing workloads as YAML: a :class:`Network` back to the file format, one layer per line.
+
+``save_workload(import_onnx("model.onnx"), "model.yaml")`` turns an imported graph into a file a user can
+read, edit and load again; ``load_workload`` of the written file gives an equal network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .layers import (
+    BINARY_OPS,
+    Concat,
+    Conv2d,
+    Elementwise,
+    Embedding,
+    GlobalAvgPool,
+    Layer,
+    MatMul,
+    Norm,
+    Pool,
+    Reshape,
+    Softmax,
+)
+from .load import inferred_fields
+from .network import Network, layer_op_name
+
+
+class Comment(str):
+    """A comment line among the layers of a workload file (written as ``# text``)."""
+
+
+def _pair_value(pair: tuple[int, int]) -> int | list[int]:
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def _padding_value(pads: tuple[int, int, int, int]) -> int | list[int]:
+    top, bottom, left, right = pads
+    if top == bottom == left == right:
+        return top
+    if top == bottom and left == right:
+        return [top, left]
+    return list(pads)
+
+
+def _default_inputs(op: str, layer: Layer, previous: str | None) -> tuple[str | None, ...] | None:
+    """What the loader would use with no input written (None: it would refuse)."""
+    if op == "embedding":
+        return ()
+    if op in BINARY_OPS or op == "concat":
+        return None
+    if isinstance(layer, MatMul) and layer.num_data_operands == 2:
+        return None
+    return (previous,)
+
+
+def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """One layer as a YAML mapping, leaving out what the loader would infer or default to."""
+    op = layer_op_name(layer)
+    data: dict[str, Any] = {"name": layer.name, "op": op}
+    if layer.inputs != _default_inputs(op, layer, previous):
+        if len(layer.inputs) == 1:
+            data["input"] = layer.inputs[0]
+        else:
+            data["inputs"] = list(layer.inputs)
+    if layer.pass_ != "forward":
+        data["pass"] = layer.pass_
+    producer_shapes = [shapes[p] for p in layer.inputs if p is not None and p in shapes]
+    inferred = inferred_fields(op, producer_shapes, getattr(layer, "axis", 1))
+
+    def put(key: str, value: Any, default: Any = None, infer: bool = False) -> None:
+        if value == default:
+            return
+        if infer and inferred.get(key) == value:
+            return
+        data[key] = value
+
+    if isinstance(layer, Conv2d):
+        put("N", layer.N, 1)
+        for key in ("C", "H", "W", "K", "R", "S"):
+            put(key, getattr(layer, key))
+        put("stride", _pair_value(layer.stride), 1)  # type: ignore[arg-type]
+        put("padding", _padding_value(layer.padding), 0)  # type: ignore[arg-type]
+        put("dilation", _pair_value(layer.dilation), 1)  # type: ignore[arg-type]
+        put("groups", layer.groups, 1)
+        put("convention", layer.convention, "native")
+    elif isinstance(layer, MatMul):
+        for key in ("M", "N", "K"):
+            put(key, getattr(layer, key))
+        put("batch", layer.batch, 1)
+        put("a_role", layer.a_role, "activation")
+        put("b_role", layer.b_role, "weight")
+        put("convention", layer.convention, "native")
+    elif isinstance(layer, (Elementwise, Norm, Concat)):
+        put("shape", list(layer.shape), infer=True)
+        if isinstance(layer, Norm) and layer.kind == "lrn":
+            put("size", layer.size)
+        if isinstance(layer, Concat):
+            put("axis", layer.axis, 1)
+    elif isinstance(layer, Reshape):
+        put("shape", list(layer.shape))
+    elif isinstance(layer, Softmax):
+        put("rows", layer.rows, infer=True)
+        put("cols", layer.cols, infer=True)
+    elif isinstance(layer, Pool):
+        for key in ("N", "C", "H", "W"):
+            put(key, getattr(layer, key), infer=True)
+        put("R", layer.R)
+        put("S", layer.S)
+        data["stride"] = _pair_value(layer.stride)  # type: ignore[arg-type]
+        put("padding", _padding_value(layer.padding), 0)  # type: ignore[arg-type]
+        put("ceil_mode", layer.ceil_mode, False)
+    elif isinstance(layer, GlobalAvgPool):
+        for key in ("N", "C", "H", "W"):
+            put(key, getattr(layer, key), infer=True)
+    elif isinstance(layer, Embedding):
+        for key in ("lookups", "dim", "vocab"):
+            put(key, getattr(layer, key))
+    else:  # pragma: no cover - every layer type is handled above
+        raise TypeError(f"cannot write a {type(layer).__name__}")
+    return data
+
+
+def network_to_data(network: Network) -> dict[str, Any]:
+    """A network as workload-file data (``load.parse_workload`` of it gives an equal network)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    layers = []
+    previous = None
+    for layer in network.layers:
+        layers.append(layer_to_data(layer, previous, shapes))
+        shapes[layer.name] = layer.output_shape
+        previous = layer.name
+    data: dict[str, Any] = {"name": network.name}
+    if network.source:
+        data["source"] = network.source
+    if network.notes:
+        data["notes"] = network.notes
+    data["layers"] = layers
+    return data
+
+
+def _scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 30).strip().removesuffix(
+        "\n..."
+    ).removesuffix("...").strip()
+
+
+def _text_field(key: str, text: str) -> str:
+    if "\n" not in text.strip():
+        return f"{key}: {_scalar(text)}\n"
+    body = "".join(f"  {line}\n" if line else "\n" for line in text.strip().splitlines())
+    return f"{key}: |\n{body}"
+
+
+def _layers_text(items: list[Any], indent: int) -> str:
+    pad = " " * indent
+    out = []
+    for item in items:
+        if isinstance(item, Comment):
+            out.append(f"{pad}# {item}\n" if item else "\n")
+        elif isinstance(item, dict) and "repeat" in item:
+            out.append(f"{pad}- repeat: {item['repeat']}\n")
+            if "index" in item:
+                out.append(f"{pad}  index: {item['index']}\n")
+            out.append(f"{pad}  layers:\n")
+            out.append(_layers_text(item["layers"], indent + 4))
+        else:
+            out.append(f"{pad}- {_scalar(item)}\n")
+    return "".join(out)
+
+
+def format_workload(data: dict[str, Any], header: str = "") -> str:
+    """Workload data as YAML text: one flow mapping per layer, repeat blocks and comments kept.
+
+    ``header`` becomes comment lines at the top of the file.
+    """
+    out = [f"# {line}\n" if line else "#\n" for line in header.strip().splitlines()]
+    if out:
+        out.append("\n")
+    out.append(f"name: {_scalar(data['name'])}\n")
+    for key in ("source", "notes"):
+        if data.get(key):
+            out.append(_text_field(key, data[key]))
+    if data.get("defaults"):
+        out.append("defaults:\n")
+        for op, fields in data["defaults"].items():
+            out.append(f"  {op}: {_scalar(fields)}\n")
+    out.append("layers:\n")
+    out.append(_layers_text(data["layers"], 2))
+    return "".join(out)
+
+
+def save_workload(network: Network, path: str | Path, header: str = "") -> Path:
+    """Write ``network`` as a YAML workload file (see :func:`format_workload`); returns the path."""
+    p = Path(path)
+    p.write_text(format_workload(network_to_data(network), header), encoding="utf-8")
+    return p
