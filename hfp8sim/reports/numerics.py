@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_accumulation_error(csv_path: Path, out_stem: Path) -> list[Path]:
     """Relative error versus K, one panel per (distribution, accumulator format); PNG and SVG."""
-    rows = list(csv.DictReader(Path(csv_path).open()))
+    with Path(csv_path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
     panels = defaultdict(lambda: defaultdict(list))
     for row in rows:
         panels[(row["distribution"], row["acc_format"])][row["order"]].append((int(row["k"]), float(row["rel_error"])))

@@ -7,7 +7,8 @@ from hfp8sim.cli import main
 
 def test_numerics_writes_table_and_figures(tmp_path, capsys):
     assert main(["numerics", "--out", str(tmp_path), "--size", "8", "--max-k", "4096"]) == 0
-    rows = list(csv.DictReader((tmp_path / "accumulation_error.csv").open()))
+    with (tmp_path / "accumulation_error.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 2 * 6 * 7  # distributions x accumulators x orders x K in 64..4096
     for suffix in ("png", "svg"):
         assert (tmp_path / f"accumulation_error.{suffix}").stat().st_size > 10_000
