@@ -72,6 +72,6 @@ def test_missing_file_names_the_file(tmp_path):
 
 
 def test_shipped_format_library_loads(project_root):
-    formats, schemes = load_format_library(project_root / "arch_configs" / "example_formats.yaml")
+    formats, schemes = load_format_library(project_root / "arch_configs" / "formats" / "example_formats.yaml")
     assert float(formats[0].max_value) == 15.0  # bias 11 with the top exponent reserved
     assert schemes[0].forward is formats[0]

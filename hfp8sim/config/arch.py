@@ -1,0 +1,220 @@
+"""Architecture configs: the YAML schema of one core (and, later, a chip), strictly validated.
+
+Every problem in a file is reported at once, each with the file and the key path; unknown keys are errors.
+Cross-field rules (a minimal tile must fit the scratchpads, pair mode needs two FP8 MACs per PE) are checked
+after the types, also all at once.
+
+Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
+
+    name: ...
+    clock_ghz: 1.6
+    scheme: hfp8                       # a scheme name, or {forward, backward, accumulate}
+    mode: hfp8sim                      # or scalesim (SCALE-Sim v3 conventions: no overlap, ideal memory)
+    array: {rows, cols, dataflow, macs_per_pe_per_cycle: {8: 2, 16: 1, 32: 1}, pipeline_latency_cycles,
+            overlap_folds, accumulator: {format, buffer_format, chunk, chain, rounding, overflow}}
+    scratchpads: {input: {...}, weight: {...}, output: {...}}   # size_kib, banks, read/write bytes per cycle,
+                                                                 # double_buffered
+    dram: {bw_bytes_per_cycle | bw_gb_per_s, latency_cycles}
+    interconnect: {bw_bytes_per_cycle, latency_cycles, dma_engines}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+
+from ..errors import ConfigError, FormatError
+from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme, register_scheme
+from .yaml_io import read_yaml, validation_error
+
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+PositiveInt = pydantic.conint(strict=True, gt=0)
+NonNegativeInt = pydantic.conint(strict=True, ge=0)
+PositiveFloat = pydantic.confloat(gt=0)
+
+
+class AccumulatorConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    format: str | None = None  # None: the scheme's accumulate format
+    buffer_format: str | None = None  # ws/is accumulator buffer; None: the accumulator format
+    chunk: PositiveInt | None = None  # os only
+    chain: bool = False  # ws/is only
+    rounding: Literal["nearest_even", "toward_zero", "nearest_away"] = "nearest_even"
+    overflow: Literal["saturate", "nonsaturating"] = "saturate"
+
+
+class ArrayConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    rows: PositiveInt
+    cols: PositiveInt
+    dataflow: Literal["os", "ws", "is"] = "ws"
+    # MACs each PE completes per cycle, by operand width in bits (IBM's core: two FP8 or one FP16)
+    macs_per_pe_per_cycle: dict[Literal[8, 16, 32], Literal[1, 2]] = {8: 1, 16: 1, 32: 1}
+    pipeline_latency_cycles: NonNegativeInt = 0
+    overlap_folds: bool = True
+    accumulator: AccumulatorConfig = AccumulatorConfig()
+
+
+class ScratchpadConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    size_kib: PositiveFloat
+    banks: PositiveInt = 1
+    read_bytes_per_cycle: PositiveFloat
+    write_bytes_per_cycle: PositiveFloat
+    double_buffered: bool = True
+
+
+class ScratchpadsConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    input: ScratchpadConfig
+    weight: ScratchpadConfig
+    output: ScratchpadConfig
+
+
+class DramConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    bw_bytes_per_cycle: PositiveFloat | None = None
+    bw_gb_per_s: PositiveFloat | None = None
+    latency_cycles: NonNegativeInt = 0
+    ideal: bool = False  # infinite bandwidth, zero latency (SCALE-Sim CALC-like)
+
+
+class InterconnectConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    bw_bytes_per_cycle: PositiveFloat
+    latency_cycles: NonNegativeInt = 0
+    dma_engines: PositiveInt = 1
+
+
+class SchemeConfig(pydantic.BaseModel):
+    model_config = _STRICT
+    forward: str
+    backward: str
+    accumulate: str
+
+
+class ArchConfigModel(pydantic.BaseModel):
+    model_config = _STRICT
+    name: str
+    description: str = ""
+    clock_ghz: PositiveFloat
+    scheme: str | SchemeConfig = "hfp8"
+    mode: Literal["hfp8sim", "scalesim"] = "hfp8sim"
+    array: ArrayConfig
+    scratchpads: ScratchpadsConfig
+    dram: DramConfig
+    interconnect: InterconnectConfig
+
+
+class ArchConfig:
+    """A validated architecture with its formats resolved (immutable)."""
+
+    def __init__(self, model: ArchConfigModel, source: str | None, scheme: Scheme):
+        self.model = model
+        self.source = source
+        self.scheme = scheme
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return f"ArchConfig({self.model.name!r}, {self.model.array.rows}x{self.model.array.cols} " \
+               f"{self.model.array.dataflow}, scheme {self.scheme.name})"
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in bytes per core cycle (inf for ideal memory)."""
+        dram = self.model.dram
+        if dram.ideal:
+            return float("inf")
+        if dram.bw_bytes_per_cycle is not None:
+            return float(dram.bw_bytes_per_cycle)
+        return float(dram.bw_gb_per_s) / float(self.model.clock_ghz)  # GB/s / (G cycles/s)
+
+    def macs_per_pe(self, operand_bits: int) -> int:
+        rates = self.model.array.macs_per_pe_per_cycle
+        width = 8 if operand_bits <= 8 else 16 if operand_bits <= 16 else 32
+        return int(rates.get(width, 1))
+
+    def accumulator_format(self) -> FormatSpec:
+        acc = self.model.array.accumulator
+        return get_format(acc.format) if acc.format else self.scheme.accumulate
+
+    def to_dict(self) -> dict:
+        """The resolved config (as written beside every result)."""
+        data = self.model.model_dump(mode="json")
+        data["scheme"] = {"name": self.scheme.name, "forward": self.scheme.forward.name,
+                          "backward": self.scheme.backward.name, "accumulate": self.scheme.accumulate.name}
+        data["source"] = self.source
+        return data
+
+
+def _resolve_scheme(model: ArchConfigModel) -> Scheme:
+    if isinstance(model.scheme, str):
+        return get_scheme(model.scheme)
+    inline = model.scheme
+    return register_scheme(f"{model.name}:scheme", forward=inline.forward, backward=inline.backward,
+                           accumulate=inline.accumulate, description=f"inline scheme of {model.name}", replace=True)
+
+
+def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
+    problems = []
+    array = model.array
+    acc = array.accumulator
+    has_bandwidth = model.dram.bw_bytes_per_cycle is not None or model.dram.bw_gb_per_s is not None
+    if not model.dram.ideal and not has_bandwidth:
+        problems.append("dram: give bw_bytes_per_cycle or bw_gb_per_s, or ideal: true")
+    if model.dram.bw_bytes_per_cycle is not None and model.dram.bw_gb_per_s is not None:
+        problems.append("dram: give bw_bytes_per_cycle or bw_gb_per_s, not both")
+    if acc.chunk is not None and array.dataflow != "os":
+        problems.append(f"array.accumulator.chunk: applies to dataflow os only (dataflow is {array.dataflow})")
+    if acc.chain and array.dataflow == "os":
+        problems.append("array.accumulator.chain: applies to dataflows ws/is only")
+    for key in ("format", "buffer_format"):
+        name = getattr(acc, key)
+        if name is not None:
+            try:
+                get_format(name)
+            except FormatError as exc:
+                problems.append(f"array.accumulator.{key}: {exc}")
+    # a minimal tile (one fold of the array) must fit each scratchpad, double-buffered if so configured
+    element = max(scheme.forward.bits, scheme.backward.bits) / 8
+    acc_bytes = 4.0
+    needs = {
+        "input": array.rows * array.cols * element if array.dataflow == "is" else array.rows * element,
+        "weight": array.rows * array.cols * element if array.dataflow == "ws" else array.cols * element,
+        "output": array.rows * array.cols * acc_bytes if array.dataflow == "os" else array.cols * acc_bytes,
+    }
+    for name, need in needs.items():
+        pad = getattr(model.scratchpads, name)
+        have = pad.size_kib * 1024 / (2 if pad.double_buffered else 1)
+        if need > have:
+            problems.append(f"scratchpads.{name}.size_kib: {pad.size_kib:g} KiB cannot hold a minimal tile of "
+                            f"{need / 1024:.2f} KiB{' per buffer (double-buffered)' if pad.double_buffered else ''}")
+    return problems
+
+
+def parse_arch(data: Any, source: str = "<arch>") -> ArchConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("an arch config is a mapping of keys (name, clock_ghz, array, ...)", file=source)
+    try:
+        model = ArchConfigModel.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc, source) from None
+    try:
+        scheme = _resolve_scheme(model)
+    except FormatError as exc:
+        raise ConfigError(str(exc), file=source, key_path="scheme") from None
+    problems = _cross_field_problems(model, scheme)
+    if problems:
+        message = problems[0] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(problems)
+        raise ConfigError(message, file=source)
+    return ArchConfig(model, source, scheme)
+
+
+def load_arch(path: str | Path) -> ArchConfig:
+    """Read and validate an arch config file."""
+    return parse_arch(read_yaml(path), str(path))
