@@ -1,17 +1,117 @@
-"""``hfp8sim run``: the main job on the embedded default."""
+"""``hfp8sim run [ARCH] [WORKLOAD] --scheme S --compare hfp8,fp16 --out DIR``: simulate a network on a core.
+
+With no arguments: the default core (``arch_configs/default.yaml``) on ResNet-50 under its scheme (HFP8), and
+the same run in FP16 for comparison.  Writes ``layers.csv`` and ``summary.json`` (with the resolved config
+and the version) per scheme into ``--out`` (default ``out/run``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_WORKLOAD = "resnet50"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run the main job on the embedded default")
+    p = sub.add_parser("run", help="simulate a workload on an arch config (default: ResNet-50 on the default core)")
+    p.add_argument("arch", nargs="?", help="arch config file or shipped name (default: the default core)")
+    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD})")
+    p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
+    p.add_argument("--compare", help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
+                                     "(default with no arguments: the arch's scheme and fp16)")
+    p.add_argument("--out", default="out/run", help="output folder (default: out/run)")
+    p.add_argument("--layers", type=int, default=8, help="per-layer rows to print (default 8; 0 for none)")
     p.set_defaults(func=run_main_job)
 
 
-def run_main_job(args: argparse.Namespace) -> int:
-    # Until the timing model lands, the main job is the format reference every later figure rests on.
-    from .formats import run_formats
+def _resolve_arch(text: str | None):
+    from ..config.arch import load_arch
+    from ..errors import ConfigError
+    from ..shipped import default_arch_path, shipped_arch_configs
 
-    return run_formats(argparse.Namespace(file=None, names=None))
+    if text is None:
+        return load_arch(default_arch_path())
+    shipped = shipped_arch_configs()
+    if text in shipped:
+        return load_arch(shipped[text])
+    if not Path(text).exists() and not text.endswith((".yaml", ".yml")):
+        raise ConfigError(f"unknown arch config; shipped: {', '.join(shipped)}", file=text)
+    return load_arch(text)
+
+
+def _progress(index: int, total: int, name: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r  layer {index + 1}/{total} {name[:40]:<40}", end="" if index + 1 < total else "\n",
+              file=sys.stderr)
+
+
+def run_main_job(args: argparse.Namespace) -> int:
+    from ..errors import Hfp8SimError
+    from ..formats import get_scheme
+    from ..run import simulate_network
+    from ..workloads import load_workload, resolve_workload
+
+    arch = _resolve_arch(args.arch)
+    network = load_workload(resolve_workload(args.workload or DEFAULT_WORKLOAD))
+    if args.compare:
+        schemes = [s.strip() for s in args.compare.split(",") if s.strip()]
+        if not schemes:
+            raise Hfp8SimError("--compare needs at least one scheme name, e.g. hfp8,fp16")
+    elif args.scheme:
+        schemes = [args.scheme]
+    elif args.arch is None and args.workload is None:
+        schemes = [arch.scheme.name, "fp16"]
+    else:
+        schemes = [arch.scheme.name]
+    schemes = [get_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
+    out = Path(args.out)
+    results = []
+    for scheme in schemes:
+        print(f"{network.name} on {arch.name} ({arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
+              f"{arch.clock_ghz:g} GHz, {arch.mode} mode), scheme {scheme}", file=sys.stderr)
+        result = simulate_network(arch, network, scheme=scheme, progress=_progress)
+        folder = out / scheme if len(schemes) > 1 else out
+        result.write(folder)
+        results.append((scheme, result, folder))
+    _print_report(results, args.layers)
+    return 0
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _print_report(results, n_layers: int) -> None:
+    scheme, first, _ = results[0]
+    gemm_layers = [layer for layer in first.layers if layer.kind == "gemm"]
+    if n_layers:
+        print(f"\nper-layer ({scheme}, first {min(n_layers, len(gemm_layers))} of {len(gemm_layers)} GEMM layers):")
+        print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}")
+        for layer in gemm_layers[:n_layers]:
+            print(f"  {layer.name[:28]:<28} {layer.M:>6} {layer.N:>6} {layer.K:>6} {layer.cycles:>10.0f} "
+                  f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
+                  f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")
+    print("\ntotals:")
+    header = f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10}"
+    print(header)
+    for scheme, result, folder in results:
+        s = result.summary()
+        print(f"  {scheme:<10} {s['cycles']:>12.0f} {s['seconds'] * 1e3:>8.3f}ms {s['tera_macs_per_second']:>8.2f} "
+              f"{s['utilization']:>6.1%} {s['stall_cycles'] / s['cycles']:>7.1%} "
+              f"{_fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>10}   -> {folder}")
+    if len(results) > 1:
+        base = results[0][1].summary()
+        for scheme, result, _ in results[1:]:
+            other = result.summary()
+            print(f"  {results[0][0]} vs {scheme}: {other['cycles'] / base['cycles']:.2f}x faster, "
+                  f"{(other['dram_read_bytes'] + other['dram_write_bytes']) / (base['dram_read_bytes'] + base['dram_write_bytes']):.2f}x "
+                  "less DRAM traffic")
+    vector = sum(1 for layer in first.layers if layer.kind == "vector")
+    if vector:
+        print(f"  ({vector} non-GEMM layers are listed without array cycles; the vector unit is not modelled yet)")

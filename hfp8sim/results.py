@@ -1,0 +1,101 @@
+"""Typed, additive results: one row per layer, totals per network, written as CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerResult:
+    name: str
+    op: str
+    kind: str  # "gemm" (array) or "vector" (not timed on the array)
+    M: int = 0
+    N: int = 0
+    K: int = 0
+    batch: int = 0
+    macs: int = 0
+    cycles: float = 0.0
+    compute_cycles: float = 0.0
+    stall_cycles: float = 0.0
+    fold_cycles: float = 0.0
+    folds: int = 0
+    tiles: int = 0
+    utilization: float = 0.0  # MACs / (cycles * peak MACs per cycle)
+    mapping_efficiency: float = 0.0  # used PE positions / offered, over all folds
+    dram_read_bytes: float = 0.0
+    dram_write_bytes: float = 0.0
+    compulsory_dram_bytes: float = 0.0
+    sram_read_bytes: float = 0.0
+    sram_write_bytes: float = 0.0
+    interconnect_bytes: float = 0.0
+    tile_shape: str = ""
+    loop_order: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkResult:
+    workload: str
+    arch: str
+    scheme: str
+    clock_ghz: float
+    peak_macs_per_cycle: int
+    layers: tuple[LayerResult, ...]
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def total(self, field: str) -> float:
+        return sum(getattr(layer, field) for layer in self.layers)
+
+    @property
+    def cycles(self) -> float:
+        return self.total("cycles")
+
+    @property
+    def macs(self) -> int:
+        return int(self.total("macs"))
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / (self.clock_ghz * 1e9)
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.cycles * self.peak_macs_per_cycle) if self.cycles else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "dram_read_bytes", "dram_write_bytes",
+                  "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
+                  "tiles")
+        totals = {f: self.total(f) for f in fields}
+        totals.update(
+            workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
+            seconds=self.seconds, utilization=self.utilization,
+            tera_macs_per_second=self.macs / self.seconds / 1e12 if self.cycles else 0.0,
+            layers=len(self.layers), gemm_layers=sum(1 for layer in self.layers if layer.kind == "gemm"),
+        )
+        return totals
+
+    def write(self, out_dir: Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+        """``layers.csv`` and ``summary.json`` (with the resolved config and version) into ``out_dir``."""
+        from . import __version__
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        layers_path = out_dir / "layers.csv"
+        with layers_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(LayerResult.__dataclass_fields__))
+            writer.writeheader()
+            for layer in self.layers:
+                writer.writerow(layer.row())
+        summary_path = out_dir / "summary.json"
+        payload = {"hfp8sim_version": __version__, "summary": self.summary(), "config": self.config}
+        if extra:
+            payload.update(extra)
+        summary_path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+        return layers_path, summary_path

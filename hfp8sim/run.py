@@ -1,0 +1,151 @@
+"""Where a workload, an arch config and a scheme meet the timing model: ``simulate_network``.
+
+For every GEMM layer (conv, linear, attention matmul) the mapper cuts the layer into tiles for the array and
+dataflow at the scheme's element sizes, and the SimPy model executes the tiles; fold cycles come from the
+closed forms proven against the cycle-stepped reference (``schedule.fold_latency``), or, in SCALE-Sim mode,
+from SCALE-Sim v3's formulas.  Non-GEMM layers (activations, norms, softmax, pooling, adds) are listed as
+vector layers with no array cycles: the vector unit is modelled with the multi-core chip.
+
+The functional datapath is not needed for timing; it meets the timing model through the schedule (the fold
+order and reduction order are the same) and through traces, which carry measured tensor statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+
+from .config.arch import ArchConfig
+from .errors import Hfp8SimError
+from .formats.spec import FormatSpec, Scheme, get_scheme
+from .results import LayerResult, NetworkResult
+from .schedule import scalesim
+from .schedule.fold_latency import gemm_fold_schedule
+from .schedule.mapper import ArraySpec, GemmProblem, plan_gemm
+from .timing.engine import CoreTiming, simulate_layer
+from .workloads import Network
+from .workloads.layers import Layer
+
+
+def element_bytes(spec: FormatSpec) -> int:
+    """Storage bytes of one element (8-bit formats 1, 16-bit 2, float32 4)."""
+    return max(1, math.ceil(spec.bits / 8))
+
+
+def role_format(scheme: Scheme, role: str) -> FormatSpec:
+    return scheme.backward if role == "gradient" else scheme.forward
+
+
+def _core_timing(arch: ArchConfig, pair: bool) -> CoreTiming:
+    m = arch.model
+    scalesim_mode = m.mode == "scalesim"
+    return CoreTiming(
+        rows=m.array.rows, cols=m.array.cols, dataflow=m.array.dataflow, pair=pair,
+        overlap_folds=m.array.overlap_folds and not scalesim_mode,
+        dram_bytes_per_cycle=math.inf if scalesim_mode else arch.dram_bytes_per_cycle,
+        dram_latency_cycles=0 if (scalesim_mode or m.dram.ideal) else m.dram.latency_cycles,
+        dma_engines=m.interconnect.dma_engines,
+        interconnect_bytes_per_cycle=math.inf if scalesim_mode else m.interconnect.bw_bytes_per_cycle,
+        input_read_bytes_per_cycle=math.inf if scalesim_mode else m.scratchpads.input.read_bytes_per_cycle,
+        weight_read_bytes_per_cycle=math.inf if scalesim_mode else m.scratchpads.weight.read_bytes_per_cycle,
+        output_read_bytes_per_cycle=math.inf if scalesim_mode else m.scratchpads.output.read_bytes_per_cycle,
+        output_write_bytes_per_cycle=math.inf if scalesim_mode else m.scratchpads.output.write_bytes_per_cycle,
+        double_buffered_inputs=m.scratchpads.input.double_buffered and m.scratchpads.weight.double_buffered,
+        double_buffered_output=m.scratchpads.output.double_buffered,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _tile_cycles(dataflow: str, rows: int, cols: int, pair: bool, overlap: bool, chain: bool,
+                 chunk: int | None, mt: int, nt: int, kt: int) -> tuple[float, int, float, float]:
+    """(cycles, folds, offered PE positions, used PE positions) of one tile, from the closed forms."""
+    slots = gemm_fold_schedule(dataflow, rows, cols, mt, nt, kt, pair=pair, overlap=overlap, chain=chain,
+                               chunk=chunk)
+    per_step = 2 if pair else 1
+    used = 0
+    for slot in slots:
+        if dataflow == "os":
+            used += len(slot.m_range) * len(slot.n_range)
+        else:
+            wide = len(slot.n_range) if dataflow == "ws" else len(slot.m_range)
+            used += math.ceil(len(slot.k_range) / per_step) * wide
+    return float(max(s.end for s in slots)), len(slots), float(len(slots) * rows * cols), float(used)
+
+
+def _scalesim_tile_cycles(dataflow: str, rows: int, cols: int) -> Callable[[int, int, int], tuple]:
+    def cycles(mt: int, nt: int, kt: int):
+        layer = scalesim.gemm_layer("tile", mt, nt, kt)
+        folds = scalesim.fold_count(layer, dataflow, rows, cols)
+        used = scalesim.mapping_efficiency(layer, dataflow, rows, cols) * folds * rows * cols
+        return float(scalesim.layer_cycles(layer, dataflow, rows, cols)), folds, float(folds * rows * cols), used
+    return cycles
+
+
+def _gemm_problem(layer: Layer, scheme: Scheme, psum_format: FormatSpec) -> GemmProblem:
+    g = layer.gemm()
+    a_fmt, b_fmt = role_format(scheme, g.a_role), role_format(scheme, g.b_role)
+    out_fmt = role_format(scheme, layer.output_role)
+    return GemmProblem(layer.name, g.M, g.N, g.K, g.batch, element_bytes(a_fmt), element_bytes(b_fmt),
+                       element_bytes(out_fmt), element_bytes(psum_format))
+
+
+def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme | None = None,
+                     progress: Callable[[int, int, str], None] | None = None) -> NetworkResult:
+    """Simulate every layer of ``network`` on ``arch`` (scheme: the arch's unless given)."""
+    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    m = arch.model
+    operand_bits = scheme.forward.bits
+    pair = arch.macs_per_pe(operand_bits) == 2
+    core = _core_timing(arch, pair)
+    acc = m.array.accumulator
+    acc_format = arch.accumulator_format() if scheme is arch.scheme else scheme.accumulate
+    psum_format = acc_format
+    if acc.buffer_format and m.array.dataflow != "os":
+        from .formats.spec import get_format
+
+        psum_format = get_format(acc.buffer_format)
+    scalesim_mode = m.mode == "scalesim"
+    peak = m.array.rows * m.array.cols * (2 if pair else 1)
+    pad_bytes = {name: getattr(m.scratchpads, name).size_kib * 1024 / (2 if getattr(m.scratchpads, name).double_buffered else 1)
+                 for name in ("input", "weight", "output")}
+    array = ArraySpec(m.array.rows, m.array.cols, m.array.dataflow, pair,
+                      math.inf if scalesim_mode else pad_bytes["input"],
+                      math.inf if scalesim_mode else pad_bytes["weight"],
+                      math.inf if scalesim_mode else pad_bytes["output"])
+    if scalesim_mode:
+        tile_cycles = _scalesim_tile_cycles(m.array.dataflow, m.array.rows, m.array.cols)
+    else:
+        def tile_cycles(mt: int, nt: int, kt: int):
+            return _tile_cycles(m.array.dataflow, m.array.rows, m.array.cols, pair, core.overlap_folds,
+                                acc.chain, acc.chunk, mt, nt, kt)
+
+    results = []
+    layers = list(network.layers)
+    for index, layer in enumerate(layers):
+        if progress:
+            progress(index, len(layers), layer.name)
+        if not layer.is_gemm:
+            results.append(LayerResult(layer.name, layer.op, "vector"))
+            continue
+        problem = _gemm_problem(layer, scheme, psum_format)
+        try:
+            schedule = plan_gemm(problem, array)
+        except Hfp8SimError as exc:
+            raise Hfp8SimError(f"{network.name}: {exc}") from None
+        timing = simulate_layer(schedule, core, tile_cycles)
+        cycles = timing.cycles
+        results.append(LayerResult(
+            name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
+            macs=timing.macs, cycles=cycles, compute_cycles=timing.compute_cycles, stall_cycles=timing.stall_cycles,
+            fold_cycles=timing.fold_cycles, folds=timing.folds, tiles=timing.tiles,
+            utilization=timing.macs / (cycles * peak) if cycles else 0.0,
+            mapping_efficiency=timing.used_pe_slots / timing.pe_slots if timing.pe_slots else 0.0,
+            dram_read_bytes=timing.dram_read_bytes, dram_write_bytes=timing.dram_write_bytes,
+            compulsory_dram_bytes=schedule.compulsory_bytes,
+            sram_read_bytes=timing.sram_input_read_bytes + timing.sram_weight_read_bytes + timing.sram_output_read_bytes,
+            sram_write_bytes=timing.sram_output_write_bytes + timing.sram_fill_bytes,
+            interconnect_bytes=timing.interconnect_bytes,
+            tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
+        ))
+    return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, peak, tuple(results), arch.to_dict())

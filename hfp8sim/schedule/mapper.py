@@ -1,0 +1,199 @@
+"""The mapper: cut a layer's GEMM into tiles that fit the scratchpads, in the order that moves the fewest
+bytes from DRAM.  The resulting :class:`LayerSchedule` is the contract shared by the timing model (which
+executes its tiles and folds) and the datapath (whose rounding follows the same fold order).
+
+Rules:
+
+* The dimensions mapped onto the array (ws: K on rows, N on columns; is: K on rows, M on columns; os: M on
+  rows, N on columns) are tiled in multiples of the array side (times two on the rows in pair mode for ws/is:
+  each PE takes two k), the streamed dimension (ws: M, is: N, os: K) freely.
+* The reduction loop is innermost, so a tile's partial sums stay in the output scratchpad (or the PEs, for
+  os) until every k-tile has been added: no partial sum goes to DRAM, and the order of additions per output
+  is increasing k, exactly the datapath's.
+* Each operand tile occupies its scratchpad (half of it when double-buffered, so the next tile can load while
+  this one computes): input ``mt*kt``, weight ``kt*nt`` at the operand element size, output ``mt*nt`` at the
+  accumulator-buffer element size.  FP8 operands take half the bytes of FP16 ones, so tiles are larger and
+  operands are re-fetched less.
+* Of the two outer loop orders (n outside m, or m outside n), and the candidate tile sizes, the mapper picks
+  the fewest DRAM bytes (ties: fewer tiles).  An operand block that fits its scratchpad for the whole inner
+  loop is fetched once and reused; otherwise it is fetched again on every outer iteration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import lru_cache
+
+from ..errors import Hfp8SimError
+
+
+class ScheduleError(Hfp8SimError, ValueError):
+    """A layer cannot be mapped onto the array with the given scratchpads."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmProblem:
+    """What the mapper needs to know of a layer: its (batched) GEMM and element sizes in bytes."""
+
+    name: str
+    M: int
+    N: int
+    K: int
+    batch: int = 1
+    a_bytes: float = 1.0  # operand A (activations/inputs) element
+    b_bytes: float = 1.0  # operand B (weights) element
+    out_bytes: float = 1.0  # output element as written to DRAM
+    psum_bytes: float = 4.0  # accumulator-buffer element
+
+
+@dataclasses.dataclass(frozen=True)
+class ArraySpec:
+    rows: int
+    cols: int
+    dataflow: str
+    pair: bool = False  # two products per PE step (ws/is rows cover 2 k)
+    input_bytes: float = math.inf  # usable scratchpad bytes per tile (already halved if double-buffered)
+    weight_bytes: float = math.inf
+    output_bytes: float = math.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    """One tile in execution order: index ranges, and the DRAM bytes moved for it."""
+
+    index: int
+    group: int
+    m: tuple[int, int]
+    n: tuple[int, int]
+    k: tuple[int, int]
+    load_a_bytes: float  # DRAM -> input scratchpad before this tile (0 when reused)
+    load_b_bytes: float  # DRAM -> weight scratchpad
+    store_bytes: float  # output scratchpad -> DRAM after this tile (only after the last k-tile)
+    first_k: bool  # first reduction tile of its outputs (writes, not accumulates, the buffer)
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        return self.m[1] - self.m[0], self.n[1] - self.n[0], self.k[1] - self.k[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSchedule:
+    problem: GemmProblem
+    array: ArraySpec
+    tile_shape: tuple[int, int, int]  # (mt, nt, kt)
+    loop_order: str  # "n,m,k" or "m,n,k" (outermost first)
+    tiles: tuple[Tile, ...]
+
+    @property
+    def dram_read_bytes(self) -> float:
+        return sum(t.load_a_bytes + t.load_b_bytes for t in self.tiles)
+
+    @property
+    def dram_write_bytes(self) -> float:
+        return sum(t.store_bytes for t in self.tiles)
+
+    @property
+    def compulsory_bytes(self) -> float:
+        """Each operand read once and each output written once: no schedule can move less."""
+        p = self.problem
+        return p.batch * (p.M * p.K * p.a_bytes + p.K * p.N * p.b_bytes + p.M * p.N * p.out_bytes)
+
+
+def _candidates(full: int, step: int) -> list[int]:
+    """Tile sizes for one dimension: multiples of ``step`` doubling up to ``full``, and ``full`` itself."""
+    out, size = {full}, step
+    while size < full:
+        out.add(size)
+        size *= 2
+    return sorted(out)
+
+
+def _array_steps(array: ArraySpec) -> tuple[int, int, int]:
+    """Tile granularity (m, n, k) imposed by the array for each dataflow."""
+    row_k = array.rows * (2 if array.pair else 1)
+    if array.dataflow == "ws":
+        return 1, array.cols, row_k
+    if array.dataflow == "is":
+        return array.cols, 1, row_k
+    return array.rows, array.cols, 1  # os
+
+
+def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> float | None:
+    """DRAM bytes of one batch element for a tiling, or None if a tile does not fit."""
+    p = problem
+    if mt * kt * p.a_bytes > array.input_bytes or kt * nt * p.b_bytes > array.weight_bytes:
+        return None
+    if mt * nt * p.psum_bytes > array.output_bytes:
+        return None
+    m_tiles, n_tiles = math.ceil(p.M / mt), math.ceil(p.N / nt)
+    a_total, b_total = p.M * p.K * p.a_bytes, p.K * p.N * p.b_bytes
+    if order == "n,m,k":  # B[:, n-block] reused over m if it fits; A re-read per n-block unless all of A fits
+        b_traffic = b_total if p.K * nt * p.b_bytes <= array.weight_bytes else b_total * m_tiles
+        a_traffic = a_total if a_total <= array.input_bytes else a_total * n_tiles
+    else:
+        a_traffic = a_total if mt * p.K * p.a_bytes <= array.input_bytes else a_total * n_tiles
+        b_traffic = b_total if b_total <= array.weight_bytes else b_total * m_tiles
+    return a_traffic + b_traffic + p.M * p.N * p.out_bytes
+
+
+def plan_gemm(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
+    """Choose tile sizes and loop order (fewest DRAM bytes), and list the tiles in execution order."""
+    return _plan_cached(problem, array)
+
+
+@lru_cache(maxsize=4096)
+def _plan_cached(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
+    p = problem
+    if min(p.M, p.N, p.K, p.batch) < 1:
+        raise ScheduleError(f"layer {p.name}: GEMM dimensions must be positive, got M={p.M} N={p.N} K={p.K}")
+    m_step, n_step, k_step = _array_steps(array)
+    best = None
+    for order in ("n,m,k", "m,n,k"):
+        for mt in _candidates(p.M, m_step):
+            for nt in _candidates(p.N, n_step):
+                for kt in _candidates(p.K, k_step):
+                    traffic = _traffic(p, array, mt, nt, kt, order)
+                    if traffic is None:
+                        continue
+                    n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt)
+                    key = (traffic, n_tiles, order)
+                    if best is None or key < best[0]:
+                        best = (key, (mt, nt, kt), order)
+    if best is None:
+        mt, nt, kt = min(p.M, m_step), min(p.N, n_step), min(p.K, k_step)
+        raise ScheduleError(
+            f"layer {p.name}: even the smallest tile ({mt}x{nt}x{kt}) does not fit the scratchpads "
+            f"(input {array.input_bytes:g} B, weight {array.weight_bytes:g} B, output {array.output_bytes:g} B "
+            "usable per tile); enlarge them or use a smaller array")
+    _, (mt, nt, kt), order = best
+    return LayerSchedule(p, array, (mt, nt, kt), order, tuple(_tiles(p, array, mt, nt, kt, order)))
+
+
+def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str):
+    m_blocks = [(m, min(m + mt, p.M)) for m in range(0, p.M, mt)]
+    n_blocks = [(n, min(n + nt, p.N)) for n in range(0, p.N, nt)]
+    k_blocks = [(k, min(k + kt, p.K)) for k in range(0, p.K, kt)]
+    a_all_resident = p.M * p.K * p.a_bytes <= array.input_bytes
+    b_all_resident = p.K * p.N * p.b_bytes <= array.weight_bytes
+    b_block_resident = p.K * nt * p.b_bytes <= array.weight_bytes
+    a_block_resident = mt * p.K * p.a_bytes <= array.input_bytes
+    index = 0
+    for g in range(p.batch):
+        outer, inner = (n_blocks, m_blocks) if order == "n,m,k" else (m_blocks, n_blocks)
+        for oi, ob in enumerate(outer):
+            for ii, ib in enumerate(inner):
+                mb, nb = (ib, ob) if order == "n,m,k" else (ob, ib)
+                for ki, kb in enumerate(k_blocks):
+                    a_size = (mb[1] - mb[0]) * (kb[1] - kb[0]) * p.a_bytes
+                    b_size = (kb[1] - kb[0]) * (nb[1] - nb[0]) * p.b_bytes
+                    if order == "n,m,k":
+                        load_b = b_size if (ii == 0 or not b_block_resident) else 0.0
+                        load_a = a_size if (oi == 0 or not a_all_resident) else 0.0
+                    else:
+                        load_a = a_size if (ii == 0 or not a_block_resident) else 0.0
+                        load_b = b_size if (oi == 0 or not b_all_resident) else 0.0
+                    last_k = ki == len(k_blocks) - 1
+                    store = (mb[1] - mb[0]) * (nb[1] - nb[0]) * p.out_bytes if last_k else 0.0
+                    yield Tile(index, g, mb, nb, kb, load_a, load_b, store, ki == 0)
+                    index += 1

@@ -1,0 +1,199 @@
+"""SimPy event model of one core executing a layer schedule, at tile/transaction granularity.
+
+Components (each a small object holding SimPy resources and its own counters):
+
+* ``DramChannel``: one shared channel; a transfer of B bytes holds it for ``B / bw`` cycles (so concurrent
+  transfers queue and share the bandwidth) after a fixed access latency that overlaps with other transfers.
+* DMA engines: at most ``dma_engines`` transfers in flight.
+* The array: executes one tile at a time; a tile takes the closed-form cycles of its folds (proven against
+  the cycle-stepped reference in ``fold_latency``), stretched if the scratchpads or the interconnect to the
+  array edges cannot deliver the tile's operand and partial-sum bytes in that time.
+* Buffers: the input/weight scratchpads hold one tile (two when double-buffered, so the next tile loads while
+  this one computes); the output scratchpad holds the accumulating output tile until its last k-tile is done,
+  then a store process writes it back to DRAM (overlapping the next tiles when double-buffered).
+
+The array waits (a stall) whenever the next tile's operands have not arrived; the layer ends when its last
+output tile is in DRAM.  No events per PE or per cycle: a layer costs a handful of events per tile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import simpy
+
+from ..schedule.mapper import LayerSchedule, Tile
+
+
+@dataclasses.dataclass(frozen=True)
+class CoreTiming:
+    """The timing parameters of one core (built from an arch config by the run layer)."""
+
+    rows: int
+    cols: int
+    dataflow: str
+    pair: bool
+    overlap_folds: bool
+    dram_bytes_per_cycle: float  # math.inf for ideal memory
+    dram_latency_cycles: float
+    dma_engines: int
+    interconnect_bytes_per_cycle: float
+    input_read_bytes_per_cycle: float
+    weight_read_bytes_per_cycle: float
+    output_read_bytes_per_cycle: float
+    output_write_bytes_per_cycle: float
+    double_buffered_inputs: bool = True
+    double_buffered_output: bool = True
+
+
+@dataclasses.dataclass
+class LayerTiming:
+    """Counted results of one layer (additive over layers)."""
+
+    cycles: float = 0.0
+    compute_cycles: float = 0.0  # cycles the array spent on folds (including edge-bandwidth stretch)
+    fold_cycles: float = 0.0  # the closed-form fold cycles alone
+    stall_cycles: float = 0.0  # cycles the array waited for data
+    macs: int = 0
+    pe_slots: float = 0.0  # sum over folds of rows*cols*steps offered
+    used_pe_slots: float = 0.0  # of those, the ones doing work
+    folds: int = 0
+    tiles: int = 0
+    dram_read_bytes: float = 0.0
+    dram_write_bytes: float = 0.0
+    sram_input_read_bytes: float = 0.0
+    sram_weight_read_bytes: float = 0.0
+    sram_output_read_bytes: float = 0.0
+    sram_output_write_bytes: float = 0.0
+    sram_fill_bytes: float = 0.0  # DRAM -> scratchpad writes
+    interconnect_bytes: float = 0.0
+    tile_finish_order: list[int] = dataclasses.field(default_factory=list)
+
+
+class DramChannel:
+    def __init__(self, env: simpy.Environment, bytes_per_cycle: float, latency: float, dma_engines: int):
+        self.env = env
+        self.bytes_per_cycle = bytes_per_cycle
+        self.latency = latency
+        self.bus = simpy.Resource(env, capacity=1)
+        self.dma = simpy.Resource(env, capacity=dma_engines)
+        self.bytes_moved = 0.0
+
+    def transfer(self, nbytes: float):
+        """A DMA transfer of ``nbytes`` (generator): waits for an engine, the latency, then the bus."""
+        if nbytes <= 0:
+            return
+        with self.dma.request() as engine:
+            yield engine
+            if math.isinf(self.bytes_per_cycle):
+                self.bytes_moved += nbytes
+                return
+            if self.latency:
+                yield self.env.timeout(self.latency)
+            with self.bus.request() as bus:
+                yield bus
+                yield self.env.timeout(nbytes / self.bytes_per_cycle)
+            self.bytes_moved += nbytes
+
+
+TileCycles = Callable[[int, int, int], tuple[float, int, float, float]]
+"""(mt, nt, kt) -> (fold cycles, folds, offered PE slots, used PE slots) for one tile."""
+
+
+def _edge_bytes(tile: Tile, schedule: LayerSchedule, core: CoreTiming) -> tuple[float, float, float, float]:
+    """Scratchpad reads/writes a tile needs at the array edges: (input, weight, psum read, psum write)."""
+    p = schedule.problem
+    mt, nt, kt = tile.dims
+    rows_k = core.rows * (2 if core.pair else 1)
+    if core.dataflow == "ws":  # inputs streamed once per column fold, weights once, psums per row fold
+        input_reads = mt * kt * p.a_bytes * math.ceil(nt / core.cols)
+        weight_reads = kt * nt * p.b_bytes
+        k_folds = math.ceil(kt / rows_k)
+    elif core.dataflow == "is":
+        input_reads = mt * kt * p.a_bytes
+        weight_reads = kt * nt * p.b_bytes * math.ceil(mt / core.cols)
+        k_folds = math.ceil(kt / rows_k)
+    else:  # os: both operands streamed once per fold row/column; outputs leave once
+        input_reads = mt * kt * p.a_bytes * math.ceil(nt / core.cols)
+        weight_reads = kt * nt * p.b_bytes * math.ceil(mt / core.rows)
+        k_folds = 1
+    out_elems = mt * nt
+    psum_writes = out_elems * p.psum_bytes * k_folds if core.dataflow != "os" else out_elems * p.psum_bytes
+    first = 0 if tile.first_k else 1  # the first fold of a fresh output tile writes, later ones read-modify-write
+    psum_reads = out_elems * p.psum_bytes * (k_folds - 1 + first) if core.dataflow != "os" else 0.0
+    return input_reads, weight_reads, psum_reads, psum_writes
+
+
+def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles) -> LayerTiming:
+    """Run the SimPy model of one layer and return its counters."""
+    env = simpy.Environment()
+    dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
+    result = LayerTiming(tiles=len(schedule.tiles))
+    in_slots = simpy.Container(env, capacity=2 if core.double_buffered_inputs else 1,
+                               init=2 if core.double_buffered_inputs else 1)
+    out_slots = simpy.Container(env, capacity=2 if core.double_buffered_output else 1,
+                                init=2 if core.double_buffered_output else 1)
+    ready = simpy.Store(env)
+    stores_done = []
+    p = schedule.problem
+
+    def loader():
+        for tile in schedule.tiles:
+            yield in_slots.get(1)
+            loads = [env.process(dram.transfer(tile.load_a_bytes)), env.process(dram.transfer(tile.load_b_bytes))]
+            yield simpy.AllOf(env, loads)
+            result.sram_fill_bytes += tile.load_a_bytes + tile.load_b_bytes
+            yield ready.put(tile)
+
+    def store(tile: Tile):
+        yield env.process(dram.transfer(tile.store_bytes))
+        result.dram_write_bytes += tile.store_bytes
+        result.sram_output_read_bytes += tile.store_bytes
+        yield out_slots.put(1)
+
+    def compute():
+        for _ in schedule.tiles:
+            tile = yield ready.get()
+            if tile.first_k:
+                yield out_slots.get(1)
+            mt, nt, kt = tile.dims
+            cycles, folds, offered, used = tile_cycles(mt, nt, kt)
+            input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
+            edge_limit = max(
+                (input_b + weight_b + psum_r + psum_w) / core.interconnect_bytes_per_cycle,
+                input_b / core.input_read_bytes_per_cycle,
+                weight_b / core.weight_read_bytes_per_cycle,
+                psum_r / core.output_read_bytes_per_cycle,
+                psum_w / core.output_write_bytes_per_cycle,
+            )
+            busy = max(cycles, edge_limit)
+            yield env.timeout(busy)
+            result.compute_cycles += busy
+            result.fold_cycles += cycles
+            result.folds += folds
+            result.pe_slots += offered
+            result.used_pe_slots += used
+            result.macs += mt * nt * kt
+            result.sram_input_read_bytes += input_b
+            result.sram_weight_read_bytes += weight_b
+            result.sram_output_read_bytes += psum_r
+            result.sram_output_write_bytes += psum_w
+            result.interconnect_bytes += input_b + weight_b + psum_r + psum_w
+            result.tile_finish_order.append(tile.index)
+            yield in_slots.put(1)
+            if tile.k[1] == p.K:  # last reduction tile: the output tile is final
+                stores_done.append(env.process(store(tile)))
+
+    env.process(loader())
+    compute_proc = env.process(compute())
+    env.run(until=compute_proc)
+    if stores_done:
+        env.run(until=simpy.AllOf(env, stores_done))
+    result.cycles = env.now
+    result.dram_read_bytes = sum(t.load_a_bytes + t.load_b_bytes for t in schedule.tiles)
+    # every cycle the array was not computing it waited: for operands, for an output buffer, or for the
+    # last store to reach DRAM
+    result.stall_cycles = result.cycles - result.compute_cycles
+    return result
