@@ -14,9 +14,11 @@ Rules:
   this one computes): input ``mt*kt``, weight ``kt*nt`` at the operand element size, output ``mt*nt`` at the
   accumulator-buffer element size.  FP8 operands take half the bytes of FP16 ones, so tiles are larger and
   operands are re-fetched less.
-* Of the two outer loop orders (n outside m, or m outside n), and the candidate tile sizes, the mapper picks
-  the fewest DRAM bytes (ties: fewer tiles).  An operand block that fits its scratchpad for the whole inner
-  loop is fetched once and reused; otherwise it is fetched again on every outer iteration.
+* Candidates: two outer loop orders (n outside m, or m outside n) times the candidate tile sizes that fit.
+  An operand block that fits its scratchpad for the whole inner loop is fetched once and reused; otherwise
+  it is fetched again on every outer iteration.  ``plan_gemm`` picks the fewest DRAM bytes (ties: fewer
+  tiles); the run layer instead picks the fastest candidate by simulating them (branch and bound on
+  ``candidates``), which makes bigger scratchpads or more bandwidth never slower.
 """
 
 from __future__ import annotations
@@ -137,18 +139,28 @@ def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, 
     return a_traffic + b_traffic + p.M * p.N * p.out_bytes
 
 
-def plan_gemm(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
-    """Choose tile sizes and loop order (fewest DRAM bytes), and list the tiles in execution order."""
-    return _plan_cached(problem, array)
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A feasible tiling: tile shape, loop order and the DRAM bytes it moves (all batch elements)."""
+
+    tile_shape: tuple[int, int, int]
+    loop_order: str
+    dram_bytes: float
+    tiles: int
+
+
+def candidates(problem: GemmProblem, array: ArraySpec) -> list[Candidate]:
+    """Every feasible tiling, fewest DRAM bytes first (ties: fewer tiles)."""
+    return list(_candidates_cached(problem, array))
 
 
 @lru_cache(maxsize=4096)
-def _plan_cached(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
+def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidate, ...]:
     p = problem
     if min(p.M, p.N, p.K, p.batch) < 1:
         raise ScheduleError(f"layer {p.name}: GEMM dimensions must be positive, got M={p.M} N={p.N} K={p.K}")
     m_step, n_step, k_step = _array_steps(array)
-    best = None
+    found = []
     for order in ("n,m,k", "m,n,k"):
         for mt in _candidates(p.M, m_step):
             for nt in _candidates(p.N, n_step):
@@ -156,18 +168,36 @@ def _plan_cached(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
                     traffic = _traffic(p, array, mt, nt, kt, order)
                     if traffic is None:
                         continue
-                    n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt)
-                    key = (traffic, n_tiles, order)
-                    if best is None or key < best[0]:
-                        best = (key, (mt, nt, kt), order)
-    if best is None:
+                    n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt) * p.batch
+                    found.append(Candidate((mt, nt, kt), order, traffic * p.batch, n_tiles))
+    if not found:
         mt, nt, kt = min(p.M, m_step), min(p.N, n_step), min(p.K, k_step)
         raise ScheduleError(
             f"layer {p.name}: even the smallest tile ({mt}x{nt}x{kt}) does not fit the scratchpads "
             f"(input {array.input_bytes:g} B, weight {array.weight_bytes:g} B, output {array.output_bytes:g} B "
             "usable per tile); enlarge them or use a smaller array")
-    _, (mt, nt, kt), order = best
-    return LayerSchedule(p, array, (mt, nt, kt), order, tuple(_tiles(p, array, mt, nt, kt, order)))
+    return tuple(sorted(found, key=lambda c: (c.dram_bytes, c.tiles, c.loop_order, c.tile_shape)))
+
+
+def tile_shape_counts(problem: GemmProblem, tile_shape: tuple[int, int, int]) -> list[tuple[tuple[int, int, int], int]]:
+    """The distinct tile shapes of a tiling (full and edge tiles) with how many tiles have each."""
+    p = problem
+    per_dim = []
+    for full, size in ((p.M, tile_shape[0]), (p.N, tile_shape[1]), (p.K, tile_shape[2])):
+        whole, rest = divmod(full, size)
+        per_dim.append([(size, whole)] + ([(rest, 1)] if rest else []))
+    return [((m, n, k), cm * cn * ck * p.batch) for m, cm in per_dim[0] for n, cn in per_dim[1] for k, ck in per_dim[2]]
+
+
+def build_schedule(problem: GemmProblem, array: ArraySpec, candidate: Candidate) -> LayerSchedule:
+    mt, nt, kt = candidate.tile_shape
+    tiles = tuple(_tiles(problem, array, mt, nt, kt, candidate.loop_order))
+    return LayerSchedule(problem, array, candidate.tile_shape, candidate.loop_order, tiles)
+
+
+def plan_gemm(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
+    """The tiling that moves the fewest DRAM bytes (ties: fewer tiles), its tiles in execution order."""
+    return build_schedule(problem, array, candidates(problem, array)[0])
 
 
 def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str):
