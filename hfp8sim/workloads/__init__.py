@@ -28,7 +28,9 @@ from .layers import (
 )
 from .load import OPS, load_workload, parse_workload, parse_workload_text
 from .network import Network
+from .onnx_import import SUPPORTED_ONNX_OPS, import_onnx
 from .registry import resolve_workload, shipped_workloads
+from .scalesim_import import export_scalesim_csv, import_scalesim_csv
 
 __all__ = [
     "CONVENTIONS",
@@ -36,6 +38,7 @@ __all__ = [
     "OPS",
     "PASSES",
     "ROLES",
+    "SUPPORTED_ONNX_OPS",
     "Concat",
     "Conv2d",
     "Elementwise",
@@ -49,6 +52,9 @@ __all__ = [
     "Pool",
     "Reshape",
     "Softmax",
+    "export_scalesim_csv",
+    "import_onnx",
+    "import_scalesim_csv",
     "load_workload",
     "parse_workload",
     "parse_workload_text",

@@ -6,6 +6,7 @@ read, edit and load again; ``load_workload`` of the written file gives an equal 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,9 @@ def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[in
         put("N", layer.N, 1)
         for key in ("C", "H", "W", "K", "R", "S"):
             put(key, getattr(layer, key))
-        put("stride", _pair_value(layer.stride), 1)  # type: ignore[arg-type]
-        put("padding", _padding_value(layer.padding), 0)  # type: ignore[arg-type]
-        put("dilation", _pair_value(layer.dilation), 1)  # type: ignore[arg-type]
+        put("stride", _pair_value(layer.stride), 1)
+        put("padding", _padding_value(layer.padding), 0)
+        put("dilation", _pair_value(layer.dilation), 1)
         put("groups", layer.groups, 1)
         put("convention", layer.convention, "native")
     elif isinstance(layer, MatMul):
@@ -110,8 +111,8 @@ def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[in
             put(key, getattr(layer, key), infer=True)
         put("R", layer.R)
         put("S", layer.S)
-        data["stride"] = _pair_value(layer.stride)  # type: ignore[arg-type]
-        put("padding", _padding_value(layer.padding), 0)  # type: ignore[arg-type]
+        data["stride"] = _pair_value(layer.stride)
+        put("padding", _padding_value(layer.padding), 0)
         put("ceil_mode", layer.ceil_mode, False)
     elif isinstance(layer, GlobalAvgPool):
         for key in ("N", "C", "H", "W"):
@@ -148,11 +149,17 @@ def _scalar(value: Any) -> str:
     ).removesuffix("...").strip()
 
 
-def _text_field(key: str, text: str) -> str:
-    if "\n" not in text.strip():
+def _text_field(key: str, text: str, width: int = 110) -> str:
+    """A text field: one line if short; folded (``>-``, loads back as the same single line) if long; a
+    literal block (``|``) if it has line breaks of its own."""
+    text = text.strip()
+    if "\n" in text:
+        body = "".join(f"  {line}\n" if line else "\n" for line in text.splitlines())
+        return f"{key}: |\n{body}"
+    folded = textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+    if len(text) <= width or " ".join(folded) != text or text.startswith(("#", " ")):
         return f"{key}: {_scalar(text)}\n"
-    body = "".join(f"  {line}\n" if line else "\n" for line in text.strip().splitlines())
-    return f"{key}: |\n{body}"
+    return f"{key}: >-\n" + "".join(f"  {line}\n" for line in folded)
 
 
 def _layers_text(items: list[Any], indent: int) -> str:

@@ -67,12 +67,6 @@ def _check_positive(layer_name: str, **values: object) -> None:
             raise _fail(layer_name, f"{key} must be a positive integer, got {value!r}")
 
 
-def _check_non_negative(layer_name: str, **values: object) -> None:
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _fail(layer_name, f"{key} must be a non-negative integer, got {value!r}")
-
-
 def _pair(layer_name: str, key: str, value: object) -> tuple[int, int]:
     """An int or an (h, w) pair -> (h, w)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -286,9 +280,10 @@ class Conv2d(Layer):
     R: int
     S: int
     N: int = 1
-    stride: tuple[int, int] | int = (1, 1)
-    padding: tuple[int, int, int, int] | tuple[int, int] | int | str = (0, 0, 0, 0)
-    dilation: tuple[int, int] | int = (1, 1)
+    # given as an int, a pair (or "same" / four numbers for padding); stored as the explicit tuples
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     convention: str = "native"
 
@@ -324,14 +319,14 @@ class Conv2d(Layer):
     @property
     def P(self) -> int:
         """Output height."""
-        top, bottom = self.padding[0], self.padding[1]  # type: ignore[index]
-        return _out_size(self.H, top, bottom, self.R, self.stride[0], self.dilation[0], self.convention)  # type: ignore[index]
+        top, bottom, _, _ = self.padding
+        return _out_size(self.H, top, bottom, self.R, self.stride[0], self.dilation[0], self.convention)
 
     @property
     def Q(self) -> int:
         """Output width."""
-        left, right = self.padding[2], self.padding[3]  # type: ignore[index]
-        return _out_size(self.W, left, right, self.S, self.stride[1], self.dilation[1], self.convention)  # type: ignore[index]
+        _, _, left, right = self.padding
+        return _out_size(self.W, left, right, self.S, self.stride[1], self.dilation[1], self.convention)
 
     @property
     def is_depthwise(self) -> bool:
@@ -466,16 +461,16 @@ class MatMul(Layer):
         need = self.batch * rows * cols
         have = shape_elements(shape)
         if self.num_data_operands == 1 and self.batch == 1 and which == "a":
-            # a linear layer: its input's features are the reduction
-            if len(shape) == 4:
-                features = shape[1] * shape[2] * shape[3]
-                if features != self.K:
-                    return f"K={self.K} but its input {producer} gives {features} features (C*H*W)"
-                if shape[0] != self.M:
-                    return f"M={self.M} but its input {producer} gives batch N={shape[0]}"
-                return None
-            if len(shape) == 2 and shape[1] != self.K:
-                return f"K={self.K} but its input {producer} gives {shape[1]} features"
+            # a linear layer: its input's features are the reduction, read as the last axis, as C*H*W of a
+            # flattened image, or as heads*head_size of attention heads merged back (h, L, dh) -> (L, h*dh)
+            flattened = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
+            merged_heads = shape[-3] * shape[-1] if len(shape) >= 3 else None
+            if self.K not in (shape[-1], flattened, merged_heads):
+                if len(shape) == 4:
+                    return f"K={self.K} but its input {producer} gives {flattened} features (C*H*W)"
+                return f"K={self.K} but its input {producer} gives {shape[-1]} features"
+            if len(shape) == 4 and self.K == flattened and shape[0] != self.M:
+                return f"M={self.M} but its input {producer} gives batch N={shape[0]}"
         # otherwise the operand may be a view of the producer's output (heads split from a fused QKV
         # projection, a transpose, one token's row): it must fit inside it
         if need > have or have % need:
@@ -494,7 +489,8 @@ class Elementwise(Layer):
     """An element-wise operation over a tensor of ``shape`` (one of :data:`ELEMENTWISE_OPS`).
 
     Binary ops take their operands from ``inputs``; with a single producer the other operand is a
-    parameter (a bias, a mask).  ``add`` with n producers sums n tensors (a residual add has two).
+    parameter (a bias, a mask).  ``add`` with n producers sums n tensors (a residual add has two).  An
+    operand of a binary op may broadcast to ``shape`` (numpy rules), like a squeeze-excite gate.
     """
 
     op: ClassVar[str] = "elementwise"
@@ -529,6 +525,8 @@ class Elementwise(Layer):
         return self.elements * max(self.num_operands - 1, 1)
 
     def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
+        if self.kind in BINARY_OPS and _broadcasts(shape, self.shape):
+            return None  # e.g. a squeeze-excite gate: (N, C, 1, 1) times (N, C, H, W)
         return _check_same_tensor(self, producer, shape, self.shape)
 
 
@@ -644,9 +642,9 @@ class Pool(Layer):
     W: int
     R: int
     S: int
-    stride: tuple[int, int] | int
+    stride: tuple[int, int]
     N: int = 1
-    padding: tuple[int, int, int, int] | tuple[int, int] | int | str = (0, 0, 0, 0)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     ceil_mode: bool = False
 
     def __post_init__(self) -> None:
@@ -669,13 +667,13 @@ class Pool(Layer):
 
     @property
     def P(self) -> int:
-        top, bottom = self.padding[0], self.padding[1]  # type: ignore[index]
-        return _out_size(self.H, top, bottom, self.R, self.stride[0], 1, "native", self.ceil_mode)  # type: ignore[index]
+        top, bottom, _, _ = self.padding
+        return _out_size(self.H, top, bottom, self.R, self.stride[0], 1, "native", self.ceil_mode)
 
     @property
     def Q(self) -> int:
-        left, right = self.padding[2], self.padding[3]  # type: ignore[index]
-        return _out_size(self.W, left, right, self.S, self.stride[1], 1, "native", self.ceil_mode)  # type: ignore[index]
+        _, _, left, right = self.padding
+        return _out_size(self.W, left, right, self.S, self.stride[1], 1, "native", self.ceil_mode)
 
     @property
     def output_shape(self) -> Shape:
@@ -868,6 +866,13 @@ def _check_nchw(layer: Layer, producer: str, shape: Shape, expected: Shape) -> s
     if shape[0] != N:
         return f"N={N} but its input {producer} gives batch {shape[0]}"
     return None
+
+
+def _broadcasts(shape: Shape, target: Shape) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` (numpy rules: right-aligned, each axis equal or 1)."""
+    if len(shape) > len(target):
+        return False
+    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target)))
 
 
 def _check_same_tensor(layer: Layer, producer: str, shape: Shape, expected: Shape) -> str | None:

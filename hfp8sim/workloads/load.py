@@ -219,8 +219,8 @@ def _describe(error: Any, model: type[pydantic.BaseModel] | None) -> str:
 def _problems(exc: pydantic.ValidationError, where: str, model: type[pydantic.BaseModel]) -> list[str]:
     out = []
     for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
-        out.append(f"{where}{'.' + loc if loc else ''}: {_describe(error, model)}")
+        path = ".".join(str(part) for part in (where, *error["loc"]) if part != "")
+        out.append(f"{path or '(top level)'}: {_describe(error, model)}")
     return out
 
 
@@ -284,9 +284,10 @@ def parse_workload(data: Any, source: str = "<data>") -> Network:
 
     layers: list[Layer] = []
     built: dict[str, Layer] = {}
+    all_names = {model.name for _, model in models}
     for where, model in models:
         try:
-            layer = _build_layer(model, layers[-1].name if layers else None, built)
+            layer = _build_layer(model, layers[-1].name if layers else None, built, all_names)
         except WorkloadError as exc:
             raise WorkloadError(exc.detail, file=source, key_path=where) from None
         if layer.name in built:
@@ -474,11 +475,15 @@ def _fill(model: _LayerModel, fields: tuple[str, ...], inferred: dict[str, Any],
     return values
 
 
-def _build_layer(model: _LayerModel, previous: str | None, built: dict[str, Layer]) -> Layer:
+def _build_layer(model: _LayerModel, previous: str | None, built: dict[str, Layer], all_names: set[str]) -> Layer:
     inputs = _resolve_inputs(model, previous)
     for producer in inputs:
         if producer is not None and producer not in built:
-            raise WorkloadError(f"input {producer!r} is not an earlier layer of this network")
+            if producer in all_names:
+                raise WorkloadError(f"input {producer!r} is defined later; a layer must come after its inputs")
+            close = difflib.get_close_matches(producer, sorted(built), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise WorkloadError(f"input {producer!r} is not a layer of this network{hint}")
     shapes = [built[p].output_shape for p in inputs if p is not None]
     common = {"name": model.name, "inputs": inputs, "pass_": model.pass_}
     op = model.op

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import WorkloadError
 from .layers import Conv2d, Layer, MatMul
@@ -28,6 +28,7 @@ class Network:
     source: str = ""
     notes: str = ""
     file: str = ""
+    _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -84,7 +85,7 @@ class Network:
         return len(self.layers)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index  # type: ignore[attr-defined]
+        return name in self._index
 
     def __getitem__(self, key: int | str) -> Layer:
         """A layer by position or by name."""
@@ -95,11 +96,11 @@ class Network:
     def layer(self, name: str) -> Layer:
         """The layer called ``name``; a WorkloadError (with close names) if there is none."""
         try:
-            return self.layers[self._index[name]]  # type: ignore[attr-defined]
+            return self.layers[self._index[name]]
         except KeyError:
             import difflib
 
-            close = difflib.get_close_matches(name, list(self._index), n=3)  # type: ignore[attr-defined]
+            close = difflib.get_close_matches(name, list(self._index), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise WorkloadError(
                 f"network {self.name!r} has no layer {name!r}{hint}", file=self.file or None
@@ -107,7 +108,7 @@ class Network:
 
     def index_of(self, name: str) -> int:
         self.layer(name)
-        return self._index[name]  # type: ignore[attr-defined]
+        return self._index[name]
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import WorkloadError
+from ..shipped import shipped_dir
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "workloads"
-"""Where the shipped workload files live: ``workloads/`` beside the ``hfp8sim`` package."""
+SHIPPED_DIR = shipped_dir("workloads")
+"""Where the shipped workload files live: ``workloads/`` at the root of a source checkout (or the copy an
+installed wheel carries)."""
 
 
 def shipped_workloads() -> dict[str, Path]:
