@@ -12,6 +12,7 @@ order and reduction order are the same) and through traces, which carry measured
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,8 +23,10 @@ from .formats.spec import FormatSpec, Scheme, get_scheme
 from .results import LayerResult, NetworkResult
 from .schedule import scalesim
 from .schedule.fold_latency import gemm_fold_schedule
-from .schedule.mapper import ArraySpec, GemmProblem, plan_gemm
-from .timing.engine import CoreTiming, simulate_layer
+from .schedule.mapper import (
+    ArraySpec, Candidate, GemmProblem, LayerSchedule, build_schedule, candidates, tile_shape_counts,
+)
+from .timing.engine import CoreTiming, LayerTiming, simulate_layer
 from .workloads import Network
 from .workloads.layers import Layer
 
@@ -90,6 +93,45 @@ def _gemm_problem(layer: Layer, scheme: Scheme, psum_format: FormatSpec) -> Gemm
                        element_bytes(out_fmt), element_bytes(psum_format))
 
 
+def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
+                     tile_cycles: Callable[[int, int, int], tuple]) -> tuple[LayerSchedule, LayerTiming]:
+    """The candidate tiling with the fewest simulated cycles (ties: fewer DRAM bytes).
+
+    Branch and bound over ``mapper.candidates``: no schedule can beat its lower bound, the larger of
+    (first tile's loads + all fold cycles + last tile's store), since the array computes one tile at a time
+    and cannot start before its operands arrive nor end before its outputs leave, and (all DRAM bytes /
+    bandwidth).  Candidates are simulated in order of that bound until the bound reaches the best time found;
+    the search is exact, so more room (bigger scratchpads) or more bandwidth never makes a layer slower.
+    """
+    bw = core.dram_bytes_per_cycle
+    latency = core.dram_latency_cycles if math.isfinite(bw) else 0.0
+    bounded = []
+    for order, cand in enumerate(candidates(problem, array)):
+        fold_sum = sum(count * tile_cycles(*shape)[0] for shape, count in tile_shape_counts(problem, cand.tile_shape))
+        if math.isfinite(bw):
+            mt, nt, kt = (min(d, t) for d, t in zip((problem.M, problem.N, problem.K), cand.tile_shape))
+            first_load = max(mt * kt * problem.a_bytes, kt * nt * problem.b_bytes) / bw + latency
+            # the last tile is the corner tile of the last m- and n-blocks (k is innermost)
+            m_last = problem.M - (math.ceil(problem.M / mt) - 1) * mt
+            n_last = problem.N - (math.ceil(problem.N / nt) - 1) * nt
+            last_store = m_last * n_last * problem.out_bytes / bw + latency
+            bound = max(first_load + fold_sum + last_store, cand.dram_bytes / bw)
+        else:
+            bound = fold_sum
+        bounded.append((bound, order, cand))
+    bounded.sort(key=lambda item: (item[0], item[1]))
+    best: tuple[LayerSchedule, LayerTiming] | None = None
+    for bound, _, cand in bounded:
+        if best is not None and bound >= best[1].cycles:
+            break
+        schedule = build_schedule(problem, array, cand)
+        timing = simulate_layer(schedule, core, tile_cycles)
+        if best is None or timing.cycles < best[1].cycles:
+            best = (schedule, timing)
+    assert best is not None
+    return best
+
+
 def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme | None = None,
                      progress: Callable[[int, int, str], None] | None = None) -> NetworkResult:
     """Simulate every layer of ``network`` on ``arch`` (scheme: the arch's unless given)."""
@@ -121,6 +163,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
                                 acc.chain, acc.chunk, mt, nt, kt)
 
     results = []
+    solved: dict[GemmProblem, tuple[LayerSchedule, LayerTiming]] = {}  # identical layers are mapped once
     layers = list(network.layers)
     for index, layer in enumerate(layers):
         if progress:
@@ -129,11 +172,18 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             results.append(LayerResult(layer.name, layer.op, "vector"))
             continue
         problem = _gemm_problem(layer, scheme, psum_format)
+        key = dataclasses.replace(problem, name="")
         try:
-            schedule = plan_gemm(problem, array)
+            if key not in solved:
+                if scalesim_mode:  # SCALE-Sim maps a layer as one piece (its scratchpads only log traffic)
+                    whole = Candidate((problem.M, problem.N, problem.K), "n,m,k", 0.0, problem.batch)
+                    schedule = build_schedule(problem, array, whole)
+                    solved[key] = (schedule, simulate_layer(schedule, core, tile_cycles))
+                else:
+                    solved[key] = fastest_schedule(problem, array, core, tile_cycles)
         except Hfp8SimError as exc:
             raise Hfp8SimError(f"{network.name}: {exc}") from None
-        timing = simulate_layer(schedule, core, tile_cycles)
+        schedule, timing = solved[key]
         cycles = timing.cycles
         results.append(LayerResult(
             name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
