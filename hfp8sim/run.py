@@ -19,7 +19,8 @@ from functools import lru_cache
 
 from .config.arch import ArchConfig
 from .errors import Hfp8SimError
-from .formats.spec import FormatSpec, Scheme, get_scheme
+from .datapath.contract import ArrayArithmetic
+from .formats.spec import FormatSpec, Scheme, get_format, get_scheme
 from .results import LayerResult, NetworkResult
 from .schedule import scalesim
 from .schedule.fold_latency import gemm_fold_schedule
@@ -132,36 +133,75 @@ def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
     return best
 
 
+def array_arithmetic(arch: ArchConfig, scheme: str | Scheme | None = None) -> ArrayArithmetic:
+    """The datapath arithmetic of ``arch`` under ``scheme``: the same array, fold order and accumulators that
+    the timing model schedules (pair mode when the PEs do two MACs per cycle at the operand width)."""
+    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    m = arch.model
+    acc = m.array.accumulator
+    acc_format = arch.accumulator_format() if scheme is arch.scheme else (
+        get_format(acc.format) if acc.format else scheme.accumulate)
+    return ArrayArithmetic(
+        dataflow=m.array.dataflow, rows=m.array.rows, cols=m.array.cols, acc_format=acc_format,
+        acc_rounding=acc.rounding, acc_overflow=acc.overflow,
+        buffer_format=acc.buffer_format if m.array.dataflow != "os" else None,
+        chunk=acc.chunk, chain=acc.chain, pair=arch.macs_per_pe(scheme.forward.bits) == 2)
+
+
+class _CoreModel:
+    """What the timing of one arch under one scheme needs, built once per network run."""
+
+    def __init__(self, arch: ArchConfig, scheme: Scheme):
+        m = arch.model
+        self.scheme = scheme
+        self.arith = array_arithmetic(arch, scheme)
+        self.pair = self.arith.pair
+        self.core = _core_timing(arch, self.pair)
+        self.scalesim_mode = m.mode == "scalesim"
+        self.peak = m.array.rows * m.array.cols * (2 if self.pair else 1)
+        pads = m.scratchpads
+        usable = {name: getattr(pads, name).size_kib * 1024 / (2 if getattr(pads, name).double_buffered else 1)
+                  for name in ("input", "weight", "output")}
+        unlimited = self.scalesim_mode  # SCALE-Sim's scratchpads only log traffic
+        self.array = ArraySpec(m.array.rows, m.array.cols, m.array.dataflow, self.pair, self.arith.chunk,
+                               math.inf if unlimited else usable["input"], math.inf if unlimited else usable["weight"],
+                               math.inf if unlimited else usable["output"])
+        if self.scalesim_mode:
+            self.tile_cycles = _scalesim_tile_cycles(m.array.dataflow, m.array.rows, m.array.cols)
+        else:
+            dataflow, rows, cols, overlap = m.array.dataflow, m.array.rows, m.array.cols, self.core.overlap_folds
+            chain, chunk = self.arith.chain, self.arith.chunk
+
+            def tile_cycles(mt: int, nt: int, kt: int):
+                return _tile_cycles(dataflow, rows, cols, self.pair, overlap, chain, chunk, mt, nt, kt)
+
+            self.tile_cycles = tile_cycles
+
+    def problem(self, layer: Layer) -> GemmProblem:
+        return _gemm_problem(layer, self.scheme, self.arith.segment_sum_format)
+
+    def plan_and_time(self, problem: GemmProblem) -> tuple[LayerSchedule, LayerTiming]:
+        if self.scalesim_mode:  # SCALE-Sim maps a layer as one piece
+            whole = Candidate((problem.M, problem.N, problem.K), "n,m,k", 0.0, problem.batch)
+            schedule = build_schedule(problem, self.array, whole)
+            return schedule, simulate_layer(schedule, self.core, self.tile_cycles)
+        return fastest_schedule(problem, self.array, self.core, self.tile_cycles)
+
+
+def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = None):
+    """(schedule, timing) of one GEMM layer: the tiles in execution order and the SimPy counters."""
+    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    model = _CoreModel(arch, scheme)
+    return model.plan_and_time(model.problem(layer))
+
+
 def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme | None = None,
                      progress: Callable[[int, int, str], None] | None = None) -> NetworkResult:
     """Simulate every layer of ``network`` on ``arch`` (scheme: the arch's unless given)."""
     scheme = get_scheme(scheme) if scheme is not None else arch.scheme
     m = arch.model
-    operand_bits = scheme.forward.bits
-    pair = arch.macs_per_pe(operand_bits) == 2
-    core = _core_timing(arch, pair)
-    acc = m.array.accumulator
-    acc_format = arch.accumulator_format() if scheme is arch.scheme else scheme.accumulate
-    psum_format = acc_format
-    if acc.buffer_format and m.array.dataflow != "os":
-        from .formats.spec import get_format
-
-        psum_format = get_format(acc.buffer_format)
-    scalesim_mode = m.mode == "scalesim"
-    peak = m.array.rows * m.array.cols * (2 if pair else 1)
-    pad_bytes = {name: getattr(m.scratchpads, name).size_kib * 1024 / (2 if getattr(m.scratchpads, name).double_buffered else 1)
-                 for name in ("input", "weight", "output")}
-    array = ArraySpec(m.array.rows, m.array.cols, m.array.dataflow, pair,
-                      math.inf if scalesim_mode else pad_bytes["input"],
-                      math.inf if scalesim_mode else pad_bytes["weight"],
-                      math.inf if scalesim_mode else pad_bytes["output"])
-    if scalesim_mode:
-        tile_cycles = _scalesim_tile_cycles(m.array.dataflow, m.array.rows, m.array.cols)
-    else:
-        def tile_cycles(mt: int, nt: int, kt: int):
-            return _tile_cycles(m.array.dataflow, m.array.rows, m.array.cols, pair, core.overlap_folds,
-                                acc.chain, acc.chunk, mt, nt, kt)
-
+    model = _CoreModel(arch, scheme)
+    peak = model.peak
     results = []
     solved: dict[GemmProblem, tuple[LayerSchedule, LayerTiming]] = {}  # identical layers are mapped once
     layers = list(network.layers)
@@ -171,16 +211,11 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
         if not layer.is_gemm:
             results.append(LayerResult(layer.name, layer.op, "vector"))
             continue
-        problem = _gemm_problem(layer, scheme, psum_format)
+        problem = model.problem(layer)
         key = dataclasses.replace(problem, name="")
         try:
             if key not in solved:
-                if scalesim_mode:  # SCALE-Sim maps a layer as one piece (its scratchpads only log traffic)
-                    whole = Candidate((problem.M, problem.N, problem.K), "n,m,k", 0.0, problem.batch)
-                    schedule = build_schedule(problem, array, whole)
-                    solved[key] = (schedule, simulate_layer(schedule, core, tile_cycles))
-                else:
-                    solved[key] = fastest_schedule(problem, array, core, tile_cycles)
+                solved[key] = model.plan_and_time(problem)
         except Hfp8SimError as exc:
             raise Hfp8SimError(f"{network.name}: {exc}") from None
         schedule, timing = solved[key]

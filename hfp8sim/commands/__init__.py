@@ -4,7 +4,7 @@ The modules are thin: they parse arguments, call the public API and print.  Impo
 inside the command functions, so ``hfp8sim --help`` stays fast.
 """
 
-from . import fetch_models, formats, numerics, run
+from . import fetch_models, formats, numerics, run, validate
 
 # Order of the subcommands in ``hfp8sim --help``.
-COMMAND_MODULES = [run, formats, numerics, fetch_models]
+COMMAND_MODULES = [run, validate, formats, numerics, fetch_models]

@@ -38,8 +38,11 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # ---- kernels ---------------------------------------------------------------------------------------------
 
 @numba.njit(cache=True, parallel=True)
-def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow, out):
-    """a_val [G, M, K], b_val_t [G, N, K] (B transposed so k is contiguous), out [G, M, N] float64."""
+def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow, has_init, chain_init, out):
+    """a_val [G, M, K], b_val_t [G, N, K] (B transposed so k is contiguous), out [G, M, N] float64.
+
+    ``has_init``: ``out`` holds running values to continue from: every segment is added to them, or, with
+    ``chain_init`` (one unbroken chain), the chain itself continues from them."""
     groups, rows, depth = a_val.shape
     cols = b_val_t.shape[1]
     for gi in numba.prange(groups * rows):
@@ -48,11 +51,11 @@ def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow,
         a_row = a_val[g, i]
         for j in range(cols):
             b_col = b_val_t[g, j]
-            running = 0.0
+            running = out[g, i, j] if has_init else 0.0
             k0 = 0
             while k0 < depth:
                 k1 = min(depth, k0 + seg_len)
-                psum = 0.0
+                psum = running if (chain_init and k0 == 0) else 0.0
                 k = k0
                 if pair:
                     while k + 1 < k1:
@@ -62,7 +65,7 @@ def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow,
                 while k < k1:
                     psum = mac(psum, a_row[k], b_col[k], acc_p, rounding, overflow)
                     k += 1
-                if k0 == 0:
+                if k0 == 0 and (chain_init or not has_init):
                     running = round_value(psum, run_p, rounding, overflow)
                 else:
                     running = add_rounded(running, psum, run_p, rounding, overflow)
@@ -71,7 +74,7 @@ def _gemm_exact(a_val, b_val_t, seg_len, pair, acc_p, run_p, rounding, overflow,
 
 
 @numba.njit(cache=True, parallel=True)
-def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_magic, out):
+def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out):
     """a_val [G, M, K] float32, b_val [G, K, N] float32, out [G, M, N] float32; vectorised over N."""
     groups, rows, depth = a_val.shape
     cols = b_val.shape[2]
@@ -80,17 +83,21 @@ def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_mag
         i = gi % rows
         psum = np.empty(cols, np.float32)
         running = out[g, i]
-        running[:] = 0.0
+        if not has_init:
+            running[:] = 0.0
         k0 = 0
         while k0 < depth:
             k1 = min(depth, k0 + seg_len)
-            psum[:] = 0.0
+            if chain_init and k0 == 0:
+                psum[:] = running
+            else:
+                psum[:] = 0.0
             for k in range(k0, k1):
                 a = a_val[g, i, k]
                 b_row = b_val[g, k]
                 for j in range(cols):
                     psum[j] = round_f32(psum[j] + a * b_row[j], acc_params, acc_magic)
-            if k0 == 0:
+            if k0 == 0 and (chain_init or not has_init):
                 for j in range(cols):
                     running[j] = round_f32(psum[j], run_params, run_magic)
             else:
@@ -149,8 +156,15 @@ def fast_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithm
     return smallest >= _FLOAT32_MIN_NORMAL and largest < _FLOAT32_MAX / 4
 
 
-def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, force_exact: bool = False):
-    """The accumulated values (float64) of A @ B under ``arith``; 2-D or batched 3-D operands."""
+def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, running=None,
+               force_exact: bool = False):
+    """The accumulated values (float64) of A @ B under ``arith``; 2-D or batched 3-D operands.
+
+    ``running``: the values of these outputs left by earlier k-tiles of the same outputs (a layer whose
+    reduction is split into tiles).  With folds or chunks every segment of this call is added to them; for
+    one unbroken chain (os without chunks, ws/is ``chain``) the chain continues from them.  Tiles cut at
+    segment boundaries (as the mapper cuts them) give bit-identical results to one call.
+    """
     a_spec, b_spec = get_format(a_format), get_format(b_format)
     if not isinstance(arith, ArrayArithmetic):
         raise DatapathError(f"arith must be an ArrayArithmetic, got {type(arith).__name__}")
@@ -166,17 +180,29 @@ def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, fo
     groups, rows, cols = a.shape[0], a.shape[1], b.shape[2]
     rounding = ROUNDING_MODES[arith.acc_rounding]
     overflow = OVERFLOW_MODES[arith.acc_overflow]
+    has_init = running is not None
+    chain_init = has_init and arith.segment_length(a.shape[2]) >= a.shape[2] and (
+        (arith.dataflow == "os" and arith.chunk is None) or arith.chain)
+    if has_init:
+        running = np.asarray(running, dtype=np.float64)
+        if running.shape != (groups, rows, cols) and running.shape != (rows, cols):
+            raise DatapathError(f"running values have shape {running.shape}; the outputs are {(rows, cols)}")
     if not force_exact and fast_path_applies(a_spec, b_spec, arith, has_inf):
         acc_params, acc_magic = fast_round_params(arith.acc_format, overflow)
         run_params, run_magic = fast_round_params(arith.segment_sum_format, overflow)
         out32 = np.empty((groups, rows, cols), np.float32)
+        if has_init:
+            out32[...] = running.reshape(groups, rows, cols)
         _gemm_fast(np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32), seg_len,
-                   acc_params, acc_magic, run_params, run_magic, out32)
+                   acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
         out = out32.astype(np.float64)
     else:
         out = np.empty((groups, rows, cols), np.float64)
+        if has_init:
+            out[...] = running.reshape(groups, rows, cols)
         _gemm_exact(np.ascontiguousarray(a_val), np.ascontiguousarray(b_val.transpose(0, 2, 1)), seg_len,
-                    arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow, out)
+                    arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow,
+                    has_init, chain_init, out)
     return out[0] if squeeze else out
 
 

@@ -55,6 +55,7 @@ class ArraySpec:
     cols: int
     dataflow: str
     pair: bool = False  # two products per PE step (ws/is rows cover 2 k)
+    chunk: int | None = None  # os chunk length: k-tiles are cut at chunk boundaries
     input_bytes: float = math.inf  # usable scratchpad bytes per tile (already halved if double-buffered)
     weight_bytes: float = math.inf
     output_bytes: float = math.inf
@@ -118,7 +119,9 @@ def _array_steps(array: ArraySpec) -> tuple[int, int, int]:
         return 1, array.cols, row_k
     if array.dataflow == "is":
         return array.cols, 1, row_k
-    return array.rows, array.cols, 1  # os
+    # os: the PEs chain across k-tiles, so cut them where the arithmetic already restarts (chunks), and never
+    # between the two products of a pair
+    return array.rows, array.cols, array.chunk or (2 if array.pair else 1)
 
 
 def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> float | None:

@@ -1,0 +1,36 @@
+"""``hfp8sim validate FILE...``: check arch configs, workloads and format libraries without running them."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="check arch configs, workloads or format libraries (all errors at once)")
+    p.add_argument("files", nargs="+", help="YAML files (kind detected from their top-level keys)")
+    p.set_defaults(func=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from ..config import load_format_library, read_yaml
+    from ..config.arch import parse_arch
+    from ..errors import ConfigError
+    from ..workloads import parse_workload
+
+    for path in args.files:
+        data = read_yaml(path)
+        if isinstance(data, dict) and "layers" in data:
+            network = parse_workload(data, source=str(path))
+            print(f"{path}: workload {network.name}: {len(network.layers)} layers, "
+                  f"{len(network.gemm_layers())} GEMM layers, {network.macs:,} MACs")
+        elif isinstance(data, dict) and "array" in data:
+            arch = parse_arch(data, str(path))
+            print(f"{path}: arch config {arch.name}: {arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
+                  f"{arch.clock_ghz:g} GHz, scheme {arch.scheme.name}, {arch.mode} mode")
+        elif isinstance(data, dict) and ({"formats", "schemes"} & set(data)):
+            formats, schemes = load_format_library(path)
+            print(f"{path}: format library: {len(formats)} formats, {len(schemes)} schemes")
+        else:
+            raise ConfigError("not an arch config (needs 'array'), a workload (needs 'layers') or a format "
+                              "library (needs 'formats' or 'schemes')", file=str(path))
+    return 0
