@@ -93,18 +93,26 @@ def test_fast_path_is_refused_where_float32_would_round_twice():
     assert not fast_path_applies(get_format(FWD), get_format(FWD), ArrayArithmetic(), True)  # inf operands
 
 
-def test_conv2d_equals_the_oracle_on_an_independent_lowering():
+CONV_ARITHMETICS = [
+    ArrayArithmetic("ws", rows=5, cols=3),
+    ArrayArithmetic("os", rows=3, cols=3, chunk=4, acc_format="float16"),
+    ArrayArithmetic("is", rows=2, cols=4, acc_format="float16", buffer_format="float32", pair=True),
+    ArrayArithmetic("os", rows=2, cols=2, pair=True),
+]
+
+
+@pytest.mark.parametrize("arith", CONV_ARITHMETICS, ids=lambda a: f"{a.dataflow}-{a.acc_format.name}-pair{int(a.pair)}")
+def test_conv2d_equals_the_oracle_on_an_independent_lowering(arith):
     rng = np.random.default_rng(3)
     cases = [  # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
         (2, 3, 5, 4, 4, 3, 2, 1, 1, 1, 1),
         (1, 4, 6, 6, 4, 3, 3, 2, (1, 0, 2, 1), 1, 4),  # depthwise, asymmetric padding
         (1, 4, 7, 5, 6, 2, 2, (2, 1), 0, 2, 2),  # grouped, dilated
     ]
-    arith = ArrayArithmetic("ws", rows=5, cols=3)
     for n, c, h, w, k, r, s, stride, padding, dilation, groups in cases:
-        x = random_codes(rng, (n, c, h, w), FWD)
-        wt = random_codes(rng, (k, c // groups, r, s), FWD)
-        got = conv2d(x, wt, FWD, FWD, arith, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        x = random_codes(rng, (n, c, h, w), FWD, nan_rate=0.01)
+        wt = random_codes(rng, (k, c // groups, r, s), BWD)
+        got = conv2d(x, wt, FWD, BWD, arith, stride=stride, padding=padding, dilation=dilation, groups=groups)
         # independent lowering: explicit loops over the (r, s, c) reduction order
         st = (stride, stride) if isinstance(stride, int) else stride
         pad = (padding,) * 4 if isinstance(padding, int) else padding
@@ -121,10 +129,10 @@ def test_conv2d_equals_the_oracle_on_an_independent_lowering():
                         a[row, col] = x[nn, g * cg + cc, hh, ww]
             b = np.array([[wt[g * kg + kk, cc, rr, ss] for kk in range(kg)] for rr, ss, cc in np.ndindex(r, s, cg)],
                          np.uint8)
-            expected = oracle_accumulate(a, b, FWD, FWD, arith).reshape(n, p_dim, q_dim, kg).transpose(0, 3, 1, 2)
+            expected = oracle_accumulate(a, b, FWD, BWD, arith).reshape(n, p_dim, q_dim, kg).transpose(0, 3, 1, 2)
             got_codes = as_codes(got[:, g * kg:(g + 1) * kg], arith)
             assert np.array_equal(got_codes, canonical_nan(expected, arith))
-        ref = reference_conv2d(x, wt, FWD, FWD, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        ref = reference_conv2d(x, wt, FWD, BWD, stride=stride, padding=padding, dilation=dilation, groups=groups)
         assert ref.shape == got.shape
 
 
