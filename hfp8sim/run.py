@@ -27,7 +27,7 @@ from .schedule.fold_latency import gemm_fold_schedule
 from .schedule.mapper import (
     ArraySpec, Candidate, GemmProblem, LayerSchedule, build_schedule, candidates, tile_shape_counts,
 )
-from .timing.engine import CoreTiming, LayerTiming, simulate_layer
+from .timing.engine import CoreTiming, LayerTiming, simulate_layer, tile_busy_cycles
 from .workloads import Network
 from .workloads.layers import Layer
 
@@ -94,6 +94,23 @@ def _gemm_problem(layer: Layer, scheme: Scheme, psum_format: FormatSpec) -> Gemm
                        element_bytes(out_fmt), element_bytes(psum_format))
 
 
+def _flow_shop_bound(schedule: LayerSchedule, core: CoreTiming, tile_cycles, bw: float, latency: float) -> float:
+    """A tighter lower bound from the tiles themselves: loads cross the DRAM channel one after another and the
+    array computes tiles one after another, each after its own loads, so for every tile k the layer takes at
+    least (loads of tiles 0..k) + (fold cycles of tiles k..end) + the last store."""
+    if not math.isfinite(bw):
+        return 0.0
+    loads = [(t.load_a_bytes + t.load_b_bytes) / bw for t in schedule.tiles]
+    computes = [tile_busy_cycles(t, schedule, core, tile_cycles(*t.dims)[0]) for t in schedule.tiles]
+    best, loaded, remaining = 0.0, 0.0, sum(computes)
+    for load, compute in zip(loads, computes):
+        loaded += load
+        best = max(best, loaded + remaining)
+        remaining -= compute
+    last = schedule.tiles[-1]
+    return best + latency + last.store_bytes / bw
+
+
 def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
                      tile_cycles: Callable[[int, int, int], tuple]) -> tuple[LayerSchedule, LayerTiming]:
     """The candidate tiling with the fewest simulated cycles (ties: fewer DRAM bytes).
@@ -108,15 +125,21 @@ def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
     latency = core.dram_latency_cycles if math.isfinite(bw) else 0.0
     bounded = []
     for order, cand in enumerate(candidates(problem, array)):
-        fold_sum = sum(count * tile_cycles(*shape)[0] for shape, count in tile_shape_counts(problem, cand.tile_shape))
+        shapes = tile_shape_counts(problem, cand.tile_shape)
+        fold_sum = sum(count * tile_cycles(*shape)[0] for shape, count in shapes)
         if math.isfinite(bw):
             mt, nt, kt = (min(d, t) for d, t in zip((problem.M, problem.N, problem.K), cand.tile_shape))
             first_load = max(mt * kt * problem.a_bytes, kt * nt * problem.b_bytes) / bw + latency
-            # the last tile is the corner tile of the last m- and n-blocks (k is innermost)
-            m_last = problem.M - (math.ceil(problem.M / mt) - 1) * mt
-            n_last = problem.N - (math.ceil(problem.N / nt) - 1) * nt
+            # the last tile is the corner tile of the last m-, n- and k-blocks (k is innermost)
+            m_last, n_last, k_last = (full - (math.ceil(full / size) - 1) * size
+                                      for full, size in zip((problem.M, problem.N, problem.K), (mt, nt, kt)))
             last_store = m_last * n_last * problem.out_bytes / bw + latency
-            bound = max(first_load + fold_sum + last_store, cand.dram_bytes / bw)
+            last_compute = tile_cycles(m_last, n_last, k_last)[0]
+            store_bytes = problem.batch * problem.M * problem.N * problem.out_bytes
+            bound = max(first_load + fold_sum + last_store,  # the array is serial and waits at both ends
+                        cand.dram_bytes / bw,  # every byte crosses the DRAM channel
+                        # all loads cross the channel before the last tile can compute and store
+                        (cand.dram_bytes - store_bytes) / bw + latency + last_compute + last_store)
         else:
             bound = fold_sum
         bounded.append((bound, order, cand))
@@ -126,8 +149,10 @@ def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
         if best is not None and bound >= best[1].cycles:
             break
         schedule = build_schedule(problem, array, cand)
-        timing = simulate_layer(schedule, core, tile_cycles)
-        if best is None or timing.cycles < best[1].cycles:
+        if best is not None and _flow_shop_bound(schedule, core, tile_cycles, bw, latency) >= best[1].cycles:
+            continue
+        timing = simulate_layer(schedule, core, tile_cycles, give_up_after=best[1].cycles if best else None)
+        if timing is not None and (best is None or timing.cycles < best[1].cycles):
             best = (schedule, timing)
     assert best is not None
     return best

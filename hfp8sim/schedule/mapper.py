@@ -167,6 +167,8 @@ def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidat
     for order in ("n,m,k", "m,n,k"):
         for mt in _candidates(p.M, m_step):
             for nt in _candidates(p.N, n_step):
+                if order == "m,n,k" and (mt >= p.M or nt >= p.N):
+                    continue  # one block along an outer dimension: both orders give the same tiles
                 for kt in _candidates(p.K, k_step):
                     traffic = _traffic(p, array, mt, nt, kt, order)
                     if traffic is None:

@@ -126,8 +126,26 @@ def _edge_bytes(tile: Tile, schedule: LayerSchedule, core: CoreTiming) -> tuple[
     return input_reads, weight_reads, psum_reads, psum_writes
 
 
-def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles) -> LayerTiming:
-    """Run the SimPy model of one layer and return its counters."""
+def tile_busy_cycles(tile: Tile, schedule: LayerSchedule, core: CoreTiming, fold_cycles: float) -> float:
+    """Cycles the array is busy with a tile: its fold cycles, stretched when the scratchpads or the
+    interconnect cannot move the tile's edge traffic in that time."""
+    input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
+    edge_limit = max(
+        (input_b + weight_b + psum_r + psum_w) / core.interconnect_bytes_per_cycle,
+        input_b / core.input_read_bytes_per_cycle,
+        weight_b / core.weight_read_bytes_per_cycle,
+        psum_r / core.output_read_bytes_per_cycle,
+        psum_w / core.output_write_bytes_per_cycle,
+    )
+    return max(fold_cycles, edge_limit)
+
+
+def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
+                   give_up_after: float | None = None) -> LayerTiming | None:
+    """Run the SimPy model of one layer and return its counters.
+
+    ``give_up_after``: stop and return None once simulated time passes it (a mapper searching for the fastest
+    schedule abandons a candidate that is already slower than the best one found)."""
     env = simpy.Environment()
     dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
     result = LayerTiming(tiles=len(schedule.tiles))
@@ -142,8 +160,9 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
     def loader():
         for tile in schedule.tiles:
             yield in_slots.get(1)
-            loads = [env.process(dram.transfer(tile.load_a_bytes)), env.process(dram.transfer(tile.load_b_bytes))]
-            yield simpy.AllOf(env, loads)
+            loads = [env.process(dram.transfer(n)) for n in (tile.load_a_bytes, tile.load_b_bytes) if n > 0]
+            if loads:
+                yield simpy.AllOf(env, loads)
             result.sram_fill_bytes += tile.load_a_bytes + tile.load_b_bytes
             yield ready.put(tile)
 
@@ -161,14 +180,7 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
             mt, nt, kt = tile.dims
             cycles, folds, offered, used = tile_cycles(mt, nt, kt)
             input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
-            edge_limit = max(
-                (input_b + weight_b + psum_r + psum_w) / core.interconnect_bytes_per_cycle,
-                input_b / core.input_read_bytes_per_cycle,
-                weight_b / core.weight_read_bytes_per_cycle,
-                psum_r / core.output_read_bytes_per_cycle,
-                psum_w / core.output_write_bytes_per_cycle,
-            )
-            busy = max(cycles, edge_limit)
+            busy = tile_busy_cycles(tile, schedule, core, cycles)
             yield env.timeout(busy)
             result.compute_cycles += busy
             result.fold_cycles += cycles
@@ -188,9 +200,17 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
 
     env.process(loader())
     compute_proc = env.process(compute())
-    env.run(until=compute_proc)
+    if give_up_after is not None:
+        deadline = env.timeout(give_up_after)
+        env.run(until=simpy.AnyOf(env, [compute_proc, deadline]))
+        if not compute_proc.triggered:
+            return None
+    else:
+        env.run(until=compute_proc)
     if stores_done:
         env.run(until=simpy.AllOf(env, stores_done))
+        if give_up_after is not None and env.now > give_up_after:
+            return None
     result.cycles = env.now
     result.dram_read_bytes = sum(t.load_a_bytes + t.load_b_bytes for t in schedule.tiles)
     # every cycle the array was not computing it waited: for operands, for an output buffer, or for the

@@ -172,14 +172,14 @@ def test_single_fp16_additions_equal_numpy_float16():
     with np.errstate(over="ignore", invalid="ignore"):
         expected = (x[:, 0] + x[:, 1]).astype(np.float64)
     fp16 = get_format("float16").params
-    got = np.array([add_rounded(float(p), float(q), fp16, 0, 1) for p, q in x[:20_000].astype(np.float64)])
-    assert np.array_equal(got, expected[:20_000], equal_nan=True)
+    got = np.array([add_rounded(float(p), float(q), fp16, 0, 1) for p, q in x[:8000].astype(np.float64)])
+    assert np.array_equal(got, expected[:8000], equal_nan=True)
     # and through the GEMM kernel: [x, y] @ [1, 1]^T with an FP16 accumulator is one FP16 addition
     codes = x[20_000:40_000].view(np.uint16)
     ones = encode(np.ones((2, 1)), "float16")
     arith = ArrayArithmetic("os", acc_format="float16", acc_overflow="nonsaturating")
-    sums = np.array([gemm(row[None, :], ones, "float16", "float16", arith)[0, 0] for row in codes[:3000]])
-    assert np.array_equal(sums, expected[20_000:23_000], equal_nan=True)
+    sums = np.array([gemm(row[None, :], ones, "float16", "float16", arith)[0, 0] for row in codes[:1000]])
+    assert np.array_equal(sums, expected[20_000:21_000], equal_nan=True)
 
 
 def test_order_of_additions_matters_and_follows_the_dataflow():
@@ -231,7 +231,7 @@ def test_round_to_odd_sums_round_correctly_across_wide_exponent_gaps():
     rng = np.random.default_rng(8)
     for fmt in ("float16", "dlfloat16", "bfloat16", "float32"):
         spec = get_format(fmt)
-        for _ in range(3000):
+        for _ in range(1500):
             terms = [float(rng.choice([-1, 1]) * rng.integers(1, 1 << 11) * 2.0 ** int(rng.integers(-70, 40)))
                      for _ in range(3)]
             if rng.random() < 0.5:  # a double-rounding trap: a midpoint of the target plus a far smaller term
