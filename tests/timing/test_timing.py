@@ -98,6 +98,15 @@ def test_fp8_halves_compute_bound_cycles_and_memory_bound_traffic():
     bytes16 = fp16.total("dram_read_bytes") + fp16.total("dram_write_bytes")
     assert bytes16 == 2 * bytes8
     assert fp16.cycles / fp8.cycles == pytest.approx(2.0, rel=0.1)  # bandwidth-bound: time follows bytes
+    # depthwise convolutions and fully connected layers: half the bytes per layer
+    mobilenet = load_workload(resolve_workload("mobilenet_v2"))
+    fp8, fp16 = simulate_network(default, mobilenet, scheme="hfp8"), simulate_network(default, mobilenet, scheme="fp16")
+    checked = 0
+    for l8, l16 in zip(fp8.layers, fp16.layers):
+        if l8.kind == "gemm" and (l8.batch > 1 or l8.M == 1):  # depthwise (one GEMM per channel) or classifier
+            assert l16.dram_read_bytes + l16.dram_write_bytes == 2 * (l8.dram_read_bytes + l8.dram_write_bytes)
+            checked += 1
+    assert checked == 18  # 17 depthwise convolutions and the classifier
 
 
 # ---- SCALE-Sim compatibility --------------------------------------------------------------------------------
