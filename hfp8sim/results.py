@@ -35,6 +35,11 @@ class LayerResult:
     interconnect_bytes: float = 0.0
     tile_shape: str = ""
     loop_order: str = ""
+    vector_cycles: float = 0.0  # vector-unit busy cycles (exposed ones are in ``cycles``)
+    vector_elementwise_ops: float = 0.0
+    vector_special_ops: float = 0.0
+    vector_reduction_ops: float = 0.0
+    fused: bool = False  # an elementwise layer hidden behind the GEMM that produced its input
 
     def row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,13 +77,15 @@ class NetworkResult:
     def summary(self) -> dict[str, Any]:
         fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "dram_read_bytes", "dram_write_bytes",
                   "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
-                  "tiles")
+                  "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops")
         totals = {f: self.total(f) for f in fields}
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
             seconds=self.seconds, utilization=self.utilization,
             tera_macs_per_second=self.macs / self.seconds / 1e12 if self.cycles else 0.0,
             layers=len(self.layers), gemm_layers=sum(1 for layer in self.layers if layer.kind == "gemm"),
+            array_cycles=sum(layer.cycles for layer in self.layers if layer.kind == "gemm"),
+            exposed_vector_cycles=sum(layer.cycles for layer in self.layers if layer.kind == "vector"),
         )
         return totals
 

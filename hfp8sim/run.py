@@ -3,8 +3,10 @@
 For every GEMM layer (conv, linear, attention matmul) the mapper cuts the layer into tiles for the array and
 dataflow at the scheme's element sizes, and the SimPy model executes the tiles; fold cycles come from the
 closed forms proven against the cycle-stepped reference (``schedule.fold_latency``), or, in SCALE-Sim mode,
-from SCALE-Sim v3's formulas.  Non-GEMM layers (activations, norms, softmax, pooling, adds) are listed as
-vector layers with no array cycles: the vector unit is modelled with the multi-core chip.
+from SCALE-Sim v3's formulas.  Non-GEMM layers (activations, norms, softmax, pooling, adds) run on the
+vector unit (``timing.vector``): elementwise ones right after the GEMM that produces their input are fused
+with it and only their excess cycles are exposed; the others take their own cycles, or their DRAM time when
+their tensor does not fit the output scratchpad.
 
 The functional datapath is not needed for timing; it meets the timing model through the schedule (the fold
 order and reduction order are the same) and through traces, which carry measured tensor statistics.
@@ -28,6 +30,7 @@ from .schedule.mapper import (
     ArraySpec, Candidate, GemmProblem, LayerSchedule, build_schedule, candidates, tile_shape_counts,
 )
 from .timing.engine import CoreTiming, LayerTiming, simulate_layer, tile_busy_cycles
+from .timing.vector import VectorUnitSpec, vector_cycles, vector_work
 from .workloads import Network
 from .workloads.layers import Layer
 
@@ -202,6 +205,37 @@ class _CoreModel:
 
             self.tile_cycles = tile_cycles
 
+        vu = m.vector_unit
+        self.vector = VectorUnitSpec(vu.lanes or m.array.cols, vu.special_op_cycles, vu.fp32_rate,
+                                     vu.fuse_elementwise)
+        self.fp32_vector = scheme.forward.bits > 16
+        self.act_bytes = element_bytes(scheme.forward)
+        self.output_pad_bytes = math.inf if self.scalesim_mode else usable["output"]
+
+    def vector_layer(self, layer: Layer, done: list[LayerResult]) -> LayerResult:
+        """A non-GEMM layer on the vector unit; ``done`` are the results of the layers before it."""
+        work = vector_work(layer)
+        busy = vector_cycles(work, self.vector, fp32=self.fp32_vector)
+        tensor_bytes = (work.in_elements + work.out_elements) * self.act_bytes
+        dram_read = dram_write = 0.0
+        if self.scalesim_mode:  # SCALE-Sim times the array only
+            busy = 0.0
+        elif tensor_bytes > self.output_pad_bytes:  # streams from and to DRAM
+            dram_read, dram_write = work.in_elements * self.act_bytes, work.out_elements * self.act_bytes
+            if math.isfinite(self.core.dram_bytes_per_cycle):
+                busy = max(busy, (dram_read + dram_write) / self.core.dram_bytes_per_cycle)
+        exposed, fused = busy, False
+        producer = done[-1] if done else None
+        if (work.fusable and self.vector.fuse_elementwise and producer is not None and producer.kind == "gemm"
+                and layer.producers and layer.producers[0] == producer.name):
+            exposed, fused = max(0.0, busy - producer.cycles), True
+        return LayerResult(layer.name, layer.op, "vector", cycles=exposed, compute_cycles=exposed,
+                           dram_read_bytes=dram_read, dram_write_bytes=dram_write, vector_cycles=busy,
+                           vector_elementwise_ops=work.elementwise, vector_special_ops=work.special,
+                           vector_reduction_ops=work.reduction, fused=fused,
+                           sram_read_bytes=0.0 if dram_read else work.in_elements * self.act_bytes,
+                           sram_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes)
+
     def problem(self, layer: Layer) -> GemmProblem:
         return _gemm_problem(layer, self.scheme, self.arith.segment_sum_format)
 
@@ -234,7 +268,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
         if progress:
             progress(index, len(layers), layer.name)
         if not layer.is_gemm:
-            results.append(LayerResult(layer.name, layer.op, "vector"))
+            results.append(model.vector_layer(layer, results))
             continue
         problem = model.problem(layer)
         key = dataclasses.replace(problem, name="")

@@ -112,6 +112,9 @@ def _print_report(results, n_layers: int) -> None:
             print(f"  {results[0][0]} vs {scheme}: {other['cycles'] / base['cycles']:.2f}x faster, "
                   f"{(other['dram_read_bytes'] + other['dram_write_bytes']) / (base['dram_read_bytes'] + base['dram_write_bytes']):.2f}x "
                   "less DRAM traffic")
-    vector = sum(1 for layer in first.layers if layer.kind == "vector")
+    vector = [layer for layer in first.layers if layer.kind == "vector"]
     if vector:
-        print(f"  ({vector} non-GEMM layers are listed without array cycles; the vector unit is not modelled yet)")
+        s = first.summary()
+        fused = sum(1 for layer in vector if layer.fused)
+        print(f"  ({scheme}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
+              f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")

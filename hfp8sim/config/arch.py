@@ -16,6 +16,7 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
                                                                  # double_buffered
     dram: {bw_bytes_per_cycle | bw_gb_per_s, latency_cycles}
     interconnect: {bw_bytes_per_cycle, latency_cycles, dma_engines}
+    vector_unit: {lanes, special_op_cycles, fp32_rate, fuse_elementwise}   # optional
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ class InterconnectConfig(pydantic.BaseModel):
     dma_engines: PositiveInt = 1
 
 
+class VectorUnitConfig(pydantic.BaseModel):
+    """The per-core vector / special-function unit for the layers that are not GEMMs."""
+
+    model_config = _STRICT
+    lanes: PositiveInt | None = None  # None: as many lanes as the array has columns
+    special_op_cycles: PositiveFloat = 4.0  # lane-cycles of exp/erf/rsqrt/reciprocal
+    fp32_rate: PositiveFloat = 0.5  # lane-ops per cycle per lane in FP32 (FP16: 1)
+    fuse_elementwise: bool = True  # elementwise ops after a GEMM ride on its output drain
+
+
 class SchemeConfig(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
@@ -107,6 +118,7 @@ class ArchConfigModel(pydantic.BaseModel):
     scratchpads: ScratchpadsConfig
     dram: DramConfig
     interconnect: InterconnectConfig
+    vector_unit: VectorUnitConfig = VectorUnitConfig()
 
 
 class ArchConfig:

@@ -21,7 +21,8 @@ def test_run_with_no_arguments_simulates_resnet50_in_hfp8_and_fp16(tmp_path, cap
         assert sum(1 for r in rows if r["kind"] == "gemm") == 54
     hfp8 = json.loads((tmp_path / "out/run/hfp8/summary.json").read_text())["summary"]
     fp16 = json.loads((tmp_path / "out/run/fp16/summary.json").read_text())["summary"]
-    assert fp16["dram_read_bytes"] == 2 * hfp8["dram_read_bytes"]
+    assert fp16["compulsory_dram_bytes"] == 2 * hfp8["compulsory_dram_bytes"]
+    assert fp16["dram_read_bytes"] >= 2 * hfp8["dram_read_bytes"]  # FP16 tensors also spill scratchpads more
     assert fp16["cycles"] > 1.5 * hfp8["cycles"]
 
 
