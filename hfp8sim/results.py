@@ -54,6 +54,8 @@ class NetworkResult:
     peak_macs_per_cycle: int
     layers: tuple[LayerResult, ...]
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # (layer, name, track, start cycle in the network, duration in cycles, detail); only when recorded
+    events: tuple[tuple[str, str, str, float, float, str], ...] = ()
 
     def total(self, field: str) -> float:
         return sum(getattr(layer, field) for layer in self.layers)

@@ -255,20 +255,34 @@ def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = 
 
 
 def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme | None = None,
-                     progress: Callable[[int, int, str], None] | None = None) -> NetworkResult:
-    """Simulate every layer of ``network`` on ``arch`` (scheme: the arch's unless given)."""
+                     progress: Callable[[int, int, str], None] | None = None,
+                     record_events: bool = False) -> NetworkResult:
+    """Simulate every layer of ``network`` on ``arch`` (scheme: the arch's unless given).
+
+    ``record_events``: also return every DMA transfer, tile and vector-unit span with its cycle (for a
+    timeline); layers run one after another, each starting when the previous one ended."""
     scheme = get_scheme(scheme) if scheme is not None else arch.scheme
     m = arch.model
     model = _CoreModel(arch, scheme)
     peak = model.peak
     results = []
+    events: list[tuple[str, str, str, float, float, str]] = []
+    recorded: dict[GemmProblem, LayerTiming] = {}
+    clock = 0.0
     solved: dict[GemmProblem, tuple[LayerSchedule, LayerTiming]] = {}  # identical layers are mapped once
     layers = list(network.layers)
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
         if not layer.is_gemm:
-            results.append(model.vector_layer(layer, results))
+            result = model.vector_layer(layer, results)
+            if record_events and result.vector_cycles:
+                start = clock - (result.vector_cycles - result.cycles)  # a fused layer overlaps its GEMM's end
+                events.append((layer.name, layer.name, "vector", start, result.vector_cycles,
+                               f"{result.vector_elementwise_ops:.0f} elementwise, {result.vector_special_ops:.0f} "
+                               f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
+            clock += result.cycles
+            results.append(result)
             continue
         problem = model.problem(layer)
         key = dataclasses.replace(problem, name="")
@@ -278,6 +292,14 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
         except Hfp8SimError as exc:
             raise Hfp8SimError(f"{network.name}: {exc}") from None
         schedule, timing = solved[key]
+        if record_events:
+            if key not in recorded:
+                recorded[key] = simulate_layer(schedule, model.core, model.tile_cycles, record=True)
+            events.append((layer.name, layer.name, "layers", clock, timing.cycles, f"{problem.M}x{problem.N}x"
+                           f"{problem.K} x{problem.batch}, {timing.tiles} tiles"))
+            events.extend((layer.name, name, track, clock + start, duration, detail)
+                          for name, track, start, duration, detail in recorded[key].events)
+        clock += timing.cycles
         cycles = timing.cycles
         results.append(LayerResult(
             name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
@@ -292,4 +314,5 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             interconnect_bytes=timing.interconnect_bytes,
             tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
         ))
-    return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, peak, tuple(results), arch.to_dict())
+    return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, peak, tuple(results), arch.to_dict(),
+                         tuple(events))

@@ -23,6 +23,8 @@ def register(sub) -> None:
                                      "(default with no arguments: the arch's scheme and fp16)")
     p.add_argument("--out", default="out/run", help="output folder (default: out/run)")
     p.add_argument("--layers", type=int, default=8, help="per-layer rows to print (default 8; 0 for none)")
+    p.add_argument("--timeline", help="write a Chrome-trace / Perfetto JSON of the simulated events to this file "
+                                      "(one file per scheme when comparing: NAME.SCHEME.json)")
     p.set_defaults(func=run_main_job)
 
 
@@ -71,9 +73,17 @@ def run_main_job(args: argparse.Namespace) -> int:
     for scheme in schemes:
         print(f"{network.name} on {arch.name} ({arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
               f"{arch.clock_ghz:g} GHz, {arch.mode} mode), scheme {scheme}", file=sys.stderr)
-        result = simulate_network(arch, network, scheme=scheme, progress=_progress)
+        result = simulate_network(arch, network, scheme=scheme, progress=_progress,
+                                  record_events=bool(args.timeline))
         folder = out / scheme if len(schemes) > 1 else out
         result.write(folder)
+        if args.timeline:
+            from ..reports.timeline import write_chrome_trace
+
+            target = Path(args.timeline)
+            if len(schemes) > 1:
+                target = target.with_name(f"{target.stem}.{scheme}{target.suffix or '.json'}")
+            print(f"timeline: {write_chrome_trace(result, target)} ({len(result.events)} events)", file=sys.stderr)
         results.append((scheme, result, folder))
     _print_report(results, args.layers)
     return 0

@@ -70,6 +70,9 @@ class LayerTiming:
     sram_fill_bytes: float = 0.0  # DRAM -> scratchpad writes
     interconnect_bytes: float = 0.0
     tile_finish_order: list[int] = dataclasses.field(default_factory=list)
+    events: list[tuple[str, str, float, float, str]] = dataclasses.field(default_factory=list)
+    """(name, track, start cycle, duration, detail) of every DMA transfer, tile computation and store, when
+    the layer was simulated with ``record=True`` (for timeline export)."""
 
 
 class DramChannel:
@@ -81,7 +84,7 @@ class DramChannel:
         self.dma = simpy.Resource(env, capacity=dma_engines)
         self.bytes_moved = 0.0
 
-    def transfer(self, nbytes: float):
+    def transfer(self, nbytes: float, events: list | None = None, label: str = "dma"):
         """A DMA transfer of ``nbytes`` (generator): waits for an engine, the latency, then the bus."""
         if nbytes <= 0:
             return
@@ -94,7 +97,10 @@ class DramChannel:
                 yield self.env.timeout(self.latency)
             with self.bus.request() as bus:
                 yield bus
+                start = self.env.now
                 yield self.env.timeout(nbytes / self.bytes_per_cycle)
+                if events is not None:
+                    events.append((label, "dram", start, self.env.now - start, f"{nbytes:.0f} B"))
             self.bytes_moved += nbytes
 
 
@@ -141,7 +147,7 @@ def tile_busy_cycles(tile: Tile, schedule: LayerSchedule, core: CoreTiming, fold
 
 
 def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
-                   give_up_after: float | None = None) -> LayerTiming | None:
+                   give_up_after: float | None = None, record: bool = False) -> LayerTiming | None:
     """Run the SimPy model of one layer and return its counters.
 
     ``give_up_after``: stop and return None once simulated time passes it (a mapper searching for the fastest
@@ -156,18 +162,20 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
     ready = simpy.Store(env)
     stores_done = []
     p = schedule.problem
+    events = result.events if record else None
 
     def loader():
         for tile in schedule.tiles:
             yield in_slots.get(1)
-            loads = [env.process(dram.transfer(n)) for n in (tile.load_a_bytes, tile.load_b_bytes) if n > 0]
+            loads = [env.process(dram.transfer(n, events, f"load {which} tile {tile.index}"))
+                     for which, n in (("A", tile.load_a_bytes), ("B", tile.load_b_bytes)) if n > 0]
             if loads:
                 yield simpy.AllOf(env, loads)
             result.sram_fill_bytes += tile.load_a_bytes + tile.load_b_bytes
             yield ready.put(tile)
 
     def store(tile: Tile):
-        yield env.process(dram.transfer(tile.store_bytes))
+        yield env.process(dram.transfer(tile.store_bytes, events, f"store tile {tile.index}"))
         result.dram_write_bytes += tile.store_bytes
         result.sram_output_read_bytes += tile.store_bytes
         yield out_slots.put(1)
@@ -181,6 +189,8 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
             cycles, folds, offered, used = tile_cycles(mt, nt, kt)
             input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
             busy = tile_busy_cycles(tile, schedule, core, cycles)
+            if events is not None:
+                events.append((f"tile {tile.index}", "array", env.now, busy, f"{mt}x{nt}x{kt}, {folds} folds"))
             yield env.timeout(busy)
             result.compute_cycles += busy
             result.fold_cycles += cycles

@@ -1,0 +1,40 @@
+"""Timeline export: Chrome-trace JSON of the recorded events, consistent with the layer results."""
+
+import json
+
+from hfp8sim.cli import main
+from hfp8sim.config.arch import load_arch
+from hfp8sim.reports.timeline import chrome_trace
+from hfp8sim.run import simulate_network
+from hfp8sim.shipped import default_arch_path
+from hfp8sim.workloads import load_workload, resolve_workload
+
+
+def test_events_lie_inside_their_layer_and_tiles_do_not_overlap():
+    arch = load_arch(default_arch_path())
+    result = simulate_network(arch, load_workload(resolve_workload("tiny_cnn")), record_events=True)
+    plain = simulate_network(arch, load_workload(resolve_workload("tiny_cnn")))
+    assert result.cycles == plain.cycles  # recording does not change the timing
+    spans = {layer: (start, start + dur) for layer, _, track, start, dur, _ in result.events if track == "layers"}
+    assert len(spans) == sum(1 for layer in result.layers if layer.kind == "gemm")
+    tiles = sorted((start, start + dur) for _, _, track, start, dur, _ in result.events if track == "array")
+    assert all(end <= next_start + 1e-9 for (_, end), (next_start, _) in zip(tiles, tiles[1:]))
+    for layer, _, track, start, dur, _ in result.events:
+        if track in ("array", "dram") and layer in spans:
+            lo, hi = spans[layer]
+            assert lo - 1e-9 <= start and start + dur <= hi + 1e-9
+    trace = chrome_trace(result)
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert {"layers", "array", "dram", "vector"} <= names
+    last = max(e["ts"] + e["dur"] for e in trace["traceEvents"] if e["ph"] == "X")
+    assert abs(last - result.cycles / (result.clock_ghz * 1e3)) < 1e-3  # microseconds at the core clock
+
+
+def test_run_writes_a_timeline_per_scheme(tmp_path):
+    target = tmp_path / "tl.json"
+    assert main(["run", "default", "tiny_cnn", "--compare", "hfp8,fp16", "--timeline", str(target),
+                 "--out", str(tmp_path / "out"), "--layers", "0"]) == 0
+    for scheme in ("hfp8", "fp16"):
+        data = json.loads((tmp_path / f"tl.{scheme}.json").read_text())
+        assert data["otherData"]["scheme"] == scheme
+        assert sum(1 for e in data["traceEvents"] if e["ph"] == "X" and e["cat"] == "array") > 5
