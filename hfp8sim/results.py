@@ -40,6 +40,10 @@ class LayerResult:
     vector_special_ops: float = 0.0
     vector_reduction_ops: float = 0.0
     fused: bool = False  # an elementwise layer hidden behind the GEMM that produced its input
+    cores: int = 1  # cores the layer ran on
+    partition: str = ""  # how a GEMM layer was split over the cores
+    noc_bytes: float = 0.0  # bytes moved between cores
+    noc_byte_hops: float = 0.0
 
     def row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,7 +83,8 @@ class NetworkResult:
     def summary(self) -> dict[str, Any]:
         fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "dram_read_bytes", "dram_write_bytes",
                   "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
-                  "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops")
+                  "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
+                  "noc_bytes", "noc_byte_hops")
         totals = {f: self.total(f) for f in fields}
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,

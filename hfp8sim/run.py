@@ -30,6 +30,7 @@ from .schedule.mapper import (
     ArraySpec, Candidate, GemmProblem, LayerSchedule, build_schedule, candidates, tile_shape_counts,
 )
 from .timing.engine import CoreTiming, LayerTiming, simulate_layer, tile_busy_cycles
+from .timing.chip import PARTITIONS, ChipLayerTiming, NocSpec, simulate_chip_layer
 from .timing.vector import VectorUnitSpec, vector_cycles, vector_work
 from .workloads import Network
 from .workloads.layers import Layer
@@ -212,10 +213,18 @@ class _CoreModel:
         self.act_bytes = element_bytes(scheme.forward)
         self.output_pad_bytes = math.inf if self.scalesim_mode else usable["output"]
 
+        chip = m.chip
+        self.cores = chip.cores
+        self.partitions = PARTITIONS if chip.partition == "auto" else (chip.partition,)
+        self.noc = NocSpec(chip.noc.topology, chip.noc.link_bytes_per_cycle, chip.noc.hop_latency_cycles,
+                           chip.noc.bidirectional)
+        self.peak_chip = self.peak * self.cores
+
     def vector_layer(self, layer: Layer, done: list[LayerResult]) -> LayerResult:
         """A non-GEMM layer on the vector unit; ``done`` are the results of the layers before it."""
         work = vector_work(layer)
-        busy = vector_cycles(work, self.vector, fp32=self.fp32_vector)
+        # the cores' vector units share the work of a non-GEMM layer (elements are independent)
+        busy = math.ceil(vector_cycles(work, self.vector, fp32=self.fp32_vector) / self.cores)
         tensor_bytes = (work.in_elements + work.out_elements) * self.act_bytes
         dram_read = dram_write = 0.0
         if self.scalesim_mode:  # SCALE-Sim times the array only
@@ -236,6 +245,34 @@ class _CoreModel:
                            sram_read_bytes=0.0 if dram_read else work.in_elements * self.act_bytes,
                            sram_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes)
 
+    def plan_chip(self, problem: GemmProblem) -> tuple[str, int, list[LayerSchedule], ChipLayerTiming | None,
+                                                       LayerTiming | None]:
+        """The fastest way to run a GEMM layer on the chip: every partition over the cores (and one core
+        alone, which wins for layers too small to split), by simulation."""
+        schedule, single = self.plan_and_time(problem)
+        best = ("single core", 1, [schedule], None, single)
+        best_cycles = single.cycles
+        if self.cores == 1 or self.scalesim_mode:
+            return best
+        for partition in self.partitions:
+            parts = _split(problem, partition, self.cores)
+            if len(parts) < 2:
+                continue
+            if partition == "reduction" and problem.batch * problem.M * problem.N * problem.psum_bytes > \
+                    self.array.output_bytes:
+                continue  # partial outputs must stay on chip until the cross-core reduction
+            try:
+                lead, _ = self.plan_and_time(parts[0])
+            except Hfp8SimError:
+                continue
+            shape = Candidate(lead.tile_shape, lead.loop_order, 0.0, 0)
+            schedules = [build_schedule(part, self.array, shape) for part in parts]
+            timing = simulate_chip_layer(schedules, partition, self.core, self.tile_cycles, self.noc,
+                                         vector_lanes=self.vector.lanes, give_up_after=best_cycles)
+            if timing is not None and timing.cycles < best_cycles:
+                best, best_cycles = (partition, len(parts), schedules, timing, None), timing.cycles
+        return best
+
     def problem(self, layer: Layer) -> GemmProblem:
         return _gemm_problem(layer, self.scheme, self.arith.segment_sum_format)
 
@@ -245,6 +282,15 @@ class _CoreModel:
             schedule = build_schedule(problem, self.array, whole)
             return schedule, simulate_layer(schedule, self.core, self.tile_cycles)
         return fastest_schedule(problem, self.array, self.core, self.tile_cycles)
+
+
+def _split(problem: GemmProblem, partition: str, cores: int) -> list[GemmProblem]:
+    """The per-core sub-problems of a partition (fewer than ``cores`` when the split dimension is small)."""
+    dim = {"output_channels": "N", "rows": "M", "reduction": "K"}[partition]
+    total = getattr(problem, dim)
+    size = math.ceil(total / cores)
+    return [dataclasses.replace(problem, name=f"{problem.name}[{i}]", **{dim: min(size, total - lo)})
+            for i, lo in enumerate(range(0, total, size))]
 
 
 def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = None):
@@ -264,12 +310,12 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
     scheme = get_scheme(scheme) if scheme is not None else arch.scheme
     m = arch.model
     model = _CoreModel(arch, scheme)
-    peak = model.peak
     results = []
     events: list[tuple[str, str, str, float, float, str]] = []
     recorded: dict[GemmProblem, LayerTiming] = {}
     clock = 0.0
     solved: dict[GemmProblem, tuple[LayerSchedule, LayerTiming]] = {}  # identical layers are mapped once
+    chip_solved: dict[GemmProblem, tuple] = {}
     layers = list(network.layers)
     for index, layer in enumerate(layers):
         if progress:
@@ -286,6 +332,19 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             continue
         problem = model.problem(layer)
         key = dataclasses.replace(problem, name="")
+        if model.cores > 1:
+            try:
+                if key not in chip_solved:
+                    chip_solved[key] = model.plan_chip(problem)
+            except Hfp8SimError as exc:
+                raise Hfp8SimError(f"{network.name}: {exc}") from None
+            partition, used, schedules, chip_timing, single = chip_solved[key]
+            if chip_timing is not None:
+                results.append(_chip_layer_result(layer, problem, schedules, partition, used, chip_timing,
+                                                  model.peak_chip))
+                clock += chip_timing.cycles
+                continue
+            solved[key] = (schedules[0], single)
         try:
             if key not in solved:
                 solved[key] = model.plan_and_time(problem)
@@ -305,7 +364,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
             macs=timing.macs, cycles=cycles, compute_cycles=timing.compute_cycles, stall_cycles=timing.stall_cycles,
             fold_cycles=timing.fold_cycles, folds=timing.folds, tiles=timing.tiles,
-            utilization=timing.macs / (cycles * peak) if cycles else 0.0,
+            utilization=timing.macs / (cycles * model.peak_chip) if cycles else 0.0,
             mapping_efficiency=timing.used_pe_slots / timing.pe_slots if timing.pe_slots else 0.0,
             dram_read_bytes=timing.dram_read_bytes, dram_write_bytes=timing.dram_write_bytes,
             compulsory_dram_bytes=schedule.compulsory_bytes,
@@ -314,5 +373,28 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             interconnect_bytes=timing.interconnect_bytes,
             tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
         ))
-    return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, peak, tuple(results), arch.to_dict(),
-                         tuple(events))
+    return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, model.peak_chip, tuple(results),
+                         arch.to_dict(), tuple(events))
+
+
+def _chip_layer_result(layer: Layer, problem: GemmProblem, schedules: list[LayerSchedule], partition: str,
+                       cores: int, timing: ChipLayerTiming, peak_chip: int) -> LayerResult:
+    macs = int(timing.total("macs"))
+    return LayerResult(
+        name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
+        macs=macs, cycles=timing.cycles, compute_cycles=max(t.compute_cycles for t in timing.per_core),
+        stall_cycles=timing.cycles - max(t.compute_cycles for t in timing.per_core),
+        fold_cycles=timing.total("fold_cycles"), folds=int(timing.total("folds")), tiles=int(timing.total("tiles")),
+        utilization=macs / (timing.cycles * peak_chip) if timing.cycles else 0.0,
+        mapping_efficiency=timing.total("used_pe_slots") / timing.total("pe_slots") if timing.total("pe_slots") else 0.0,
+        dram_read_bytes=timing.total("dram_read_bytes"), dram_write_bytes=timing.total("dram_write_bytes"),
+        compulsory_dram_bytes=schedules[0].compulsory_bytes if cores == 1 else
+        problem.batch * (problem.M * problem.K * problem.a_bytes + problem.K * problem.N * problem.b_bytes
+                         + problem.M * problem.N * problem.out_bytes),
+        sram_read_bytes=timing.total("sram_input_read_bytes") + timing.total("sram_weight_read_bytes")
+        + timing.total("sram_output_read_bytes"),
+        sram_write_bytes=timing.total("sram_output_write_bytes") + timing.total("sram_fill_bytes"),
+        interconnect_bytes=timing.total("interconnect_bytes"),
+        tile_shape="x".join(str(d) for d in schedules[0].tile_shape), loop_order=schedules[0].loop_order,
+        vector_cycles=0.0, vector_elementwise_ops=timing.vector_add_ops, cores=cores, partition=partition,
+        noc_bytes=timing.noc_bytes, noc_byte_hops=timing.noc_byte_hops)

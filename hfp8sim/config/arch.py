@@ -17,6 +17,8 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
     dram: {bw_bytes_per_cycle | bw_gb_per_s, latency_cycles}
     interconnect: {bw_bytes_per_cycle, latency_cycles, dma_engines}
     vector_unit: {lanes, special_op_cycles, fp32_rate, fuse_elementwise}   # optional
+    chip: {cores, partition: auto|output_channels|rows|reduction,               # optional, 1 core by default
+           noc: {topology: ring|crossbar, link_bytes_per_cycle, hop_latency_cycles, bidirectional}}
 """
 
 from __future__ import annotations
@@ -100,6 +102,25 @@ class VectorUnitConfig(pydantic.BaseModel):
     fuse_elementwise: bool = True  # elementwise ops after a GEMM ride on its output drain
 
 
+class NocConfig(pydantic.BaseModel):
+    """The network between cores (IBM's chip: a pair of wide rings)."""
+
+    model_config = _STRICT
+    topology: Literal["ring", "crossbar"] = "ring"
+    link_bytes_per_cycle: PositiveFloat = 64.0
+    hop_latency_cycles: NonNegativeInt = 1
+    bidirectional: bool = True
+
+
+class ChipConfig(pydantic.BaseModel):
+    """Several identical cores sharing the DRAM channel(s) of ``dram``."""
+
+    model_config = _STRICT
+    cores: PositiveInt = 1
+    partition: Literal["auto", "output_channels", "rows", "reduction"] = "auto"
+    noc: NocConfig = NocConfig()
+
+
 class SchemeConfig(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
@@ -119,6 +140,7 @@ class ArchConfigModel(pydantic.BaseModel):
     dram: DramConfig
     interconnect: InterconnectConfig
     vector_unit: VectorUnitConfig = VectorUnitConfig()
+    chip: ChipConfig = ChipConfig()
 
 
 class ArchConfig:

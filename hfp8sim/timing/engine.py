@@ -146,36 +146,61 @@ def tile_busy_cycles(tile: Tile, schedule: LayerSchedule, core: CoreTiming, fold
     return max(fold_cycles, edge_limit)
 
 
-def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
-                   give_up_after: float | None = None, record: bool = False) -> LayerTiming | None:
-    """Run the SimPy model of one layer and return its counters.
+@dataclasses.dataclass
+class SharedOperand:
+    """An operand block loaded from DRAM by one core and multicast to the others over the on-chip network
+    (weights when a layer is split by rows, activations when it is split by output channels)."""
 
-    ``give_up_after``: stop and return None once simulated time passes it (a mapper searching for the fastest
-    schedule abandons a candidate that is already slower than the best one found)."""
-    env = simpy.Environment()
-    dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
-    result = LayerTiming(tiles=len(schedule.tiles))
-    in_slots = simpy.Container(env, capacity=2 if core.double_buffered_inputs else 1,
-                               init=2 if core.double_buffered_inputs else 1)
-    out_slots = simpy.Container(env, capacity=2 if core.double_buffered_output else 1,
-                                init=2 if core.double_buffered_output else 1)
+    which: str  # "a" or "b"
+    owner: int
+    arrivals: dict[int, simpy.Event]  # tile index -> the multicast reached every other core
+    multicast: Callable  # (nbytes) -> generator that moves the bytes from the owner to all cores
+
+
+def _start_core(env: simpy.Environment, dram: DramChannel, schedule: LayerSchedule, core: CoreTiming,
+                tile_cycles: TileCycles, result: LayerTiming, events: list | None, *, index: int = 0,
+                shared: SharedOperand | None = None, keep_outputs: bool = False):
+    """Create one core's loader/compute/store processes on ``env``; returns (compute process, store list).
+
+    ``keep_outputs``: the outputs stay on chip (partial sums for a cross-core reduction): no stores."""
+    slots_in = 2 if core.double_buffered_inputs else 1
+    slots_out = 2 if core.double_buffered_output else 1
+    in_slots = simpy.Container(env, capacity=slots_in, init=slots_in)
+    out_slots = simpy.Container(env, capacity=slots_out, init=slots_out)
     ready = simpy.Store(env)
-    stores_done = []
+    stores_done: list = []
     p = schedule.problem
-    events = result.events if record else None
+    prefix = f"core {index} " if shared is not None or keep_outputs else ""
+
+    def shared_load(tile: Tile, nbytes: float):
+        """The owner fetches the shared block and multicasts it; the others wait for it to arrive."""
+        if index == shared.owner:
+            yield env.process(dram.transfer(nbytes, events, f"{prefix}load {shared.which.upper()} tile {tile.index}"))
+            result.dram_read_bytes += nbytes
+            yield env.process(shared.multicast(nbytes))
+            shared.arrivals[tile.index].succeed()
+        else:
+            yield shared.arrivals[tile.index]
 
     def loader():
         for tile in schedule.tiles:
             yield in_slots.get(1)
-            loads = [env.process(dram.transfer(n, events, f"load {which} tile {tile.index}"))
-                     for which, n in (("A", tile.load_a_bytes), ("B", tile.load_b_bytes)) if n > 0]
+            loads = []
+            for which, n in (("a", tile.load_a_bytes), ("b", tile.load_b_bytes)):
+                if n <= 0:
+                    continue
+                if shared is not None and which == shared.which:
+                    loads.append(env.process(shared_load(tile, n)))
+                else:
+                    loads.append(env.process(dram.transfer(n, events, f"{prefix}load {which.upper()} tile {tile.index}")))
+                    result.dram_read_bytes += n
             if loads:
                 yield simpy.AllOf(env, loads)
             result.sram_fill_bytes += tile.load_a_bytes + tile.load_b_bytes
             yield ready.put(tile)
 
     def store(tile: Tile):
-        yield env.process(dram.transfer(tile.store_bytes, events, f"store tile {tile.index}"))
+        yield env.process(dram.transfer(tile.store_bytes, events, f"{prefix}store tile {tile.index}"))
         result.dram_write_bytes += tile.store_bytes
         result.sram_output_read_bytes += tile.store_bytes
         yield out_slots.put(1)
@@ -190,7 +215,8 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
             input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
             busy = tile_busy_cycles(tile, schedule, core, cycles)
             if events is not None:
-                events.append((f"tile {tile.index}", "array", env.now, busy, f"{mt}x{nt}x{kt}, {folds} folds"))
+                events.append((f"{prefix}tile {tile.index}", f"array{index}" if prefix else "array", env.now, busy,
+                               f"{mt}x{nt}x{kt}, {folds} folds"))
             yield env.timeout(busy)
             result.compute_cycles += busy
             result.fold_cycles += cycles
@@ -206,10 +232,26 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
             result.tile_finish_order.append(tile.index)
             yield in_slots.put(1)
             if tile.k[1] == p.K:  # last reduction tile: the output tile is final
-                stores_done.append(env.process(store(tile)))
+                if keep_outputs:
+                    yield out_slots.put(1)
+                else:
+                    stores_done.append(env.process(store(tile)))
 
     env.process(loader())
-    compute_proc = env.process(compute())
+    return env.process(compute()), stores_done
+
+
+def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
+                   give_up_after: float | None = None, record: bool = False) -> LayerTiming | None:
+    """Run the SimPy model of one layer on one core and return its counters.
+
+    ``give_up_after``: stop and return None once simulated time passes it (a mapper searching for the fastest
+    schedule abandons a candidate that is already slower than the best one found)."""
+    env = simpy.Environment()
+    dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
+    result = LayerTiming(tiles=len(schedule.tiles))
+    compute_proc, stores_done = _start_core(env, dram, schedule, core, tile_cycles, result,
+                                            result.events if record else None)
     if give_up_after is not None:
         deadline = env.timeout(give_up_after)
         env.run(until=simpy.AnyOf(env, [compute_proc, deadline]))
@@ -222,7 +264,6 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
         if give_up_after is not None and env.now > give_up_after:
             return None
     result.cycles = env.now
-    result.dram_read_bytes = sum(t.load_a_bytes + t.load_b_bytes for t in schedule.tiles)
     # every cycle the array was not computing it waited: for operands, for an output buffer, or for the
     # last store to reach DRAM
     result.stall_cycles = result.cycles - result.compute_cycles
