@@ -32,6 +32,12 @@ class LayerResult:
     compulsory_dram_bytes: float = 0.0
     sram_read_bytes: float = 0.0
     sram_write_bytes: float = 0.0
+    sram_input_read_bytes: float = 0.0
+    sram_input_write_bytes: float = 0.0
+    sram_weight_read_bytes: float = 0.0
+    sram_weight_write_bytes: float = 0.0
+    sram_output_read_bytes: float = 0.0
+    sram_output_write_bytes: float = 0.0
     interconnect_bytes: float = 0.0
     tile_shape: str = ""
     loop_order: str = ""

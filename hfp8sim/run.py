@@ -243,7 +243,9 @@ class _CoreModel:
                            vector_elementwise_ops=work.elementwise, vector_special_ops=work.special,
                            vector_reduction_ops=work.reduction, fused=fused,
                            sram_read_bytes=0.0 if dram_read else work.in_elements * self.act_bytes,
-                           sram_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes)
+                           sram_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes,
+                           sram_output_read_bytes=0.0 if dram_read else work.in_elements * self.act_bytes,
+                           sram_output_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes)
 
     def plan_chip(self, problem: GemmProblem) -> tuple[str, int, list[LayerSchedule], ChipLayerTiming | None,
                                                        LayerTiming | None]:
@@ -369,7 +371,13 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             dram_read_bytes=timing.dram_read_bytes, dram_write_bytes=timing.dram_write_bytes,
             compulsory_dram_bytes=schedule.compulsory_bytes,
             sram_read_bytes=timing.sram_input_read_bytes + timing.sram_weight_read_bytes + timing.sram_output_read_bytes,
-            sram_write_bytes=timing.sram_output_write_bytes + timing.sram_fill_bytes,
+            sram_write_bytes=timing.sram_output_write_bytes + timing.sram_input_fill_bytes
+            + timing.sram_weight_fill_bytes,
+            sram_input_read_bytes=timing.sram_input_read_bytes, sram_input_write_bytes=timing.sram_input_fill_bytes,
+            sram_weight_read_bytes=timing.sram_weight_read_bytes,
+            sram_weight_write_bytes=timing.sram_weight_fill_bytes,
+            sram_output_read_bytes=timing.sram_output_read_bytes,
+            sram_output_write_bytes=timing.sram_output_write_bytes,
             interconnect_bytes=timing.interconnect_bytes,
             tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
         ))
@@ -393,7 +401,14 @@ def _chip_layer_result(layer: Layer, problem: GemmProblem, schedules: list[Layer
                          + problem.M * problem.N * problem.out_bytes),
         sram_read_bytes=timing.total("sram_input_read_bytes") + timing.total("sram_weight_read_bytes")
         + timing.total("sram_output_read_bytes"),
-        sram_write_bytes=timing.total("sram_output_write_bytes") + timing.total("sram_fill_bytes"),
+        sram_write_bytes=timing.total("sram_output_write_bytes") + timing.total("sram_input_fill_bytes")
+        + timing.total("sram_weight_fill_bytes"),
+        sram_input_read_bytes=timing.total("sram_input_read_bytes"),
+        sram_input_write_bytes=timing.total("sram_input_fill_bytes"),
+        sram_weight_read_bytes=timing.total("sram_weight_read_bytes"),
+        sram_weight_write_bytes=timing.total("sram_weight_fill_bytes"),
+        sram_output_read_bytes=timing.total("sram_output_read_bytes"),
+        sram_output_write_bytes=timing.total("sram_output_write_bytes"),
         interconnect_bytes=timing.total("interconnect_bytes"),
         tile_shape="x".join(str(d) for d in schedules[0].tile_shape), loop_order=schedules[0].loop_order,
         vector_cycles=0.0, vector_elementwise_ops=timing.vector_add_ops, cores=cores, partition=partition,

@@ -67,7 +67,8 @@ class LayerTiming:
     sram_weight_read_bytes: float = 0.0
     sram_output_read_bytes: float = 0.0
     sram_output_write_bytes: float = 0.0
-    sram_fill_bytes: float = 0.0  # DRAM -> scratchpad writes
+    sram_input_fill_bytes: float = 0.0  # DRAM -> input scratchpad writes
+    sram_weight_fill_bytes: float = 0.0  # DRAM -> weight scratchpad writes
     interconnect_bytes: float = 0.0
     tile_finish_order: list[int] = dataclasses.field(default_factory=list)
     events: list[tuple[str, str, float, float, str]] = dataclasses.field(default_factory=list)
@@ -196,7 +197,8 @@ def _start_core(env: simpy.Environment, dram: DramChannel, schedule: LayerSchedu
                     result.dram_read_bytes += n
             if loads:
                 yield simpy.AllOf(env, loads)
-            result.sram_fill_bytes += tile.load_a_bytes + tile.load_b_bytes
+            result.sram_input_fill_bytes += tile.load_a_bytes
+            result.sram_weight_fill_bytes += tile.load_b_bytes
             yield ready.put(tile)
 
     def store(tile: Tile):

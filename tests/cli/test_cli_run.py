@@ -47,7 +47,7 @@ def test_run_and_validate_report_mistakes_in_one_line(tmp_path, capsys):
 
 
 def test_validate_every_shipped_file(project_root, capsys):
-    files = [str(p) for p in sorted((project_root / "arch_configs").rglob("*.yaml"))]
+    files = [str(p) for p in sorted((project_root / "arch_configs").rglob("*.yaml")) if "tech" not in p.parts]
     files += [str(p) for p in sorted((project_root / "workloads").glob("*.yaml"))]
     assert main(["validate", *files]) == 0
     out = capsys.readouterr().out
