@@ -21,6 +21,6 @@ def default_arch_path() -> Path:
 
 
 def shipped_arch_configs() -> dict[str, Path]:
-    """Shipped arch configs by name (file stem), format libraries excluded."""
+    """Shipped arch configs by name (file stem); format libraries and technology (energy) files excluded."""
     root = shipped_dir("arch_configs")
-    return {p.stem: p for p in sorted(root.rglob("*.yaml")) if "formats" not in p.relative_to(root).parts}
+    return {p.stem: p for p in sorted(root.rglob("*.yaml")) if not {"formats", "tech"} & set(p.relative_to(root).parts)}
