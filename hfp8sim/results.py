@@ -19,6 +19,7 @@ class LayerResult:
     K: int = 0
     batch: int = 0
     macs: int = 0
+    zero_operand_macs: float = 0.0  # MACs with a zero operand, measured in a trace (0 without one)
     cycles: float = 0.0
     compute_cycles: float = 0.0
     stall_cycles: float = 0.0
@@ -87,7 +88,7 @@ class NetworkResult:
         return self.macs / (self.cycles * self.peak_macs_per_cycle) if self.cycles else 0.0
 
     def summary(self) -> dict[str, Any]:
-        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "dram_read_bytes", "dram_write_bytes",
+        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "zero_operand_macs", "dram_read_bytes", "dram_write_bytes",
                   "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
                   "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
                   "noc_bytes", "noc_byte_hops")

@@ -31,9 +31,9 @@ from .schedule.mapper import (
 )
 from .timing.engine import CoreTiming, LayerTiming, simulate_layer, tile_busy_cycles
 from .timing.chip import PARTITIONS, ChipLayerTiming, NocSpec, simulate_chip_layer
-from .timing.vector import VectorUnitSpec, vector_cycles, vector_work
+from .timing.vector import VectorUnitSpec, VectorWork, vector_cycles, vector_work
 from .workloads import Network
-from .workloads.layers import Layer
+from .workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Layer, Norm, Softmax
 
 
 def element_bytes(spec: FormatSpec) -> int:
@@ -222,7 +222,7 @@ class _CoreModel:
 
     def vector_layer(self, layer: Layer, done: list[LayerResult]) -> LayerResult:
         """A non-GEMM layer on the vector unit; ``done`` are the results of the layers before it."""
-        work = vector_work(layer)
+        work = layer.vector_work if isinstance(getattr(layer, "vector_work", None), VectorWork) else vector_work(layer)
         # the cores' vector units share the work of a non-GEMM layer (elements are independent)
         busy = math.ceil(vector_cycles(work, self.vector, fp32=self.fp32_vector) / self.cores)
         tensor_bytes = (work.in_elements + work.out_elements) * self.act_bytes
@@ -342,8 +342,8 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
                 raise Hfp8SimError(f"{network.name}: {exc}") from None
             partition, used, schedules, chip_timing, single = chip_solved[key]
             if chip_timing is not None:
-                results.append(_chip_layer_result(layer, problem, schedules, partition, used, chip_timing,
-                                                  model.peak_chip))
+                results.append(_with_zeros(_chip_layer_result(layer, problem, schedules, partition, used,
+                                                              chip_timing, model.peak_chip), layer))
                 clock += chip_timing.cycles
                 continue
             solved[key] = (schedules[0], single)
@@ -362,7 +362,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
                           for name, track, start, duration, detail in recorded[key].events)
         clock += timing.cycles
         cycles = timing.cycles
-        results.append(LayerResult(
+        results.append(_with_zeros(LayerResult(
             name=layer.name, op=layer.op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
             macs=timing.macs, cycles=cycles, compute_cycles=timing.compute_cycles, stall_cycles=timing.stall_cycles,
             fold_cycles=timing.fold_cycles, folds=timing.folds, tiles=timing.tiles,
@@ -380,9 +380,15 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             sram_output_write_bytes=timing.sram_output_write_bytes,
             interconnect_bytes=timing.interconnect_bytes,
             tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
-        ))
+        ), layer))
     return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, model.peak_chip, tuple(results),
                          arch.to_dict(), tuple(events))
+
+
+def _with_zeros(result: LayerResult, layer) -> LayerResult:
+    """Attach the zero-operand MACs a trace measured for this layer (0 for layers without a trace)."""
+    fraction = float(getattr(layer, "zero_mac_fraction", 0.0))
+    return dataclasses.replace(result, zero_operand_macs=result.macs * fraction) if fraction else result
 
 
 def _chip_layer_result(layer: Layer, problem: GemmProblem, schedules: list[LayerSchedule], partition: str,
@@ -413,3 +419,90 @@ def _chip_layer_result(layer: Layer, problem: GemmProblem, schedules: list[Layer
         tile_shape="x".join(str(d) for d in schedules[0].tile_shape), loop_order=schedules[0].loop_order,
         vector_cycles=0.0, vector_elementwise_ops=timing.vector_add_ops, cores=cores, partition=partition,
         noc_bytes=timing.noc_bytes, noc_byte_hops=timing.noc_byte_hops)
+
+
+# ---- traces -----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _TraceGemm:
+    """A GEMM layer as a trace recorded it: the datapath's lowering and its measured zero-MAC fraction."""
+
+    name: str
+    op: str
+    shape: GemmShape
+    pass_: str
+    zero_mac_fraction: float
+    inputs: tuple[str, ...] = ()
+    is_gemm = True
+
+    def gemm(self) -> GemmShape:
+        return self.shape
+
+    @property
+    def output_role(self) -> str:
+        return "activation" if self.pass_ == "forward" else "gradient"
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return self.inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class _TraceVector:
+    name: str
+    op: str
+    vector_work: VectorWork
+    inputs: tuple[str, ...] = ()
+    is_gemm = False
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return self.inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceNetwork:
+    """The layers of a trace, in execution order, for the timing model."""
+
+    name: str
+    layers: tuple
+    tensors: str
+    zero_mac_fractions: dict
+
+
+def _trace_vector_work(entry: dict) -> VectorWork:
+    """Lane operations of a non-GEMM trace layer from its op, shape, element and op counts."""
+    op, shape = entry["op"], tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
+    inputs = tuple(i for i in entry.get("inputs", []) if i)
+    try:
+        if op in ELEMENTWISE_OPS:
+            return vector_work(Elementwise(name=entry["name"], kind=op, shape=shape, inputs=inputs))
+        if op == "softmax":
+            return vector_work(Softmax(name=entry["name"], rows=math.prod(shape[:-1]), cols=shape[-1]))
+        if op in ("layernorm", "batchnorm", "lrn"):
+            return vector_work(Norm(name=entry["name"], kind=op, shape=shape))
+    except Hfp8SimError:
+        pass
+    elements, ops = float(entry["elements"]), float(entry.get("ops", entry["elements"]))
+    if op in ("maxpool", "avgpool", "global_avgpool"):
+        return VectorWork(reduction=ops, in_elements=ops, out_elements=elements)
+    if op in ("concat", "reshape"):
+        return VectorWork()
+    return VectorWork(elementwise=ops, in_elements=elements, out_elements=elements)
+
+
+def network_from_trace(trace: dict) -> TraceNetwork:
+    """The timing model's view of a trace (as ``hfp8sim.traces.load_trace`` returns it)."""
+    layers, zeros = [], {}
+    for entry in trace["layers"]:
+        inputs = tuple(i for i in entry.get("inputs", []) if i)
+        if entry.get("gemm") is None:
+            layers.append(_TraceVector(entry["name"], entry["op"], _trace_vector_work(entry), inputs))
+            continue
+        g = entry["gemm"]
+        shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], entry.get("a_role", "activation"),
+                          entry.get("b_role", "weight"))
+        fraction = float(entry.get("zero_mac_fraction") or 0.0)
+        zeros[entry["name"]] = fraction
+        layers.append(_TraceGemm(entry["name"], entry["op"], shape, entry.get("pass", "forward"), fraction, inputs))
+    return TraceNetwork(str(trace["workload"]), tuple(layers), str(trace["tensors"]), zeros)

@@ -17,7 +17,9 @@ DEFAULT_WORKLOAD = "resnet50"
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate a workload on an arch config (default: ResNet-50 on the default core)")
     p.add_argument("arch", nargs="?", help="arch config file or shipped name (default: the default core)")
-    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD})")
+    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD}), or a "
+                                               "layer trace (.json, from `hfp8sim trace`) whose measured zero "
+                                               "operands are counted")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
     p.add_argument("--compare", help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
                                      "(default with no arguments: the arch's scheme and fp16)")
@@ -56,13 +58,26 @@ def run_main_job(args: argparse.Namespace) -> int:
     from ..workloads import load_workload, resolve_workload
 
     arch = _resolve_arch(args.arch)
-    network = load_workload(resolve_workload(args.workload or DEFAULT_WORKLOAD))
+    trace_scheme = None
+    if args.workload and args.workload.endswith(".json"):
+        from ..run import network_from_trace
+        from ..traces.trace import load_trace
+
+        trace = load_trace(args.workload)
+        network = network_from_trace(trace)
+        trace_scheme = trace["scheme"].get("name") if isinstance(trace.get("scheme"), dict) else trace.get("scheme")
+        print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
+              file=sys.stderr)
+    else:
+        network = load_workload(resolve_workload(args.workload or DEFAULT_WORKLOAD))
     if args.compare:
         schemes = [s.strip() for s in args.compare.split(",") if s.strip()]
         if not schemes:
             raise Hfp8SimError("--compare needs at least one scheme name, e.g. hfp8,fp16")
     elif args.scheme:
         schemes = [args.scheme]
+    elif trace_scheme:
+        schemes = [trace_scheme]
     elif args.arch is None and args.workload is None:
         schemes = [arch.scheme.name, "fp16"]
     else:
