@@ -51,9 +51,13 @@ class LayerResult:
     partition: str = ""  # how a GEMM layer was split over the cores
     noc_bytes: float = 0.0  # bytes moved between cores
     noc_byte_hops: float = 0.0
+    energy: dict[str, float] = dataclasses.field(default_factory=dict)  # energy_<component>_pj, energy_total_pj
 
     def row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        row = dataclasses.asdict(self)
+        row.update(row.pop("energy"))
+        return row
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +97,15 @@ class NetworkResult:
                   "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
                   "noc_bytes", "noc_byte_hops")
         totals = {f: self.total(f) for f in fields}
+        energy_keys = sorted({key for layer in self.layers for key in layer.energy})
+        for key in energy_keys:
+            totals[key] = sum(layer.energy.get(key, 0.0) for layer in self.layers)
+        if "energy_total_pj" in totals and self.cycles:
+            joules = totals["energy_total_pj"] * 1e-12
+            totals.update(energy_joules=joules, average_power_w=joules / self.seconds,
+                          pj_per_mac=totals["energy_total_pj"] / self.macs if self.macs else 0.0,
+                          tops_per_watt=2 * self.macs / joules / 1e12 if joules else 0.0)
+            totals["tflops_per_watt"] = totals["tops_per_watt"]  # one MAC = two floating-point operations
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
             seconds=self.seconds, utilization=self.utilization,
@@ -110,10 +123,13 @@ class NetworkResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         layers_path = out_dir / "layers.csv"
         with layers_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(LayerResult.__dataclass_fields__))
+            rows = [layer.row() for layer in self.layers]
+            fields = list(rows[0]) if rows else list(LayerResult.__dataclass_fields__)
+            for row in rows:
+                fields += [key for key in row if key not in fields]
+            writer = csv.DictWriter(handle, fieldnames=fields, restval=0.0)
             writer.writeheader()
-            for layer in self.layers:
-                writer.writerow(layer.row())
+            writer.writerows(rows)
         summary_path = out_dir / "summary.json"
         payload = {"hfp8sim_version": __version__, "summary": self.summary(), "config": self.config}
         if extra:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from .config.arch import ArchConfig
 from .errors import Hfp8SimError
 from .datapath.contract import ArrayArithmetic
+from .energy import energy_of, load_tech
 from .formats.spec import FormatSpec, Scheme, get_format, get_scheme
 from .results import LayerResult, NetworkResult
 from .schedule import scalesim
@@ -213,6 +214,7 @@ class _CoreModel:
         self.act_bytes = element_bytes(scheme.forward)
         self.output_pad_bytes = math.inf if self.scalesim_mode else usable["output"]
 
+        self._setup_energy(arch)
         chip = m.chip
         self.cores = chip.cores
         self.partitions = PARTITIONS if chip.partition == "auto" else (chip.partition,)
@@ -246,6 +248,44 @@ class _CoreModel:
                            sram_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes,
                            sram_output_read_bytes=0.0 if dram_read else work.in_elements * self.act_bytes,
                            sram_output_write_bytes=0.0 if dram_write else work.out_elements * self.act_bytes)
+
+    def _setup_energy(self, arch: ArchConfig) -> None:
+        m = arch.model
+        self.energy_cfg = m.energy
+        self.tech = load_tech(m.energy.tech)
+        point = self.tech.operating_point(m.energy.operating_point)  # unknown names fail here, listed
+        self.sram_kib = {name: getattr(m.scratchpads, name).size_kib for name in ("input", "weight", "output")}
+        self.width = {8: "fp8", 16: "fp16"}.get(max(self.scheme.forward.bits, self.scheme.backward.bits), "fp32")
+        self.vector_precision = "fp32" if self.fp32_vector else "fp16"
+        self.operand_bytes = element_bytes(self.scheme.forward)
+        self.acc_register_bytes = element_bytes(self.arith.acc_format)
+        # Leakage: the table gives it per core of ``static_reference_macs_per_cycle`` MACs per cycle; a core of
+        # another size leaks in proportion, and time is cycles at the arch's clock.  Both are folded into the
+        # ``cycles`` count passed to the energy model (static = P_core * cores * cycles / clock_of_the_point).
+        macs_per_core = m.array.rows * m.array.cols * (2 if self.pair else 1)
+        self.leak_factor = (point.clock_ghz / m.clock_ghz) * m.chip.cores * macs_per_core / \
+            m.energy.static_reference_macs_per_cycle
+
+    def layer_energy(self, result: LayerResult) -> dict[str, float]:
+        """The layer's counted actions priced by the technology table (energy_<component>_pj columns)."""
+        r, w, v = result, self.width, self.vector_precision
+        actions = {
+            f"mac_{w}": float(r.macs), f"mac_zero_{w}": float(r.zero_operand_macs),
+            # each MAC latches an operand byte passed to its neighbour and its partial sum
+            "pe_register_bytes": float(r.macs) * (self.operand_bytes + self.acc_register_bytes),
+            "sram_read_bytes.input": r.sram_input_read_bytes, "sram_write_bytes.input": r.sram_input_write_bytes,
+            "sram_read_bytes.weight": r.sram_weight_read_bytes, "sram_write_bytes.weight": r.sram_weight_write_bytes,
+            "sram_read_bytes.output": r.sram_output_read_bytes, "sram_write_bytes.output": r.sram_output_write_bytes,
+            "dram_read_bytes": r.dram_read_bytes, "dram_write_bytes": r.dram_write_bytes,
+            "edge_bytes": r.interconnect_bytes, "noc_byte_hops": r.noc_byte_hops,
+            f"vector_ops.elementwise_{v}": r.vector_elementwise_ops, f"vector_ops.special_{v}": r.vector_special_ops,
+            f"vector_ops.reduction_{v}": r.vector_reduction_ops,
+            "cycles": r.cycles * self.leak_factor,
+        }
+        e = self.energy_cfg
+        breakdown = energy_of(actions, self.tech, op_point=e.operating_point, sram_size_kib=self.sram_kib,
+                              dram_kind=e.dram_kind, zero_gating=e.zero_gating)
+        return breakdown.as_row()
 
     def plan_chip(self, problem: GemmProblem) -> tuple[str, int, list[LayerSchedule], ChipLayerTiming | None,
                                                        LayerTiming | None]:
@@ -381,6 +421,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
             interconnect_bytes=timing.interconnect_bytes,
             tile_shape="x".join(str(d) for d in schedule.tile_shape), loop_order=schedule.loop_order,
         ), layer))
+    results = [dataclasses.replace(r, energy=model.layer_energy(r)) for r in results]
     return NetworkResult(network.name, m.name, scheme.name, m.clock_ghz, model.peak_chip, tuple(results),
                          arch.to_dict(), tuple(events))
 

@@ -123,23 +123,32 @@ def _print_report(results, n_layers: int) -> None:
                   f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
                   f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")
     print("\ntotals:")
-    header = f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10}"
+    header = (f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10} "
+              f"{'energy':>9} {'pJ/MAC':>7} {'TOPS/W':>7} {'power':>7}")
     print(header)
     for scheme, result, folder in results:
         s = result.summary()
         print(f"  {scheme:<10} {s['cycles']:>12.0f} {s['seconds'] * 1e3:>8.3f}ms {s['tera_macs_per_second']:>8.2f} "
               f"{s['utilization']:>6.1%} {s['stall_cycles'] / s['cycles']:>7.1%} "
-              f"{_fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>10}   -> {folder}")
+              f"{_fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>10} {s['energy_joules'] * 1e3:>7.3f}mJ "
+              f"{s['pj_per_mac']:>7.3f} {s['tops_per_watt']:>7.2f} {s['average_power_w']:>6.2f}W   -> {folder}")
     if len(results) > 1:
         base = results[0][1].summary()
         for scheme, result, _ in results[1:]:
             other = result.summary()
             print(f"  {results[0][0]} vs {scheme}: {other['cycles'] / base['cycles']:.2f}x faster, "
                   f"{(other['dram_read_bytes'] + other['dram_write_bytes']) / (base['dram_read_bytes'] + base['dram_write_bytes']):.2f}x "
-                  "less DRAM traffic")
+                  f"less DRAM traffic, {other['energy_total_pj'] / base['energy_total_pj']:.2f}x less energy "
+                  f"(MAC energy {other['energy_mac_pj'] / base['energy_mac_pj']:.2f}x)")
+    s = first.summary()
+    parts = {k[len("energy_"):-len("_pj")]: v for k, v in s.items()
+             if k.startswith("energy_") and k.endswith("_pj") and k not in ("energy_total_pj", "energy_dynamic_pj")}
+    print(f"  energy of {results[0][0]} by component: "
+          + ", ".join(f"{name} {value / s['energy_total_pj']:.0%}" for name, value in
+                      sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0))
     vector = [layer for layer in first.layers if layer.kind == "vector"]
     if vector:
         s = first.summary()
         fused = sum(1 for layer in vector if layer.fused)
-        print(f"  ({scheme}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
+        print(f"  ({results[0][0]}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
               f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")

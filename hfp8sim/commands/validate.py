@@ -27,10 +27,17 @@ def run_validate(args: argparse.Namespace) -> int:
             arch = parse_arch(data, str(path))
             print(f"{path}: arch config {arch.name}: {arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
                   f"{arch.clock_ghz:g} GHz, scheme {arch.scheme.name}, {arch.mode} mode")
+        elif isinstance(data, dict) and "operating_points" in data:
+            from ..energy import parse_tech
+
+            tech = parse_tech(data, str(path))
+            print(f"{path}: technology table {tech.name}: operating points "
+                  f"{', '.join(tech.model.operating_points)}")
         elif isinstance(data, dict) and ({"formats", "schemes"} & set(data)):
             formats, schemes = load_format_library(path)
             print(f"{path}: format library: {len(formats)} formats, {len(schemes)} schemes")
         else:
-            raise ConfigError("not an arch config (needs 'array'), a workload (needs 'layers') or a format "
-                              "library (needs 'formats' or 'schemes')", file=str(path))
+            raise ConfigError("not an arch config (needs 'array'), a workload (needs 'layers'), a technology "
+                              "table (needs 'operating_points') or a format library (needs 'formats' or "
+                              "'schemes')", file=str(path))
     return 0

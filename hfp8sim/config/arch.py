@@ -19,6 +19,7 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
     vector_unit: {lanes, special_op_cycles, fp32_rate, fuse_elementwise}   # optional
     chip: {cores, partition: auto|output_channels|rows|reduction,               # optional, 1 core by default
            noc: {topology: ring|crossbar, link_bytes_per_cycle, hop_latency_cycles, bidirectional}}
+    energy: {tech, operating_point, dram_kind, zero_gating, static_reference_macs_per_cycle}   # optional
 """
 
 from __future__ import annotations
@@ -121,6 +122,19 @@ class ChipConfig(pydantic.BaseModel):
     noc: NocConfig = NocConfig()
 
 
+class EnergyConfig(pydantic.BaseModel):
+    """Which technology table prices the counted actions, at which operating point."""
+
+    model_config = _STRICT
+    tech: str = "tech_7nm"  # a shipped name (arch_configs/tech/NAME.yaml) or a file path
+    operating_point: str = "peak"
+    dram_kind: str = "hbm2"
+    zero_gating: bool = True  # PEs bypass a zero multiplicand (IBM's chip does)
+    # leakage of the table's static_power_mw_per_core is for a core of this many MACs per cycle; other cores
+    # scale it with their MAC count (a first-order proxy for area)
+    static_reference_macs_per_cycle: PositiveInt = 2048
+
+
 class SchemeConfig(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
@@ -141,6 +155,7 @@ class ArchConfigModel(pydantic.BaseModel):
     interconnect: InterconnectConfig
     vector_unit: VectorUnitConfig = VectorUnitConfig()
     chip: ChipConfig = ChipConfig()
+    energy: EnergyConfig = EnergyConfig()
 
 
 class ArchConfig:

@@ -1,0 +1,280 @@
+"""Energy = counted actions x per-action energy (a pure step after timing, Timeloop/Accelergy ERT style).
+
+The timing model counts **actions** per layer (additive across layers and cores); :func:`energy_of` turns one
+set of counts into picojoules by component.  The action names are the contract between the two models:
+
+=================================================  =======================================================
+action                                             energy (at the table's nominal voltage)
+=================================================  =======================================================
+``mac_fp8``, ``mac_fp16``, ``mac_fp32``            ``mac_pj.<width>`` per MAC (all MACs, zeros included)
+``mac_zero_fp8``, ``mac_zero_fp16``,               of those MACs, the ones with a zero operand: they cost
+``mac_zero_fp32``                                  ``zero_gated_fraction`` of a MAC when ``zero_gating``,
+                                                   a full MAC otherwise
+``pe_register_bytes``                              ``pe_register_pj_per_byte`` per byte
+``sram_read_bytes.<pad>``, ``sram_write_bytes.     ``sram_pj_per_byte`` read/write curve at the pad's size
+<pad>`` (pad: ``input``, ``weight``, ``output``)
+``dram_read_bytes``, ``dram_write_bytes``          ``dram_pj_per_byte.<kind>.read/write`` per byte
+``edge_bytes``                                     ``edge_pj_per_byte`` per byte
+``noc_byte_hops``                                  ``noc_pj_per_byte_hop`` per byte per hop
+``vector_ops.<op>`` (``elementwise_fp16``, ...)    ``vector_pj.<op>`` per operation
+``cycles``                                         ``static_power_mw_per_core`` x cores x cycles / clock
+=================================================  =======================================================
+
+Voltage: dynamic energies scale with (V/V_nominal)^2 (C V^2 switching energy at a fixed activity); SRAM on
+its own rail with (V_sram/V_sram_nominal)^2; DRAM energy does not scale (off-chip, its own supply).  Static
+power scales with (V/V_nominal)^e, e = ``static_voltage_exponent`` (default 1: P = V * I_leak with the leakage
+current held constant, a first-order model that ignores DIBL and temperature, which make real leakage fall
+faster than linearly as V drops).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+
+from ..errors import ConfigError
+from .table import Entry, TechTable
+
+__all__ = [
+    "ACTIONS", "COMPONENTS", "SCRATCHPADS", "VECTOR_OPS", "WIDTHS", "EnergyBreakdown", "average_power_w",
+    "energy_of", "sum_breakdowns", "tflops_per_watt", "tops_per_watt",
+]
+
+WIDTHS = ("fp8", "fp16", "fp32")
+SCRATCHPADS = ("input", "weight", "output")
+VECTOR_OPS = ("elementwise_fp16", "elementwise_fp32", "special_fp16", "special_fp32", "reduction_fp16",
+              "reduction_fp32")
+
+ACTIONS: tuple[str, ...] = (
+    *(f"mac_{w}" for w in WIDTHS),
+    *(f"mac_zero_{w}" for w in WIDTHS),
+    "pe_register_bytes",
+    *(f"sram_read_bytes.{pad}" for pad in SCRATCHPADS),
+    *(f"sram_write_bytes.{pad}" for pad in SCRATCHPADS),
+    "dram_read_bytes", "dram_write_bytes",
+    "edge_bytes",
+    "noc_byte_hops",
+    *(f"vector_ops.{op}" for op in VECTOR_OPS),
+    "cycles",
+)
+"""Every action name :func:`energy_of` accepts (an unknown name is an error)."""
+
+COMPONENTS: tuple[str, ...] = ("mac", "pe_registers", "sram.input", "sram.weight", "sram.output", "dram", "edge",
+                               "noc", "vector", "static")
+"""The components of a breakdown, in order; all but ``static`` are dynamic."""
+
+_ACTION_SET = frozenset(ACTIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy in pJ by component.  ``sum(components.values()) == total_pj`` exactly (same order of additions),
+    and ``dynamic_pj + static_pj == total_pj`` exactly.  Breakdowns of the layers of one run add with ``+``."""
+
+    components: Mapping[str, float]
+    dynamic_pj: float
+    static_pj: float
+    total_pj: float
+    op_point: str
+    voltage_v: float
+    clock_ghz: float
+    cycles: float = 0.0
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, float], *, op_point: str, voltage_v: float,
+                        clock_ghz: float, cycles: float = 0.0) -> EnergyBreakdown:
+        ordered = {name: float(components.get(name, 0.0)) for name in COMPONENTS}
+        unknown = set(components) - set(COMPONENTS)
+        if unknown:
+            raise ValueError(f"unknown energy components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
+        dynamic = 0.0
+        for name in COMPONENTS[:-1]:
+            dynamic += ordered[name]
+        static = ordered["static"]
+        return cls(components=ordered, dynamic_pj=dynamic, static_pj=static, total_pj=dynamic + static,
+                   op_point=op_point, voltage_v=voltage_v, clock_ghz=clock_ghz, cycles=float(cycles))
+
+    def __getitem__(self, component: str) -> float:
+        return self.components[component]
+
+    @property
+    def sram_pj(self) -> float:
+        return self.components["sram.input"] + self.components["sram.weight"] + self.components["sram.output"]
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / (self.clock_ghz * 1e9)
+
+    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
+        if not isinstance(other, EnergyBreakdown):
+            return NotImplemented
+        if (other.op_point, other.voltage_v, other.clock_ghz) != (self.op_point, self.voltage_v, self.clock_ghz):
+            raise ValueError(f"cannot add energies at different operating points ({self.op_point} "
+                             f"{self.clock_ghz:g} GHz/{self.voltage_v:g} V and {other.op_point} "
+                             f"{other.clock_ghz:g} GHz/{other.voltage_v:g} V)")
+        return EnergyBreakdown.from_components(
+            {name: self.components[name] + other.components[name] for name in COMPONENTS},
+            op_point=self.op_point, voltage_v=self.voltage_v, clock_ghz=self.clock_ghz,
+            cycles=self.cycles + other.cycles)
+
+    def as_row(self) -> dict[str, float]:
+        """Flat columns for a results table: ``energy_<component>_pj`` (dots become underscores) and totals."""
+        row = {f"energy_{name.replace('.', '_')}_pj": value for name, value in self.components.items()}
+        row.update(energy_dynamic_pj=self.dynamic_pj, energy_static_pj=self.static_pj,
+                   energy_total_pj=self.total_pj)
+        return row
+
+    def as_dict(self) -> dict:
+        """Nested plain data (for ``summary.json``)."""
+        return {"components_pj": dict(self.components), "dynamic_pj": self.dynamic_pj, "static_pj": self.static_pj,
+                "total_pj": self.total_pj, "op_point": self.op_point, "voltage_v": self.voltage_v,
+                "clock_ghz": self.clock_ghz, "cycles": self.cycles}
+
+
+def sum_breakdowns(breakdowns: Iterable[EnergyBreakdown]) -> EnergyBreakdown:
+    """Network total of per-layer breakdowns (at least one)."""
+    items = list(breakdowns)
+    if not items:
+        raise ValueError("sum_breakdowns needs at least one breakdown")
+    total = items[0]
+    for item in items[1:]:
+        total = total + item
+    return total
+
+
+def _check_counts(actions: Mapping[str, float]) -> dict[str, float]:
+    counts = {}
+    problems = []
+    for name, count in actions.items():
+        if name not in _ACTION_SET:
+            problems.append(f"unknown action {name!r}")
+            continue
+        if isinstance(count, bool) or not isinstance(count, numbers.Real) or not math.isfinite(float(count)) \
+                or count < 0:
+            problems.append(f"action {name!r}: count must be a finite number >= 0, not {count!r}")
+            continue
+        counts[name] = float(count)
+    if problems:
+        raise ConfigError("; ".join(problems) + f" (actions: {', '.join(ACTIONS)})")
+    return counts
+
+
+def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, sram_size_kib: Mapping[str, float],
+              dram_kind: str, zero_gating: bool, cores: int = 1) -> EnergyBreakdown:
+    """Energy of one set of action counts (pJ by component) at an operating point of ``tech``.
+
+    ``actions`` maps action names (:data:`ACTIONS`) to counts; missing names count 0.  Counts are totals over
+    all ``cores``; ``cycles`` is the elapsed time in cycles, during which every core leaks.  ``sram_size_kib``
+    gives each scratchpad's size (``input``, ``weight``, ``output``; needed for the pads with traffic).
+    ``zero_gating``: the PEs clock-gate/bypass MACs with a zero operand (IBM's chip bypasses its FPU on a zero
+    multiplicand), which then cost ``zero_gated_fraction`` of a MAC.
+
+    Raises :class:`ConfigError` for an unknown action or a bad count, an operating point or DRAM kind the table
+    does not have, or an action counted (nonzero) that the table has no energy for (naming both).
+    """
+    counts = _check_counts(actions)
+    point = tech.operating_point(op_point)
+    if dram_kind not in tech.model.dram_pj_per_byte:
+        known = ", ".join(tech.model.dram_pj_per_byte) or "(none)"
+        raise ConfigError(f"unknown DRAM kind {dram_kind!r}; known: {known}", file=tech.source,
+                          key_path="dram_pj_per_byte")
+    if isinstance(cores, bool) or not isinstance(cores, numbers.Integral) or cores < 1:
+        raise ValueError(f"cores must be an integer >= 1, not {cores!r}")
+    n = counts.get
+    logic = tech.dynamic_scale(op_point)
+    sram_scale = tech.sram_scale(op_point)
+
+    def need(entry: Entry | None, action: str, key_path: str) -> float:
+        """The table's value for a counted action (only called when the count is nonzero)."""
+        if entry is None:
+            raise ConfigError(f"action {action!r} is counted ({n(action, 0.0):g}) but the tech table has no "
+                              f"energy for it (add {key_path})", file=tech.source, key_path=key_path)
+        return entry.value
+
+    components: dict[str, float] = {}
+
+    # MACs by operand width; the zero-operand ones are a subset
+    mac = 0.0
+    for width in WIDTHS:
+        total, zeros = n(f"mac_{width}", 0.0), n(f"mac_zero_{width}", 0.0)
+        if zeros > total:
+            raise ConfigError(f"action 'mac_zero_{width}' ({zeros:g}) exceeds 'mac_{width}' ({total:g}): zero-operand "
+                              "MACs are a subset of the MACs")
+        if total == 0:
+            continue
+        per_mac = need(getattr(tech.model.mac_pj, width), f"mac_{width}", f"mac_pj.{width}")
+        if zero_gating and zeros > 0:
+            gated = need(tech.model.zero_gated_fraction, f"mac_zero_{width}", "zero_gated_fraction")
+            mac += ((total - zeros) + zeros * gated) * per_mac
+        else:
+            mac += total * per_mac
+    components["mac"] = mac * logic
+
+    count = n("pe_register_bytes", 0.0)
+    components["pe_registers"] = (
+        count * need(tech.model.pe_register_pj_per_byte, "pe_register_bytes", "pe_register_pj_per_byte") * logic
+        if count else 0.0)
+
+    for pad in SCRATCHPADS:
+        reads, writes = n(f"sram_read_bytes.{pad}", 0.0), n(f"sram_write_bytes.{pad}", 0.0)
+        energy = 0.0
+        if reads or writes:
+            if tech.model.sram_pj_per_byte is None:
+                action = f"sram_read_bytes.{pad}" if reads else f"sram_write_bytes.{pad}"
+                need(None, action, "sram_pj_per_byte")
+            if pad not in sram_size_kib:
+                raise ConfigError(f"sram_size_kib has no size for scratchpad {pad!r} (it has bytes counted); "
+                                  f"give {', '.join(SCRATCHPADS)}")
+            size = sram_size_kib[pad]
+            energy = (reads * tech.sram_pj_per_byte(size, "read") + writes * tech.sram_pj_per_byte(size, "write"))
+        components[f"sram.{pad}"] = energy * sram_scale
+
+    dram = tech.model.dram_pj_per_byte[dram_kind]
+    components["dram"] = n("dram_read_bytes", 0.0) * dram.read + n("dram_write_bytes", 0.0) * dram.write
+
+    count = n("edge_bytes", 0.0)
+    components["edge"] = count * need(tech.model.edge_pj_per_byte, "edge_bytes", "edge_pj_per_byte") * logic \
+        if count else 0.0
+
+    count = n("noc_byte_hops", 0.0)
+    components["noc"] = count * need(tech.model.noc_pj_per_byte_hop, "noc_byte_hops", "noc_pj_per_byte_hop") * logic \
+        if count else 0.0
+
+    vector = 0.0
+    for op in VECTOR_OPS:
+        count = n(f"vector_ops.{op}", 0.0)
+        if count:
+            vector += count * need(getattr(tech.model.vector_pj, op), f"vector_ops.{op}", f"vector_pj.{op}")
+    components["vector"] = vector * logic
+
+    cycles = n("cycles", 0.0)
+    if cycles:
+        power_mw = need(tech.model.static_power_mw_per_core, "cycles", "static_power_mw_per_core")
+        # mW x ns = pJ; cycles / GHz = ns
+        components["static"] = power_mw * cores * tech.static_scale(op_point) * cycles / point.clock_ghz
+    else:
+        components["static"] = 0.0
+
+    return EnergyBreakdown.from_components(components, op_point=op_point, voltage_v=point.voltage_v,
+                                           clock_ghz=point.clock_ghz, cycles=cycles)
+
+
+def average_power_w(breakdown: EnergyBreakdown, cycles: float, clock_ghz: float) -> float:
+    """Mean power in watts of ``breakdown`` spent over ``cycles`` at ``clock_ghz`` (pJ / ns = mW)."""
+    if not cycles > 0 or not clock_ghz > 0:
+        raise ValueError(f"cycles and clock_ghz must be > 0 (got {cycles!r}, {clock_ghz!r})")
+    return breakdown.total_pj / (cycles / clock_ghz) * 1e-3
+
+
+def tops_per_watt(macs: float, breakdown: EnergyBreakdown) -> float:
+    """Tera-operations per second per watt = operations per picojoule (1 MAC = 2 operations)."""
+    if not breakdown.total_pj > 0:
+        raise ValueError("the breakdown has no energy")
+    return 2.0 * macs / breakdown.total_pj
+
+
+def tflops_per_watt(macs: float, breakdown: EnergyBreakdown) -> float:
+    """Tera-FLOPs per second per watt (1 MAC = 2 FLOPs); the same number as :func:`tops_per_watt` for FP MACs."""
+    return tops_per_watt(macs, breakdown)

@@ -1,0 +1,216 @@
+"""Tech tables: the shipped file loads with the energy_facts.md §0 defaults; every mistake is one located error."""
+
+import copy
+import math
+import pickle
+
+import pytest
+import yaml
+
+from hfp8sim.energy import DEFAULT_TECH, load_tech, parse_tech, shipped_tech_files
+from hfp8sim.errors import ConfigError
+
+SMALL = {
+    "name": "small",
+    "nominal_voltage_v": 1.0,
+    "mac_pj": {"fp8": 0.2, "fp16": {"value": 0.5, "source": "test"}},
+    "sram_pj_per_byte": {"points": [{"size_kib": 1, "read": 1.0, "write": 2.0},
+                                    {"size_kib": 100, "read": 10.0, "write": 20.0},
+                                    {"size_kib": 10000, "read": 20.0, "write": 40.0}]},
+    "dram_pj_per_byte": {"hbm2": {"read": 32, "write": 40}},
+    "operating_points": {"nominal": {"clock_ghz": 1.0, "voltage_v": 1.0}},
+}
+
+
+def write(tmp_path, data, name="tech.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def error_of(tmp_path, data) -> str:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_tech(path)
+    return str(info.value)
+
+
+# --- the shipped table -------------------------------------------------------------------------------------------
+
+def test_shipped_tech_file_loads_with_the_recommended_defaults(project_root):
+    path = project_root / "arch_configs" / "tech" / "tech_7nm.yaml"
+    assert shipped_tech_files()[DEFAULT_TECH] == path
+    tech = load_tech(path)
+    by_name = load_tech("tech_7nm")
+    assert by_name.model == tech.model and by_name.source == str(path)
+    assert pickle.loads(pickle.dumps(tech)).model == tech.model  # sweeps send tables to worker processes
+    m = tech.model
+    assert (m.name, m.node_nm, m.nominal_voltage_v, m.nominal_sram_voltage_v) == ("tech_7nm", 7, 0.75, 0.95)
+    assert (m.mac_pj.fp8.value, m.mac_pj.fp16.value, m.mac_pj.fp32.value) == (0.20, 0.50, 1.69)
+    assert m.mac_pj.fp16.value / m.mac_pj.fp8.value == pytest.approx(2.5, rel=1e-12)
+    assert m.zero_gated_fraction.value == 0.10
+    assert m.pe_register_pj_per_byte.value == 0.02
+    assert [(p.size_kib, p.read, p.write) for p in m.sram_pj_per_byte.points] == [(64, 0.6, 0.66), (2048, 2.0, 2.2)]
+    assert {k: (d.read, d.write) for k, d in m.dram_pj_per_byte.items()} == {
+        "hbm2": (32, 32), "hbm3": (28, 28), "lpddr4": (64, 64), "ddr4": (160, 160)}
+    assert (m.edge_pj_per_byte.value, m.noc_pj_per_byte_hop.value) == (0.25, 1.0)
+    assert {op: getattr(m.vector_pj, op).value for op in ("elementwise_fp16", "elementwise_fp32", "special_fp16",
+                                                          "special_fp32", "reduction_fp16", "reduction_fp32")} == {
+        "elementwise_fp16": 0.64, "elementwise_fp32": 1.91, "special_fp16": 2.30, "special_fp32": 7.36,
+        "reduction_fp16": 0.26, "reduction_fp32": 0.58}
+    assert (m.static_power_mw_per_core.value, m.static_voltage_exponent.value) == (340, 1.0)
+    points = {n: (p.clock_ghz, p.voltage_v, p.sram_voltage_v) for n, p in m.operating_points.items()}
+    assert points == {"peak": (1.6, 0.75, 0.95), "efficient": (1.0, 0.55, 0.70)}
+
+
+def test_every_shipped_number_has_a_source(project_root):
+    for path in shipped_tech_files().values():
+        tech = load_tech(path)
+        data = tech.model.model_dump()
+        entries = []
+
+        def walk(node, key):
+            if isinstance(node, dict):
+                if "value" in node or "read" in node or "clock_ghz" in node or "points" in node:
+                    entries.append((key, node))
+                    return
+                for k, v in node.items():
+                    walk(v, f"{key}.{k}" if key else k)
+
+        walk(data, "")
+        assert len(entries) == 22
+        missing = [key for key, node in entries if not node.get("source")]
+        assert missing == [], f"{path.name}: entries without a source: {missing}"
+        tagged = [key for key, node in entries if "[" in node["source"]]  # energy_facts.md tags [P] [S] [D] ...
+        assert len(tagged) >= len(entries) - 1  # the voltage-exponent entry is a stated assumption
+
+
+def test_sram_curve_interpolates_log_log_and_clamps():
+    tech = parse_tech(SMALL)
+    assert tech.sram_pj_per_byte(0.25) == 1.0 and tech.sram_pj_per_byte(1e6) == 20.0  # clamped
+    assert tech.sram_pj_per_byte(1) == 1.0 and tech.sram_pj_per_byte(100) == 10.0  # exactly at the points
+    assert tech.sram_pj_per_byte(10) == pytest.approx(math.sqrt(10), rel=1e-12)  # geometric midpoint
+    assert tech.sram_pj_per_byte(1000) == pytest.approx(10 * math.sqrt(2), rel=1e-12)
+    assert tech.sram_pj_per_byte(10, "write") == pytest.approx(2 * math.sqrt(10), rel=1e-12)
+    assert tech.sram_pj_per_byte(1e6, "write") == 40.0
+
+
+def test_shipped_sram_energy_grows_with_size():
+    tech = load_tech()
+    sizes = [16, 64, 128, 256, 362.03867196751236, 512, 1024, 2048, 8192]
+    reads = [tech.sram_pj_per_byte(s) for s in sizes]
+    assert reads[0] == reads[1] == 0.6 and reads[-2] == reads[-1] == 2.0  # clamped at the 64 KiB / 2 MiB anchors
+    assert all(a < b for a, b in zip(reads[1:-1], reads[2:-1]))
+    assert reads[4] == pytest.approx(math.sqrt(0.6 * 2.0), rel=1e-12)  # sqrt(64*2048) KiB: the geometric mean
+    # 1 MiB: log2(1024/64)/log2(2048/64) = 4/5 of the way: 0.6 * (2.0/0.6)^0.8
+    assert reads[6] == pytest.approx(0.6 * (10 / 3) ** 0.8, rel=1e-12) and reads[6] == pytest.approx(1.5720062, 1e-7)
+    assert tech.sram_pj_per_byte(1024, "write") == pytest.approx(1.1 * reads[6], rel=1e-12)
+
+
+def test_a_single_point_curve_is_constant():
+    data = copy.deepcopy(SMALL)
+    data["sram_pj_per_byte"]["points"] = [{"size_kib": 64, "read": 0.5, "write": 0.7}]
+    tech = parse_tech(data)
+    assert [tech.sram_pj_per_byte(s) for s in (1, 64, 1e5)] == [0.5, 0.5, 0.5]
+    assert tech.sram_pj_per_byte(1, "write") == 0.7
+
+
+# --- mistakes ---------------------------------------------------------------------------------------------------
+
+def test_negative_energy_names_the_key(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["mac_pj"]["fp8"] = -0.2
+    assert error_of(tmp_path, data) == \
+        f"{tmp_path / 'tech.yaml'}: mac_pj.fp8.value: input should be greater than or equal to 0"
+    data = copy.deepcopy(SMALL)
+    data["dram_pj_per_byte"]["hbm2"]["write"] = -1
+    assert error_of(tmp_path, data).endswith(
+        "tech.yaml: dram_pj_per_byte.hbm2.write: input should be greater than or equal to 0")
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["mac_pj"]["fp9"] = 0.1
+    assert error_of(tmp_path, data).endswith("tech.yaml: mac_pj.fp9: unknown key")
+    data = copy.deepcopy(SMALL)
+    data["static_power_mw"] = 100
+    assert error_of(tmp_path, data).endswith("tech.yaml: static_power_mw: unknown key")
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["mac_pj"]["fp16"]["value"] = -1
+    data["edge_pj_per_byte"] = "cheap"
+    data["operating_points"]["nominal"]["clock_ghz"] = 0
+    data["noc_pj"] = 1.0
+    del data["nominal_voltage_v"]
+    message = error_of(tmp_path, data)
+    assert message.startswith(f"{tmp_path / 'tech.yaml'}: 5 problems: ")
+    for part in ("nominal_voltage_v: required key is missing", "mac_pj.fp16.value: input should be greater than or "
+                 "equal to 0", "edge_pj_per_byte: ", "operating_points.nominal.clock_ghz: input should be greater "
+                 "than 0", "noc_pj: unknown key"):
+        assert part in message
+
+
+def test_sram_sizes_must_increase_and_energies_be_positive(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["sram_pj_per_byte"]["points"][2]["size_kib"] = 50
+    assert error_of(tmp_path, data).endswith(
+        "tech.yaml: sram_pj_per_byte.points: sizes must increase: point 2 has size_kib 50.0 after 100.0")
+    data["sram_pj_per_byte"]["points"] = []
+    assert error_of(tmp_path, data).endswith("sram_pj_per_byte.points: give at least one point (size_kib, read, "
+                                             "write)")
+    data = copy.deepcopy(SMALL)
+    data["sram_pj_per_byte"]["points"][0]["read"] = 0  # log-log needs > 0
+    assert error_of(tmp_path, data).endswith("sram_pj_per_byte.points.0.read: input should be greater than 0")
+
+
+def test_value_outside_its_sweep_range_is_an_error(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["mac_pj"]["fp8"] = {"value": 0.4, "range": [0.12, 0.30]}
+    assert error_of(tmp_path, data).endswith("mac_pj.fp8: value 0.4 is outside its range [0.12, 0.3]")
+    data["mac_pj"]["fp8"] = {"value": 0.2, "range": [0.3, 0.1]}
+    assert error_of(tmp_path, data).endswith("mac_pj.fp8: range [0.3, 0.1] must be [low, high]")
+
+
+def test_zero_gated_fraction_is_a_fraction(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["zero_gated_fraction"] = 1.5
+    assert error_of(tmp_path, data).endswith("zero_gated_fraction.value: input should be less than or equal to 1")
+
+
+def test_split_sram_rail_needs_every_operating_point(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["nominal_sram_voltage_v"] = 0.9
+    data["operating_points"]["low"] = {"clock_ghz": 0.5, "voltage_v": 0.6, "sram_voltage_v": 0.7}
+    assert error_of(tmp_path, data).endswith("tech.yaml: operating_points.nominal.sram_voltage_v: required key is "
+                                             "missing (the table gives nominal_sram_voltage_v)")
+    del data["nominal_sram_voltage_v"]
+    assert error_of(tmp_path, data).endswith(
+        "tech.yaml: operating_points.low.sram_voltage_v: needs nominal_sram_voltage_v in the table")
+
+
+def test_operating_points_are_required(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["operating_points"] = {}
+    assert error_of(tmp_path, data).endswith("tech.yaml: operating_points: give at least one operating point "
+                                             "{clock_ghz, voltage_v}")
+
+
+def test_missing_file_and_unknown_shipped_name(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_tech(tmp_path / "nope.yaml")
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: file not found"
+    with pytest.raises(ConfigError) as info:
+        load_tech("tech_3nm")
+    assert str(info.value) == "tech_3nm: unknown tech file; shipped: tech_7nm"
+
+
+def test_yaml_mistakes_are_located(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: a\nname: b\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: line 2, column 1: invalid YAML: duplicate key 'name'"):
+        load_tech(path)
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml: a tech file is a mapping"):
+        load_tech(path)
