@@ -229,6 +229,22 @@ def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
                 get_format(name)
             except FormatError as exc:
                 problems.append(f"array.accumulator.{key}: {exc}")
+    # the energy section names a technology table: its operating point and DRAM kind must exist there
+    from ..energy.table import load_tech  # the table format lives with the energy model
+
+    try:
+        tech = load_tech(model.energy.tech)
+    except ConfigError as exc:
+        problems.append(f"energy.tech: {exc}")
+    else:
+        points = list(tech.model.operating_points)
+        if model.energy.operating_point not in points:
+            problems.append(f"energy.operating_point: unknown operating point {model.energy.operating_point!r} in "
+                            f"{tech.name}; known: {', '.join(points)}")
+        kinds = list(tech.model.dram_pj_per_byte)
+        if model.energy.dram_kind not in kinds:
+            problems.append(f"energy.dram_kind: unknown DRAM kind {model.energy.dram_kind!r} in {tech.name}; "
+                            f"known: {', '.join(kinds)}")
     # a minimal tile (one fold of the array) must fit each scratchpad, double-buffered if so configured
     element = max(scheme.forward.bits, scheme.backward.bits) / 8
     acc_bytes = 4.0

@@ -71,3 +71,25 @@ def test_the_efficient_operating_point_scales_dynamic_energy_with_v_squared():
     low = simulate_network(arch(operating_point="efficient"), net).summary()
     assert low["energy_mac_pj"] / peak["energy_mac_pj"] == pytest.approx((0.55 / 0.75) ** 2)
     assert low["energy_dram_pj"] == peak["energy_dram_pj"]  # off-chip: its own supply
+
+
+def test_energy_mistakes_in_an_arch_config_are_one_located_line(tmp_path, capsys):
+    from hfp8sim.cli import main
+
+    base = read_yaml(default_arch_path())
+    for energy, message in (
+        ({"operating_point": "turbo"}, "energy.operating_point: unknown operating point 'turbo' in tech_7nm; "
+                                       "known: peak, efficient"),
+        ({"dram_kind": "gddr7"}, "energy.dram_kind: unknown DRAM kind 'gddr7' in tech_7nm; known: hbm2"),
+        ({"tech": "tech_3nm"}, "energy.tech: "),
+        ({"zero_gate": True}, "energy.zero_gate: unknown key"),
+    ):
+        data = copy.deepcopy(base)
+        data["energy"] = energy
+        path = tmp_path / "arch.yaml"
+        import yaml
+
+        path.write_text(yaml.safe_dump(data))
+        assert main(["run", str(path), "tiny_cnn", "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "Traceback" not in err

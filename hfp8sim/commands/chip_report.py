@@ -1,0 +1,27 @@
+"""``hfp8sim chip-report``: the reference chip at its published operating points versus the published figures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("chip-report", help="IBM-like 4-core reference chip vs published TFLOPS and TFLOPS/W")
+    p.add_argument("--out", default="reports/chip", help="output folder (default: reports/chip)")
+    p.set_defaults(func=run_chip_report)
+
+
+def run_chip_report(args: argparse.Namespace) -> int:
+    from ..reports.chip import write_chip_report
+    from ..studies.chip import comparisons, run_chip_study, write_chip_study
+
+    points = run_chip_study(progress=lambda line: print(f"  {line}", file=sys.stderr))
+    table, compare = write_chip_study(points, Path(args.out))
+    written = write_chip_report(table, compare, Path(args.out))
+    print(f"wrote {table}, {compare}, " + ", ".join(str(p) for p in written))
+    for row in comparisons(points):
+        print(f"  {row['quantity']}: simulated {row['simulated']:.3g}, published {row['published']:.3g}, "
+              f"ratio {row['ratio_simulated_to_published']:.2f}")
+    return 0
