@@ -108,6 +108,7 @@ class NetworkResult:
             totals["tflops_per_watt"] = totals["tops_per_watt"]  # one MAC = two floating-point operations
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
+            peak_macs_per_cycle=self.peak_macs_per_cycle,
             seconds=self.seconds, utilization=self.utilization,
             tera_macs_per_second=self.macs / self.seconds / 1e12 if self.cycles else 0.0,
             layers=len(self.layers), gemm_layers=sum(1 for layer in self.layers if layer.kind == "gemm"),

@@ -262,7 +262,8 @@ class _CoreModel:
         # Leakage: the table gives it per core of ``static_reference_macs_per_cycle`` MACs per cycle; a core of
         # another size leaks in proportion, and time is cycles at the arch's clock.  Both are folded into the
         # ``cycles`` count passed to the energy model (static = P_core * cores * cycles / clock_of_the_point).
-        macs_per_core = m.array.rows * m.array.cols * (2 if self.pair else 1)
+        # the hardware's size does not depend on the scheme: count its PEs at their FP8 rate
+        macs_per_core = m.array.rows * m.array.cols * arch.macs_per_pe(8)
         self.leak_factor = (point.clock_ghz / m.clock_ghz) * m.chip.cores * macs_per_core / \
             m.energy.static_reference_macs_per_cycle
 

@@ -84,7 +84,7 @@ def write_chip_report(points_csv: Path, compare_csv: Path, out_dir: Path) -> lis
     written = [md]
     for suffix in (".png", ".svg"):
         path = out_dir / f"chip{suffix}"
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, metadata={"Date": None} if suffix == ".svg" else None)
         written.append(path)
     plt.close(fig)
     return written

@@ -46,7 +46,7 @@ def plot_accumulation_error(csv_path: Path, out_stem: Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         path = out_stem.with_suffix(suffix)
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, metadata={"Date": None} if suffix == ".svg" else None)
         written.append(path)
     plt.close(fig)
     return written
