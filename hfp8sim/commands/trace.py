@@ -1,0 +1,78 @@
+"""``hfp8sim trace WORKLOAD --scheme S --arch ARCH --out FILE``: run a workload through the bit-accurate
+datapath layer by layer and write the layer trace (JSON) the timing model executes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .args import positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "trace", help="run a workload through the bit-accurate datapath and write its layer trace (JSON)",
+        description="WORKLOAD is a real network (minilm: all-MiniLM-L6-v2 on real sentences; efficientnet_lite0: "
+                    "EfficientNet-Lite0 on bundled photos), or a shipped workload name or YAML file, which gets "
+                    "seeded synthetic tensors of its shapes.")
+    p.add_argument("workload", help="minilm, efficientnet_lite0, a shipped workload name or a workload file; "
+                                    "or a trace file (.json) to check and summarise")
+    p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
+    p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml); it "
+                                  "sets the array, dataflow, accumulators and pair mode, i.e. the order of additions")
+    p.add_argument("--out", help="trace file to write (default: out/traces/<workload>.json)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the synthetic tensors, or of the choice of sentences (default 0)")
+    p.add_argument("--scaling", choices=("per_tensor", "per_channel"), default="per_tensor",
+                   help="weight scales per tensor or per output channel (activations: per tensor)")
+    p.add_argument("--max-rows", type=positive_int, default=2048,
+                   help="synthetic tensors: rows of M computed bit-accurately per layer (default 2048)")
+    p.add_argument("--max-macs", type=positive_int, default=20_000_000,
+                   help="synthetic tensors: MACs computed bit-accurately per layer, by capping rows (default 2e7)")
+    p.add_argument("--sentences", type=positive_int, default=8,
+                   help="minilm: real sentences, each padded or truncated to 128 tokens (default 8)")
+    p.add_argument("--images", type=positive_int, default=1, help="efficientnet_lite0: bundled photos (default 1, "
+                                                                  "at most 7)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="trace a real network's shipped workload with synthetic tensors instead of real ones")
+    p.add_argument("--quiet", action="store_true", help="no per-layer progress on stderr")
+    p.set_defaults(func=run_trace)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from ..traces.trace import load_trace, trace_workload, write_trace
+
+    if str(args.workload).endswith(".json"):
+        _summarise(load_trace(args.workload), None)
+        return 0
+    start = time.perf_counter()
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    trace = trace_workload(args.workload, scheme=args.scheme, arch=args.arch, scaling=args.scaling, seed=args.seed,
+                           max_rows=args.max_rows, max_macs=args.max_macs, sentences=args.sentences,
+                           images=args.images, synthetic_tensors=args.synthetic, progress=progress)
+    out = Path(args.out) if args.out else Path("out/traces") / f"{Path(str(args.workload)).stem}.json"
+    write_trace(trace, out)
+    _summarise(trace, time.perf_counter() - start)
+    print(f"wrote {out}")
+    return 0
+
+
+def _summarise(trace: dict, seconds: float | None) -> None:
+    totals = trace.get("totals", {})
+    print(f"{trace['workload']} ({trace['tensors']} tensors), scheme {trace['scheme']['name']}, "
+          f"{trace['arch']['name']} ({trace['arch'].get('arithmetic_8bit', '')}), "
+          f"{trace.get('scaling', {}).get('policy', '?')} scaling")
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
+    if totals:
+        print(f"  {totals['layers']} layers ({totals['gemm_layers']} GEMM), {totals['macs'] / 1e9:.3f} G MACs, "
+              f"{totals['macs_computed'] / 1e9:.3f} G computed bit-accurately{took}")
+    gemms = [layer for layer in trace["layers"] if layer["gemm"] is not None and layer.get("rel_error") is not None]
+    worst = sorted(gemms, key=lambda layer: -layer["rel_error"])[:3]
+    if worst:
+        print("  largest error against float32: " + ", ".join(f"{layer['name']} {layer['rel_error']:.2%}"
+                                                          for layer in worst))
+    if trace.get("outputs"):
+        print("  network output vs float32: " + ", ".join(f"{k} {v:.4f}" for k, v in trace["outputs"].items()
+                                                        if isinstance(v, float)))
