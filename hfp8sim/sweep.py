@@ -1,0 +1,791 @@
+"""Sweeps: a grid of arch configs x workloads (x schemes), each point a full network simulation.
+
+A **point** is (a resolved arch config dict: the base file with the point's overrides, a workload, the scheme in
+that dict).  :func:`build_sweep` expands the grid from ``KEY=V1,V2,...`` overrides (dotted keys into the arch
+YAML, checked against the config schema, unknown keys answered with the closest valid key) and the shortcuts
+for the usual axes (array shape, dataflow, scheme, scratchpad size, core count); the axes are crossed
+(Cartesian product) or zipped.  :func:`run_sweep` runs the points in local processes
+(``concurrent.futures.ProcessPoolExecutor``), serially in this process (``jobs=1``) or on a Dask distributed
+cluster (``scheduler="tcp://host:port"``; Dask is imported only then), and writes as each point finishes:
+
+- ``points/<id>.json``: one file per point: status, error, parameters, the full summary, every layer row, the
+  resolved config.  The id is a stable hash of the point's resolved arch config and the workload's file
+  contents, so ``resume=True`` skips the points that already have a file.
+- ``points.csv``: one tidy row per finished point (swept parameters, descriptive columns, summary metrics,
+  status and error), rewritten atomically after each point in grid order.
+- ``sweep.json``: the grid (axes, parameter columns, every point id), written before the first point runs.
+
+A point that fails (an invalid value such as ``array.rows=0``, a schedule that does not fit) is recorded with
+its error and the others carry on.  Reports read these files; nothing in ``hfp8sim.reports`` simulates.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import csv
+import dataclasses
+import difflib
+import hashlib
+import io
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import Hfp8SimError
+
+__all__ = [
+    "Axis", "Point", "PointTask", "Sweep", "SweepError", "SweepResult", "arch_keys", "build_sweep", "check_key",
+    "csv_row", "load_points", "parse_set", "parse_value", "run_point", "run_sweep",
+]
+
+POINTS_CSV = "points.csv"
+POINTS_DIR = "points"
+MANIFEST = "sweep.json"
+
+# Columns every row has, whatever was swept (from the resolved config, so failed points have them too).
+DESCRIPTIVE_COLUMNS = ("workload", "arch", "scheme", "rows", "cols", "dataflow", "pes", "cores", "clock_ghz",
+                       "dram_gb_per_s", "peak_macs_per_cycle")
+# Summary metrics in this order first; any other summary field (energy_*_pj, ...) follows in its own order.
+LEAD_METRICS = ("cycles", "seconds", "tera_macs_per_second", "tera_flops_per_second", "inferences_per_second",
+                "utilization", "peak_tera_macs_per_second", "compute_cycles", "stall_cycles", "stall_fraction",
+                "macs", "dram_bytes", "dram_read_bytes", "dram_write_bytes", "compulsory_dram_bytes")
+# Shortcut options and the arch keys they set.
+SHORTCUTS = {
+    "array": ("array.rows", "array.cols"),
+    "dataflow": ("array.dataflow",),
+    "scheme": ("scheme",),
+    "scratchpads_kib": ("scratchpads.input.size_kib", "scratchpads.weight.size_kib", "scratchpads.output.size_kib"),
+    "cores": ("chip.cores",),
+}
+# Setting one key of a group drops the others from the base config (the schema allows only one of them).
+EXCLUSIVE = (("dram.bw_gb_per_s", "dram.bw_bytes_per_cycle"),)
+
+
+class SweepError(Hfp8SimError, ValueError):
+    """A sweep that cannot start: an unknown key, an empty grid, an unreachable scheduler."""
+
+
+# ------------------------------------------------------------------------------------------ config keys
+
+
+def _field_kinds(annotation: Any) -> tuple[list[type], bool, bool]:
+    """(pydantic models, is a mapping, is a plain value) among the alternatives of a field annotation."""
+    import pydantic
+
+    origin = typing.get_origin(annotation)
+    alternatives = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else (annotation,)
+    models, mapping, value = [], False, False
+    for alt in alternatives:
+        if alt is type(None):
+            continue
+        if isinstance(alt, type) and issubclass(alt, pydantic.BaseModel):
+            models.append(alt)
+        elif typing.get_origin(alt) is dict:
+            mapping = True
+        else:
+            value = True
+    return models, mapping, value
+
+
+def arch_keys() -> dict[str, str]:
+    """Every dotted key of an arch config: ``value`` (set it), ``mapping`` (set it or any ``key.SUB``), or
+    ``section`` (a group of keys).  Read from the config schema, so new keys (``chip.cores``) appear here."""
+    from .config.arch import ArchConfigModel
+
+    keys: dict[str, str] = {}
+
+    def walk(model, prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key = prefix + name
+            models, mapping, value = _field_kinds(field.annotation)
+            keys[key] = "mapping" if mapping else "value" if (value or not models) else "section"
+            for sub in models:
+                walk(sub, key + ".")
+
+    walk(ArchConfigModel, "")
+    return keys
+
+
+def _suggestion(key: str, keys: dict[str, str]) -> str:
+    settable = [k for k, kind in keys.items() if kind != "section"]
+    match = difflib.get_close_matches(key, settable, n=1, cutoff=0.6)
+    if not match:  # `rows` -> `array.rows`; `array.rws` is caught above
+        last = key.rsplit(".", 1)[-1]
+        by_last = {k.rsplit(".", 1)[-1]: k for k in settable}
+        close = difflib.get_close_matches(last, list(by_last), n=1, cutoff=0.75)
+        match = [by_last[close[0]]] if close else []
+    if match:
+        return f"; did you mean {match[0]!r}?"
+    section = key.split(".", 1)[0]
+    inside = [k for k in settable if k.startswith(section + ".")]
+    if inside:
+        return f"; keys of {section}: {', '.join(inside)}"
+    return f"; top-level keys: {', '.join(k for k in keys if '.' not in k)}"
+
+
+def check_key(key: str, keys: dict[str, str] | None = None) -> tuple[Any, ...]:
+    """The path of a dotted arch key (``array.rows`` -> ``('array', 'rows')``), or a one-line SweepError with
+    the closest valid key."""
+    keys = keys if keys is not None else arch_keys()
+    if not key or any(part == "" for part in key.split(".")):
+        raise SweepError(f"bad arch config key {key!r}: expected dotted names such as array.rows")
+    kind = keys.get(key)
+    if kind == "section":
+        inside = [k for k, kd in keys.items() if k.startswith(key + ".") and kd != "section"]
+        raise SweepError(f"{key!r} is a section of the arch config, not a value; set one of its keys: "
+                         f"{', '.join(inside)}")
+    if kind is not None:
+        return tuple(key.split("."))
+    parts = key.split(".")
+    parent = ".".join(parts[:-1])
+    if len(parts) > 1 and keys.get(parent) == "mapping":  # array.macs_per_pe_per_cycle.8
+        return (*parts[:-1], parse_value(parts[-1]))
+    raise SweepError(f"unknown arch config key {key!r}{_suggestion(key, keys)}")
+
+
+def parse_value(text: str) -> Any:
+    """One value of a ``--set`` list: YAML scalars (``8``, ``1.5``, ``true``, ``null``, ``ws``), and ``1e3`` as a
+    number."""
+    import yaml
+
+    text = text.strip()
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+# ------------------------------------------------------------------------------------------ the grid
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """One dimension of the grid: the keys it sets together and its values (one tuple per grid position)."""
+
+    label: str  # how the user gave it: "--set array.rows", "--array", ...
+    keys: tuple[str, ...]  # dotted keys (the CSV columns of the axis)
+    values: tuple[tuple[Any, ...], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    index: int  # position in the grid (order of rows in points.csv)
+    point_id: str
+    params: dict[str, Any]  # swept column -> value
+    arch_file: str
+    workload: str  # the network's name
+    arch: dict[str, Any]  # the resolved arch config (base file with the overrides)
+    cost: float  # a rough relative run time (MACs / PEs), to start the slow points first
+
+
+@dataclasses.dataclass(frozen=True)
+class PointTask:
+    """What a worker needs to run one point (picklable; no paths needed on a remote worker)."""
+
+    point_id: str
+    arch: dict[str, Any]
+    source: str
+    network: Any  # hfp8sim.workloads.Network
+
+
+@dataclasses.dataclass
+class Sweep:
+    archs: list[tuple[str, dict[str, Any]]]  # (file, parsed YAML)
+    networks: dict[str, Any]  # name -> Network
+    axes: list[Axis]
+    zipped: bool
+    points: list[Point]
+    param_columns: list[str]
+    duplicates: int = 0
+
+    def task(self, point: Point) -> PointTask:
+        return PointTask(point.point_id, point.arch, point.arch_file, self.networks[point.workload])
+
+    def manifest(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "hfp8sim_version": __version__,
+            "arch_files": [path for path, _ in self.archs],
+            "workloads": list(self.networks),
+            "axes": [{"option": a.label, "keys": list(a.keys), "values": [list(v) for v in a.values]}
+                     for a in self.axes],
+            "mode": "zip" if self.zipped else "product",
+            "param_columns": self.param_columns,
+            "points": [{"point_id": p.point_id, "params": p.params, "workload": p.workload} for p in self.points],
+        }
+
+
+def parse_set(text: str) -> tuple[str, list[str]]:
+    """``KEY=V1,V2,...`` -> (key, raw values)."""
+    key, sep, values = text.partition("=")
+    if not sep:
+        raise SweepError(f"--set expects KEY=V1,V2,... (e.g. array.rows=8,16,32), got {text!r}")
+    return key.strip(), [v.strip() for v in values.split(",") if v.strip()]
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [] if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _array_values(text: str) -> list[tuple[int, int]]:
+    shapes = []
+    for token in _split_list(text):
+        rows, sep, cols = token.lower().partition("x")
+        try:
+            shape = (int(rows), int(cols) if sep else int(rows))
+        except ValueError:
+            raise SweepError(f"--array expects ROWSxCOLS values like 8x8,16x16 (or 8,16 for squares), "
+                             f"got {token!r}") from None
+        shapes.append(shape)
+    return shapes
+
+
+def _resolve_arch_file(text: str) -> Path:
+    from .errors import ConfigError
+    from .shipped import shipped_arch_configs
+
+    shipped = shipped_arch_configs()
+    if text in shipped:
+        return shipped[text]
+    if not Path(text).exists() and not text.endswith((".yaml", ".yml")):
+        raise ConfigError(f"unknown arch config; shipped: {', '.join(shipped)}", file=text)
+    return Path(text)
+
+
+def _set_path(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _drop_path(data: dict[str, Any], path: tuple[Any, ...]) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.get(part)
+        if not isinstance(node, dict):
+            return
+    node.pop(path[-1], None)
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, sets: Sequence[str] = (),
+                array: str | None = None, dataflow: str | None = None, scheme: str | None = None,
+                scratchpads_kib: str | None = None, cores: str | None = None, zipped: bool = False) -> Sweep:
+    """Expand a grid.  ``arch`` and ``workload``: comma-separated names or files (or lists); ``sets``:
+    ``KEY=V1,V2`` strings; the shortcuts take comma-separated lists (``array="8x8,16x16"``).  The axes are
+    crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
+    with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
+    lengths."""
+    from .config.yaml_io import read_yaml
+    from .workloads import load_workload, resolve_workload
+
+    arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
+    workload_names = _split_list(workload) if isinstance(workload, str) else list(workload)
+    if not arch_names:
+        raise SweepError("empty grid: no arch config given")
+    if not workload_names:
+        raise SweepError("empty grid: no workload given")
+    archs = []
+    for name in arch_names:
+        path = _resolve_arch_file(name)
+        data = read_yaml(path)
+        if not isinstance(data, dict):
+            raise SweepError(f"{path}: an arch config is a mapping of keys (name, clock_ghz, array, ...)")
+        archs.append((str(path), data))
+    networks: dict[str, Any] = {}
+    digests: dict[str, str] = {}
+    for name in workload_names:
+        path = resolve_workload(name)
+        network = load_workload(path)
+        networks[network.name] = network
+        digests[network.name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    keys = arch_keys()
+    axes: list[Axis] = []
+
+    def add(label: str, axis_keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
+        if not values:
+            raise SweepError(f"empty grid: {label} has no values")
+        for key in axis_keys:
+            check_key(key, keys)
+            for other in axes:
+                if key in other.keys:
+                    raise SweepError(f"{key} is swept twice ({other.label} and {label})")
+        axes.append(Axis(label, axis_keys, tuple(values)))
+
+    if array is not None:
+        add("--array", SHORTCUTS["array"], _array_values(array))
+    for text in sets:
+        key, raw = parse_set(text)
+        add(f"--set {key}", (key,), [(parse_value(v),) for v in raw])
+    if scratchpads_kib is not None:
+        add("--scratchpads-kib", SHORTCUTS["scratchpads_kib"],
+            [(v,) * 3 for v in (parse_value(t) for t in _split_list(scratchpads_kib))])
+    if cores is not None:
+        add("--cores", SHORTCUTS["cores"], [(parse_value(t),) for t in _split_list(cores)])
+    if dataflow is not None:
+        add("--dataflow", SHORTCUTS["dataflow"], [(v,) for v in _split_list(dataflow)])
+    if scheme is not None:
+        add("--scheme", SHORTCUTS["scheme"], [(v,) for v in _split_list(scheme)])
+    _check_schemes(axes)
+
+    if zipped and axes:
+        lengths = {a.label: len(a.values) for a in axes}
+        longest = max(lengths.values())
+        uneven = {label: n for label, n in lengths.items() if n not in (1, longest)}
+        if uneven:
+            raise SweepError("--zip needs lists of equal length (or of one value): "
+                             + ", ".join(f"{label} has {n}" for label, n in lengths.items()))
+        combos = [tuple(a.values[i if len(a.values) > 1 else 0] for a in axes) for i in range(longest)]
+    else:
+        combos = list(itertools.product(*(a.values for a in axes)))
+
+    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
+    paths = {key: check_key(key, keys) for a in axes for key in a.keys}
+    points: list[Point] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for arch_file, base in archs:
+        for name, network in networks.items():
+            for combo in combos:
+                data = copy.deepcopy(base)
+                params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
+                for axis, values in zip(axes, combo):
+                    for key, value in zip(axis.keys, values):
+                        for group in EXCLUSIVE:
+                            if key in group:
+                                for other in group:
+                                    if other != key and other not in paths:
+                                        _drop_path(data, tuple(other.split(".")))
+                        _set_path(data, paths[key], value)
+                        params[key] = value
+                point_id = _digest({"arch": data, "workload": name, "workload_sha256": digests[name]})[:16]
+                if point_id in seen:
+                    duplicates += 1
+                    continue
+                seen.add(point_id)
+                points.append(Point(len(points), point_id, params, arch_file, name, data,
+                                    _cost(data, network)))
+    if not points:
+        raise SweepError("empty grid: no points")
+    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+
+
+def _check_schemes(axes: list[Axis]) -> None:
+    """Scheme names are looked up before anything runs: a typo would fail every point of its half."""
+    from .formats.spec import get_scheme
+
+    for axis in axes:
+        if "scheme" in axis.keys:
+            column = axis.keys.index("scheme")
+            for values in axis.values:
+                if isinstance(values[column], str):
+                    try:
+                        get_scheme(values[column])
+                    except Hfp8SimError as exc:
+                        raise SweepError(f"{axis.label}: {exc}") from None
+
+
+def _cost(data: dict[str, Any], network: Any) -> float:
+    array = data.get("array") if isinstance(data.get("array"), dict) else {}
+    rows, cols = array.get("rows"), array.get("cols")
+    pes = rows * cols if isinstance(rows, int) and isinstance(cols, int) and rows > 0 and cols > 0 else 1
+    return float(network.macs) / pes
+
+
+# ------------------------------------------------------------------------------------------ one point
+
+
+def run_point(task: PointTask) -> dict[str, Any]:
+    """Simulate one point (in a worker).  Never raises: a failure comes back as ``status: error`` with the
+    message (and the traceback for anything that is not a user error)."""
+    from . import __version__
+
+    start, cpu = time.perf_counter(), time.process_time()
+    payload: dict[str, Any] = {"point_id": task.point_id, "status": "ok", "error": "", "error_type": "",
+                               "hfp8sim_version": __version__}
+    try:
+        from .config.arch import parse_arch
+        from .run import simulate_network
+
+        arch = parse_arch(copy.deepcopy(task.arch), task.source)
+        result = simulate_network(arch, task.network)
+        bw = arch.dram_bytes_per_cycle
+        payload.update(summary=result.summary(), layers=[layer.row() for layer in result.layers],
+                       config=result.config, peak_macs_per_cycle=result.peak_macs_per_cycle,
+                       dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
+    except Hfp8SimError as exc:
+        payload.update(status="error", error=str(exc), error_type=type(exc).__name__)
+    except Exception as exc:  # a bug: keep the traceback with the point, let the others run
+        payload.update(status="error", error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__,
+                       traceback=traceback.format_exc())
+    payload["elapsed_s"] = time.perf_counter() - start
+    payload["cpu_s"] = time.process_time() - cpu
+    return payload
+
+
+def _worker_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------------------------------------------ rows
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _describe(arch: dict[str, Any]) -> dict[str, Any]:
+    """Descriptive columns from a (possibly invalid) resolved config."""
+    array = arch.get("array") if isinstance(arch.get("array"), dict) else {}
+    dram = arch.get("dram") if isinstance(arch.get("dram"), dict) else {}
+    chip = arch.get("chip") if isinstance(arch.get("chip"), dict) else {}
+    scheme = arch.get("scheme", "hfp8")
+    if isinstance(scheme, dict):
+        scheme = scheme.get("name") or "/".join(str(scheme.get(k, "?")) for k in ("forward", "backward",
+                                                                                    "accumulate"))
+    rows, cols = array.get("rows"), array.get("cols")
+    clock = _number(arch.get("clock_ghz"))
+    bw = _number(dram.get("bw_gb_per_s"))
+    if bw is None and _number(dram.get("bw_bytes_per_cycle")) is not None and clock is not None:
+        bw = dram["bw_bytes_per_cycle"] * clock
+    if dram.get("ideal") is True:
+        bw = math.inf
+    both = _number(rows) is not None and _number(cols) is not None
+    return {"arch": arch.get("name", ""), "scheme": scheme, "rows": rows, "cols": cols,
+            "dataflow": array.get("dataflow", "ws"), "pes": rows * cols if both else None,
+            "cores": chip.get("cores", 1), "clock_ghz": clock, "dram_gb_per_s": bw}
+
+
+def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            if key == "energy" and isinstance(value.get("components_pj"), dict):
+                for name, pj in value["components_pj"].items():
+                    flat[f"energy_{name.replace('.', '_')}_pj"] = pj
+                for name in ("dynamic_pj", "static_pj", "total_pj"):
+                    if name in value:
+                        flat[f"energy_{name}"] = value[name]
+            continue
+        if isinstance(value, (list, tuple)):
+            continue
+        flat[key] = value
+    return flat
+
+
+def csv_row(point: Point, payload: dict[str, Any]) -> dict[str, Any]:
+    """The points.csv row of a finished point."""
+    row: dict[str, Any] = {"point_id": point.point_id, "status": payload.get("status", "error")}
+    row.update(point.params)
+    described = _describe(payload.get("config") or point.arch)
+    described["workload"] = point.workload
+    summary = payload.get("summary") or {}
+    if payload.get("status") == "ok" and summary:
+        flat = _flat_summary(summary)
+        described["arch"] = flat.pop("arch", described["arch"])
+        described["scheme"] = flat.pop("scheme", described["scheme"])
+        flat.pop("workload", None)
+        described["clock_ghz"] = flat.pop("clock_ghz", described["clock_ghz"])
+        peak = payload.get("peak_macs_per_cycle")
+        described["peak_macs_per_cycle"] = peak
+        cycles, seconds = flat.get("cycles", 0.0), flat.get("seconds", 0.0)
+        tmacs = flat.get("tera_macs_per_second", 0.0)
+        flat["tera_flops_per_second"] = 2.0 * tmacs
+        flat["inferences_per_second"] = 1.0 / seconds if seconds else 0.0
+        if peak is not None and described["clock_ghz"]:
+            flat["peak_tera_macs_per_second"] = peak * described["clock_ghz"] / 1e3
+        flat["stall_fraction"] = flat.get("stall_cycles", 0.0) / cycles if cycles else 0.0
+        flat["dram_bytes"] = flat.get("dram_read_bytes", 0.0) + flat.get("dram_write_bytes", 0.0)
+        for key in DESCRIPTIVE_COLUMNS:
+            row.setdefault(key, described.get(key))
+        for key in LEAD_METRICS:
+            if key in flat:
+                row[key] = flat.pop(key)
+        for key, value in flat.items():
+            row.setdefault(key, value)
+    else:
+        for key in DESCRIPTIVE_COLUMNS:
+            row.setdefault(key, described.get(key))
+    row["elapsed_s"] = payload.get("elapsed_s")
+    row["cpu_s"] = payload.get("cpu_s")
+    row["error_type"] = payload.get("error_type", "")
+    row["error"] = payload.get("error", "")
+    return row
+
+
+def _header(rows: Sequence[dict[str, Any]], param_columns: Sequence[str]) -> list[str]:
+    head = ["point_id", "status", *param_columns, *DESCRIPTIVE_COLUMNS]
+    tail = ["elapsed_s", "cpu_s", "error_type", "error"]
+    columns = list(dict.fromkeys(head))
+    seen = set(columns) | set(tail)
+    for row in rows:
+        for key in row:
+            if key not in seen:
+                columns.append(key)
+                seen.add(key)
+    return columns + tail
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _format_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return value
+
+
+def _write_csv(path: Path, rows: Sequence[dict[str, Any]], param_columns: Sequence[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_header(rows, param_columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _format_cell(v) for k, v in row.items()})
+    _atomic_write(path, buffer.getvalue())
+
+
+def load_points(out_dir: str | Path) -> list[dict[str, str]]:
+    """The rows of a sweep's points.csv (strings, as written)."""
+    path = Path(out_dir) / POINTS_CSV
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+@dataclasses.dataclass
+class SweepResult:
+    out_dir: Path
+    rows: list[dict[str, Any]]  # points.csv rows in grid order
+    computed: list[str]  # ids run this time
+    skipped: list[str]  # ids found done (resume)
+    failed: list[str]  # ids with status error (this run or found)
+    lost: list[str]  # ids whose worker died: no file written, rerun them with resume
+    not_run: list[str]  # ids left out (limit, interruption)
+    wall_s: float
+    mode: str
+
+    @property
+    def complete(self) -> bool:
+        return not self.not_run and not self.lost
+
+
+def _mp_context():
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:  # no fork of a process that runs threads (tqdm, Dask); imports done once
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["hfp8sim.sweep", "hfp8sim.run"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _progress_bar(total: int, show: bool | None, mode: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="pt", desc=f"sweep ({mode})", file=sys.stderr, dynamic_ncols=True,
+                disable=(not sys.stderr.isatty()) if show is None else not show, smoothing=0.1)
+
+
+def _dask_client(address: str, timeout: float):
+    try:
+        import distributed
+    except ImportError:
+        raise SweepError("--scheduler needs Dask distributed: pip install 'hfp8sim[cluster]'") from None
+    try:
+        client = distributed.Client(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # OSError, TimeoutError, ValueError for a malformed address ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SweepError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+        client.run(_worker_version)
+    except Exception as exc:
+        client.close()
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SweepError(f"the Dask cluster at {address} cannot run hfp8sim (no workers, or workers without "
+                         f"hfp8sim installed): {reason}") from None
+    return client
+
+
+def _load_done(path: Path) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) and payload.get("status") in ("ok", "error") else None
+
+
+def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
+              resume: bool = False, retry_failed: bool = False, limit: int | None = None,
+              progress: bool | None = None, connect_timeout: float = 10.0,
+              on_point: Callable[[Point, dict[str, Any]], None] | None = None) -> SweepResult:
+    """Run the points of ``sweep`` and write ``out_dir/points.csv``, ``out_dir/points/<id>.json`` and
+    ``out_dir/sweep.json`` as they finish.
+
+    ``jobs``: local worker processes (default: every CPU; 1 runs in this process); ``scheduler``: a Dask
+    scheduler address (then ``jobs`` is ignored); ``resume``: skip points whose JSON exists (with
+    ``retry_failed``, rerun the ones recorded as errors); ``limit``: run at most this many of the remaining
+    points (the others are left for a later ``resume``); ``on_point(point, payload)`` is called in this
+    process after each point is written.  A KeyboardInterrupt stops the sweep; what finished is on disk.
+    """
+    from . import __version__
+
+    start = time.perf_counter()
+    client = _dask_client(scheduler, connect_timeout) if scheduler else None  # fail before writing anything
+    out = Path(out_dir)
+    points_dir = out / POINTS_DIR
+    points_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / MANIFEST, json.dumps(sweep.manifest(), indent=1, default=str) + "\n")
+
+    rows: dict[int, dict[str, Any]] = {}
+    skipped, failed, computed, lost = [], [], [], []
+    pending: list[Point] = []
+    for point in sweep.points:
+        done = _load_done(points_dir / f"{point.point_id}.json") if resume else None
+        if done is not None and not (retry_failed and done["status"] != "ok"):
+            rows[point.index] = csv_row(point, done)
+            skipped.append(point.point_id)
+            if done["status"] != "ok":
+                failed.append(point.point_id)
+        else:
+            pending.append(point)
+    to_run = pending if limit is None else pending[:limit]
+    not_run = [p.point_id for p in pending[len(to_run):]]
+    mode = "dask" if scheduler else "serial" if (jobs == 1 or len(to_run) <= 1) else "processes"
+    _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+    bar = _progress_bar(len(to_run), progress, mode)
+
+    def record(point: Point, payload: dict[str, Any]) -> None:
+        payload = {**payload, "point_id": point.point_id, "params": point.params, "workload": point.workload,
+                   "arch_file": point.arch_file, "hfp8sim_version": payload.get("hfp8sim_version", __version__)}
+        if "config" not in payload:
+            payload["config"] = point.arch
+        if payload["status"] == "lost":
+            lost.append(point.point_id)
+        else:
+            _atomic_write(points_dir / f"{point.point_id}.json",
+                          json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
+            computed.append(point.point_id)
+            if payload["status"] != "ok":
+                failed.append(point.point_id)
+        rows[point.index] = csv_row(point, payload)
+        _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+        bar.update(1)
+        if failed:
+            bar.set_postfix_str(f"{len(failed)} failed", refresh=False)
+        if on_point is not None:
+            on_point(point, payload)
+
+    ordered = sorted(to_run, key=lambda p: -p.cost)  # longest first: a shorter tail
+    try:
+        if client is not None:
+            _run_dask(sweep, ordered, client, record)
+        elif mode == "serial":
+            for point in ordered:
+                record(point, run_point(sweep.task(point)))
+        elif ordered:
+            _run_processes(sweep, ordered, jobs or os.cpu_count() or 1, record)
+    finally:  # on KeyboardInterrupt too: every finished point is already on disk
+        bar.close()
+        if client is not None:
+            client.close()
+    return SweepResult(out, [rows[i] for i in sorted(rows)], computed, skipped, failed, lost, not_run,
+                       time.perf_counter() - start, mode)
+
+
+def _lost(point: Point, reason: str) -> dict[str, Any]:
+    return {"status": "lost", "error": reason, "error_type": "WorkerLost", "elapsed_s": None}
+
+
+def _run_processes(sweep: Sweep, ordered: list[Point], jobs: int, record) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending, attempts = list(ordered), dict.fromkeys((p.point_id for p in ordered), 0)
+    while pending:
+        broken: list[Point] = []
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context())
+        try:
+            futures = {pool.submit(run_point, sweep.task(p)): p for p in pending}
+            for future in concurrent.futures.as_completed(futures):
+                point = futures[future]
+                try:
+                    payload = future.result()
+                except BrokenProcessPool:
+                    broken.append(point)
+                    continue
+                except Exception as exc:  # the task could not be pickled or unpickled
+                    payload = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
+                               "error_type": type(exc).__name__, "elapsed_s": None}
+                record(point, payload)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()  # our own worker processes, by handle
+            raise
+        else:
+            pool.shutdown(wait=True)
+        pending = []
+        for point in sorted(broken, key=lambda p: -p.cost):
+            attempts[point.point_id] += 1
+            if attempts[point.point_id] < 2:
+                pending.append(point)  # a fresh pool: the point may only have shared a pool with a crash
+            else:
+                record(point, _lost(point, "worker process died twice while this point was running or queued"))
+
+
+def _run_dask(sweep: Sweep, ordered: list[Point], client, record) -> None:
+    import distributed
+
+    futures = {}
+    try:
+        for rank, point in enumerate(ordered):
+            future = client.submit(run_point, sweep.task(point), key=f"hfp8sim-point-{point.point_id}",
+                                   priority=len(ordered) - rank, pure=False)
+            futures[future] = point
+        for future in distributed.as_completed(list(futures), loop=client.loop):
+            point = futures[future]
+            try:
+                payload = future.result()
+            except Exception as exc:  # KilledWorker, a worker that cannot unpickle the task ...
+                payload = _lost(point, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            record(point, payload)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
