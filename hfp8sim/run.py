@@ -6,7 +6,9 @@ closed forms proven against the cycle-stepped reference (``schedule.fold_latency
 from SCALE-Sim v3's formulas.  Non-GEMM layers (activations, norms, softmax, pooling, adds) run on the
 vector unit (``timing.vector``): elementwise ones right after the GEMM that produces their input are fused
 with it and only their excess cycles are exposed; the others take their own cycles, or their DRAM time when
-their tensor does not fit the output scratchpad.
+their tensor does not fit the output scratchpad.  On a chip of several cores each GEMM layer is partitioned
+(``timing.chip``) the way that simulates fastest.  Every layer's counted actions are then priced by the
+energy model (``energy``) at the arch's operating point.
 
 The functional datapath is not needed for timing; it meets the timing model through the schedule (the fold
 order and reduction order are the same) and through traces, which carry measured tensor statistics.

@@ -25,7 +25,7 @@ import numba
 import numpy as np
 
 from ..errors import DatapathError
-from ..formats.codec import OVERFLOW_MODES, ROUND_NEAREST_EVEN, ROUNDING_MODES, decode_table, encode
+from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
 from .arithmetic import add_rounded, mac, mac_pair, round_value
 from .contract import ArrayArithmetic
