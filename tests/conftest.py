@@ -13,3 +13,26 @@ SHARED = PROJECT_ROOT.parent / "shared"
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+# Real models are loaded once per test session (reading and checking the weights takes about a second each),
+# shared by tests/networks and tests/traces.
+@pytest.fixture(scope="session")
+def minilm():
+    from hfp8sim.networks import load_minilm
+
+    return load_minilm()
+
+
+@pytest.fixture(scope="session")
+def efficientnet():
+    from hfp8sim.networks import load_efficientnet_lite0
+
+    return load_efficientnet_lite0()
+
+
+@pytest.fixture(scope="session")
+def photos():
+    from hfp8sim.networks import real_photos
+
+    return real_photos()

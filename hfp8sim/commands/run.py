@@ -30,21 +30,6 @@ def register(sub) -> None:
     p.set_defaults(func=run_main_job)
 
 
-def _resolve_arch(text: str | None):
-    from ..config.arch import load_arch
-    from ..errors import ConfigError
-    from ..shipped import default_arch_path, shipped_arch_configs
-
-    if text is None:
-        return load_arch(default_arch_path())
-    shipped = shipped_arch_configs()
-    if text in shipped:
-        return load_arch(shipped[text])
-    if not Path(text).exists() and not text.endswith((".yaml", ".yml")):
-        raise ConfigError(f"unknown arch config; shipped: {', '.join(shipped)}", file=text)
-    return load_arch(text)
-
-
 def _progress(index: int, total: int, name: str) -> None:
     if sys.stderr.isatty():
         print(f"\r  layer {index + 1}/{total} {name[:40]:<40}", end="" if index + 1 < total else "\n",
@@ -57,7 +42,9 @@ def run_main_job(args: argparse.Namespace) -> int:
     from ..run import simulate_network
     from ..workloads import load_workload, resolve_workload
 
-    arch = _resolve_arch(args.arch)
+    from ..config.arch import resolve_arch
+
+    arch = resolve_arch(args.arch)
     trace_scheme = None
     if args.workload and args.workload.endswith(".json"):
         from ..run import network_from_trace

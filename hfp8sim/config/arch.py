@@ -283,3 +283,23 @@ def parse_arch(data: Any, source: str = "<arch>") -> ArchConfig:
 def load_arch(path: str | Path) -> ArchConfig:
     """Read and validate an arch config file."""
     return parse_arch(read_yaml(path), str(path))
+
+
+def resolve_arch(arch: ArchConfig | str | Path | None) -> ArchConfig:
+    """An ArchConfig, an arch file, or the name of a shipped one (``default``, ``tpu_v1_like``, ...); None is
+    the default core."""
+    from ..shipped import default_arch_path, shipped_arch_configs
+
+    if isinstance(arch, ArchConfig):
+        return arch
+    if arch is None:
+        return load_arch(default_arch_path())
+    text = str(arch)
+    shipped = shipped_arch_configs()
+    if text in shipped:
+        return load_arch(shipped[text])
+    if not Path(text).exists():
+        what = "arch config file not found" if text.endswith((".yaml", ".yml")) or "/" in text else \
+            "unknown arch config"
+        raise ConfigError(f"{what}; give a YAML file or a shipped name: {', '.join(shipped)}", file=text)
+    return load_arch(text)

@@ -155,7 +155,7 @@ def run_fidelity_study(out: str | Path, *, arch=None, cases: Sequence[FidelityCa
     import numba
 
     from .. import __version__
-    from ..traces.trace import resolve_arch
+    from ..config.arch import resolve_arch
 
     started = time.perf_counter()
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..config.arch import ArchConfig, load_arch, parse_arch
-from ..errors import ConfigError, WorkloadError
+from ..config.arch import ArchConfig, parse_arch, resolve_arch
+from ..errors import WorkloadError
 from ..formats import Scheme
 from ..workloads import Conv2d, load_workload, resolve_workload
 from ..workloads.network import Network, layer_op_name
@@ -62,25 +62,6 @@ def _stderr(line: str) -> None:
 
 # ----------------------------------------------------------------------------------------------------------
 # arch and scheme
-
-
-def resolve_arch(arch: ArchConfig | str | Path | None) -> ArchConfig:
-    """An ArchConfig, an arch file, or the name of a shipped one (``default``, ``tpu_v1_like``, ...)."""
-    from ..shipped import default_arch_path, shipped_arch_configs
-
-    if isinstance(arch, ArchConfig):
-        return arch
-    if arch is None:
-        return load_arch(default_arch_path())
-    text = str(arch)
-    shipped = shipped_arch_configs()
-    if text in shipped:
-        return load_arch(shipped[text])
-    if not Path(text).exists():
-        what = "arch config file not found" if text.endswith((".yaml", ".yml")) or "/" in text else \
-            "unknown arch config"
-        raise ConfigError(f"{what}; give a YAML file or a shipped name: {', '.join(shipped)}", file=text)
-    return load_arch(text)
 
 
 def one_product_per_step(arch: ArchConfig) -> ArchConfig:

@@ -1,4 +1,4 @@
-"""Real models and the default arch, loaded once per test session."""
+"""The default arch, loaded once per test session (the real models are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import dataclasses
 import pytest
 
 from hfp8sim.config.arch import load_arch
-from hfp8sim.networks import load_efficientnet_lite0, load_minilm, real_photos
 from hfp8sim.shipped import default_arch_path
 from hfp8sim.traces import arithmetic_for_arch
 
@@ -22,17 +21,3 @@ def single_product_arith(default_arch):
     """The default core's array and accumulators, one FP8 product per PE step (the datapath's fast kernel)."""
     return dataclasses.replace(arithmetic_for_arch(default_arch, 8), pair=False)
 
-
-@pytest.fixture(scope="session")
-def minilm():
-    return load_minilm()
-
-
-@pytest.fixture(scope="session")
-def efficientnet():
-    return load_efficientnet_lite0()
-
-
-@pytest.fixture(scope="session")
-def photos():
-    return real_photos()
