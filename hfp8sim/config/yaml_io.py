@@ -34,11 +34,13 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing file or a syntax error becomes a ConfigError naming the file."""
+def read_yaml(path: str | Path, what: str = "file") -> Any:
+    """Parse a YAML file; a missing file or a syntax error becomes a ConfigError naming the file.
+
+    ``what`` names the kind of file in the not-found message (e.g. "workload file")."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError("file not found" if not p.exists() else "not a file", file=str(path))
+        raise ConfigError(f"{what} not found" if not p.exists() else "not a file", file=str(path))
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
-from ..config.yaml_io import parse_yaml
+from ..config.yaml_io import parse_yaml, read_yaml
 from ..errors import ConfigError, WorkloadError
 from .layers import (
     BINARY_OPS,
@@ -238,14 +238,11 @@ def load_workload(path: str | Path) -> Network:
 
     ``path`` is a file path; use :func:`~hfp8sim.workloads.resolve_workload` to accept shipped names too.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise WorkloadError("workload file not found" if not p.exists() else "not a file", file=str(path))
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkloadError(f"cannot read: {exc}", file=str(path)) from None
-    return parse_workload_text(text, str(path))
+        data = read_yaml(path, "workload file")  # missing or unreadable file, YAML syntax errors, located
+    except ConfigError as exc:
+        raise WorkloadError(exc.detail, file=exc.file) from None
+    return parse_workload(data, str(path))
 
 
 def parse_workload_text(text: str, source: str = "<string>") -> Network:
