@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,38 @@ class LayerResult:
         row.update(row.pop("energy"))
         return row
 
+    @classmethod
+    def zero(cls) -> LayerResult:
+        """The identity of ``+``: ``sum(layers, LayerResult.zero())`` totals a network."""
+        return cls(name="", op="", kind="")
+
+    def __add__(self, other: LayerResult) -> LayerResult:
+        """Counts, bytes, cycles and energies add (layers that run one after another); what describes one layer
+        (name, op, kind, shape, tiling, partition) is kept where both sides agree and blank otherwise, and the
+        ratios (utilization, mapping efficiency) are not additive: they are left at 0 in a sum (a
+        :class:`NetworkResult` computes its own utilization from its totals and peak)."""
+        if not isinstance(other, LayerResult):
+            return NotImplemented
+        values: dict[str, Any] = {}
+        for name in _ADDITIVE:
+            values[name] = getattr(self, name) + getattr(other, name)
+        for name in _DESCRIPTIVE:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            values[name] = mine if mine == theirs or not theirs else theirs if not mine else \
+                type(mine)()
+        values["fused"] = self.fused and other.fused
+        values["cores"] = max(self.cores, other.cores)
+        keys = list(self.energy) + [k for k in other.energy if k not in self.energy]
+        values["energy"] = {k: self.energy.get(k, 0.0) + other.energy.get(k, 0.0) for k in keys}
+        return LayerResult(**values)
+
+
+
+# how each field of a LayerResult combines in ``+``
+_DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "partition")
+_RATIOS = ("utilization", "mapping_efficiency")
+_ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
+                  if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "cores", "energy"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +105,13 @@ class NetworkResult:
     # (layer, name, track, start cycle in the network, duration in cycles, detail); only when recorded
     events: tuple[tuple[str, str, str, float, float, str], ...] = ()
 
+    @functools.cached_property
+    def totals(self) -> LayerResult:
+        """Every layer added up (see :meth:`LayerResult.__add__`)."""
+        return sum(self.layers, LayerResult.zero())
+
     def total(self, field: str) -> float:
-        return sum(getattr(layer, field) for layer in self.layers)
+        return getattr(self.totals, field)
 
     @property
     def cycles(self) -> float:
@@ -97,9 +135,8 @@ class NetworkResult:
                   "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
                   "noc_bytes", "noc_byte_hops")
         totals = {f: self.total(f) for f in fields}
-        energy_keys = sorted({key for layer in self.layers for key in layer.energy})
-        for key in energy_keys:
-            totals[key] = sum(layer.energy.get(key, 0.0) for layer in self.layers)
+        for key in sorted(self.totals.energy):
+            totals[key] = self.totals.energy[key]
         if "energy_total_pj" in totals and self.cycles:
             joules = totals["energy_total_pj"] * 1e-12
             totals.update(energy_joules=joules, average_power_w=joules / self.seconds,

@@ -47,7 +47,7 @@ def run_main_job(args: argparse.Namespace) -> int:
     arch = resolve_arch(args.arch)
     trace_scheme = None
     if args.workload and args.workload.endswith(".json"):
-        from ..run import network_from_trace
+        from ..traces.timing_view import network_from_trace
         from ..traces.trace import load_trace
 
         trace = load_trace(args.workload)

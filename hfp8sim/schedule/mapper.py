@@ -28,6 +28,7 @@ import math
 from functools import lru_cache
 
 from ..errors import Hfp8SimError
+from ..core.model import ArraySpec
 
 
 class ScheduleError(Hfp8SimError, ValueError):
@@ -48,17 +49,11 @@ class GemmProblem:
     out_bytes: float = 1.0  # output element as written to DRAM
     psum_bytes: float = 4.0  # accumulator-buffer element
 
-
-@dataclasses.dataclass(frozen=True)
-class ArraySpec:
-    rows: int
-    cols: int
-    dataflow: str
-    pair: bool = False  # two products per PE step (ws/is rows cover 2 k)
-    chunk: int | None = None  # os chunk length: k-tiles are cut at chunk boundaries
-    input_bytes: float = math.inf  # usable scratchpad bytes per tile (already halved if double-buffered)
-    weight_bytes: float = math.inf
-    output_bytes: float = math.inf
+    @property
+    def compulsory_bytes(self) -> float:
+        """Each operand read once and each output written once: no schedule can move less."""
+        return self.batch * (self.M * self.K * self.a_bytes + self.K * self.N * self.b_bytes
+                             + self.M * self.N * self.out_bytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,9 +93,7 @@ class LayerSchedule:
 
     @property
     def compulsory_bytes(self) -> float:
-        """Each operand read once and each output written once: no schedule can move less."""
-        p = self.problem
-        return p.batch * (p.M * p.K * p.a_bytes + p.K * p.N * p.b_bytes + p.M * p.N * p.out_bytes)
+        return self.problem.compulsory_bytes
 
 
 def _candidates(full: int, step: int) -> list[int]:

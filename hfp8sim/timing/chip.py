@@ -29,18 +29,11 @@ import math
 
 import simpy
 
+from ..core.model import CoreTiming, NocSpec
 from ..schedule.mapper import LayerSchedule
-from .engine import CoreTiming, DramChannel, LayerTiming, SharedOperand, TileCycles, _start_core
+from .engine import DramChannel, LayerTiming, SharedOperand, TileCycles, _start_core
 
 PARTITIONS = ("output_channels", "rows", "reduction")
-
-
-@dataclasses.dataclass(frozen=True)
-class NocSpec:
-    topology: str = "ring"  # ring | crossbar
-    link_bytes_per_cycle: float = 64.0
-    hop_latency_cycles: float = 1.0
-    bidirectional: bool = True
 
 
 class Noc:
@@ -102,8 +95,10 @@ class ChipLayerTiming:
     reduction_cycles: float = 0.0
     vector_add_ops: float = 0.0  # additions of the cross-core reduction (on the vector units)
 
-    def total(self, field: str) -> float:
-        return sum(getattr(t, field) for t in self.per_core)
+    @property
+    def totals(self) -> LayerTiming:
+        """The cores' counters added up."""
+        return sum(self.per_core, LayerTiming())
 
 
 def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: CoreTiming, tile_cycles: TileCycles,

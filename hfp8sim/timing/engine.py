@@ -25,27 +25,8 @@ from collections.abc import Callable
 import simpy
 
 from ..schedule.mapper import LayerSchedule, Tile
-
-
-@dataclasses.dataclass(frozen=True)
-class CoreTiming:
-    """The timing parameters of one core (built from an arch config by the run layer)."""
-
-    rows: int
-    cols: int
-    dataflow: str
-    pair: bool
-    overlap_folds: bool
-    dram_bytes_per_cycle: float  # math.inf for ideal memory
-    dram_latency_cycles: float
-    dma_engines: int
-    interconnect_bytes_per_cycle: float
-    input_read_bytes_per_cycle: float
-    weight_read_bytes_per_cycle: float
-    output_read_bytes_per_cycle: float
-    output_write_bytes_per_cycle: float
-    double_buffered_inputs: bool = True
-    double_buffered_output: bool = True
+from ..schedule.tile_cycles import TileCyclesFn
+from ..core.model import CoreTiming
 
 
 @dataclasses.dataclass
@@ -74,6 +55,12 @@ class LayerTiming:
     events: list[tuple[str, str, float, float, str]] = dataclasses.field(default_factory=list)
     """(name, track, start cycle, duration, detail) of every DMA transfer, tile computation and store, when
     the layer was simulated with ``record=True`` (for timeline export)."""
+
+    def __add__(self, other: LayerTiming) -> LayerTiming:
+        """Counters added (the cores of a chip, or layers); ``cycles`` of a sum of concurrent cores is not the
+        layer's time, which the chip model reports itself.  Finish orders and events are concatenated."""
+        fields = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)}
+        return LayerTiming(**fields)
 
 
 class DramChannel:
@@ -105,8 +92,7 @@ class DramChannel:
             self.bytes_moved += nbytes
 
 
-TileCycles = Callable[[int, int, int], tuple[float, int, float, float]]
-"""(mt, nt, kt) -> (fold cycles, folds, offered PE slots, used PE slots) for one tile."""
+TileCycles = TileCyclesFn  # (mt, nt, kt) -> TileCycles of one tile (see hfp8sim.schedule.tile_cycles)
 
 
 def _edge_bytes(tile: Tile, schedule: LayerSchedule, core: CoreTiming) -> tuple[float, float, float, float]:

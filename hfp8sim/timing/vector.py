@@ -19,17 +19,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ..core.model import VectorUnitSpec
 from ..workloads.layers import Concat, Elementwise, Embedding, GlobalAvgPool, Layer, Norm, Pool, Reshape, Softmax
 
 SPECIAL_ELEMENTWISE = ("gelu", "silu", "sigmoid", "tanh", "div")
-
-
-@dataclasses.dataclass(frozen=True)
-class VectorUnitSpec:
-    lanes: int
-    special_op_cycles: float = 4.0
-    fp32_rate: float = 0.5
-    fuse_elementwise: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

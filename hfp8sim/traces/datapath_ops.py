@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..core.model import CoreModel
 from ..datapath import ArrayArithmetic, accumulate
 from ..datapath.conv import lower_conv
 from ..errors import FormatError, Hfp8SimError
@@ -123,20 +124,9 @@ class GemmRecord:
 
 
 def arithmetic_for_arch(arch, operand_bits: int = 8, scheme: str | Scheme | None = None) -> ArrayArithmetic:
-    """The datapath arithmetic of an :class:`~hfp8sim.config.arch.ArchConfig` for operands of ``operand_bits``.
-
-    The accumulator is the arch's ``array.accumulator.format``, or else the accumulate format of ``scheme``
-    (default: the arch's scheme).  Pair (FMMA) mode is on when the arch completes two MACs per PE per cycle
-    at that operand width.
-    """
-    array = arch.array
-    acc = array.accumulator
-    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
-    return ArrayArithmetic(
-        dataflow=array.dataflow, rows=array.rows, cols=array.cols,
-        acc_format=get_format(acc.format) if acc.format else scheme.accumulate, acc_rounding=acc.rounding,
-        acc_overflow=acc.overflow, buffer_format=acc.buffer_format, chunk=acc.chunk, chain=acc.chain,
-        pair=arch.macs_per_pe(operand_bits) == 2)
+    """The datapath arithmetic of an arch config for operands of ``operand_bits`` (from its core model:
+    see :meth:`hfp8sim.core.CoreModel.arithmetic_for_bits`)."""
+    return CoreModel.build(arch, get_scheme(scheme) if scheme is not None else None).arithmetic_for_bits(operand_bits)
 
 
 def describe_arith(arith: ArrayArithmetic) -> str:
@@ -257,12 +247,17 @@ class DatapathOps:
                 f"{', overrides ' + str(sorted(self.overrides)) if self.overrides else ''})")
 
     @classmethod
+    def from_core(cls, core: CoreModel, scaling: str = "per_tensor", **kwargs) -> DatapathOps:
+        """Ops with the core's scheme and arithmetic (pair mode by operand width: 8-bit and wider operands)."""
+        return cls(core.scheme, core.arithmetic_for_bits(8), scaling, wide_arith=core.arithmetic_for_bits(16),
+                   **kwargs)
+
+    @classmethod
     def from_arch(cls, arch, scheme: str | Scheme | None = None, scaling: str = "per_tensor",
                   **kwargs) -> DatapathOps:
-        """Ops with the arithmetic of ``arch`` (pair mode by operand width); its scheme unless one is given."""
-        scheme = get_scheme(scheme) if scheme is not None else arch.scheme
-        return cls(scheme, arithmetic_for_arch(arch, 8, scheme), scaling,
-                   wide_arith=arithmetic_for_arch(arch, 16, scheme), **kwargs)
+        """Ops with the arithmetic of ``arch``; its scheme unless one is given."""
+        return cls.from_core(CoreModel.build(arch, get_scheme(scheme) if scheme is not None else None), scaling,
+                             **kwargs)
 
     def clear_cache(self) -> None:
         """Forget encoded weights and the last activation (weights are cached by object identity)."""

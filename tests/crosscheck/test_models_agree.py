@@ -9,7 +9,8 @@ import pytest
 from hfp8sim.datapath import accumulate
 from hfp8sim.datapath.systolic import simulate_gemm
 from hfp8sim.formats import decode, encode
-from hfp8sim.run import array_arithmetic, plan_and_time, simulate_network
+from hfp8sim.core import CoreModel
+from hfp8sim.run import plan_and_time, simulate_network
 from hfp8sim.workloads import MatMul
 from tests.timing.conftest import make_arch, one_gemm
 
@@ -29,7 +30,7 @@ def test_timing_model_cycles_equal_the_cycle_stepped_reference(dataflow, overlap
     rng = np.random.default_rng(1)
     arch = make_arch(**{"array.dataflow": dataflow, "array.overlap_folds": overlap, "array.rows": 3,
                         "array.cols": 4, "array.macs_per_pe_per_cycle": {8: 2 if pair else 1, 16: 1, 32: 1}})
-    arith = array_arithmetic(arch)
+    arith = CoreModel.build(arch).arithmetic
     for m, n, k in [(7, 9, 11), (2, 5, 13), (5, 3, 4)]:  # several folds in every direction
         a, b = operands(rng, m, n, k)
         reference = simulate_gemm(decode(a, FWD).astype(np.float64), decode(b, FWD).astype(np.float64), arith,
@@ -52,7 +53,7 @@ def test_replaying_tiles_in_timing_order_gives_the_datapath_bits(dataflow, extra
     arch = make_arch(**{"array.dataflow": dataflow, "array.rows": 4, "array.cols": 4, "array.overlap_folds": True,
                         "dram": {"bw_bytes_per_cycle": 8, "latency_cycles": 3},
                         "scratchpads": {"input": small, "weight": small, "output": dict(small, size_kib=1)}, **extra})
-    arith = array_arithmetic(arch)
+    arith = CoreModel.build(arch).arithmetic
     rng = np.random.default_rng(2)
     m, n, k = 37, 29, 90
     a, b = operands(rng, m, n, k)

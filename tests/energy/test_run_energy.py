@@ -6,7 +6,8 @@ import pytest
 
 from hfp8sim.config.arch import parse_arch
 from hfp8sim.config.yaml_io import read_yaml
-from hfp8sim.run import network_from_trace, simulate_network
+from hfp8sim.run import simulate_network
+from hfp8sim.traces.timing_view import network_from_trace
 from hfp8sim.shipped import default_arch_path
 from hfp8sim.workloads import load_workload, resolve_workload
 

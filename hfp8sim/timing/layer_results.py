@@ -1,0 +1,75 @@
+"""The timing model's counters as result rows: one :class:`~hfp8sim.results.LayerResult` per layer.
+
+A GEMM layer's row comes from its chosen plan (one core, or the cores of a chip added up); a non-GEMM
+layer's row from the vector unit, fused with the GEMM that produced its input when the unit allows it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..core.model import CoreModel
+from ..results import LayerResult
+from ..schedule.mapper import GemmProblem, LayerSchedule
+from .chip import ChipLayerTiming
+from .engine import LayerTiming
+from .vector import VectorWork, vector_cycles
+
+
+def gemm_layer_result(name: str, op: str, problem: GemmProblem, schedules: list[LayerSchedule],
+                      timing: LayerTiming | ChipLayerTiming, peak_macs_per_cycle: int, *,
+                      partition: str = "") -> LayerResult:
+    """The row of a GEMM layer that ran on one core (``timing`` a LayerTiming) or was split over several
+    (a ChipLayerTiming, whose cores' counters are added)."""
+    chip = timing if isinstance(timing, ChipLayerTiming) else None
+    t = chip.totals if chip else timing
+    cycles = timing.cycles
+    compute = max(c.compute_cycles for c in chip.per_core) if chip else t.compute_cycles
+    extras = dict(vector_elementwise_ops=chip.vector_add_ops, cores=len(chip.per_core), partition=partition,
+                  noc_bytes=chip.noc_bytes, noc_byte_hops=chip.noc_byte_hops) if chip else {}
+    return LayerResult(
+        name=name, op=op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
+        macs=int(t.macs), cycles=cycles, compute_cycles=compute,
+        stall_cycles=cycles - compute if chip else t.stall_cycles,
+        fold_cycles=t.fold_cycles, folds=int(t.folds), tiles=int(t.tiles),
+        utilization=t.macs / (cycles * peak_macs_per_cycle) if cycles else 0.0,
+        mapping_efficiency=t.used_pe_slots / t.pe_slots if t.pe_slots else 0.0,
+        dram_read_bytes=t.dram_read_bytes, dram_write_bytes=t.dram_write_bytes,
+        compulsory_dram_bytes=problem.compulsory_bytes,
+        sram_read_bytes=t.sram_input_read_bytes + t.sram_weight_read_bytes + t.sram_output_read_bytes,
+        sram_write_bytes=t.sram_output_write_bytes + t.sram_input_fill_bytes + t.sram_weight_fill_bytes,
+        sram_input_read_bytes=t.sram_input_read_bytes, sram_input_write_bytes=t.sram_input_fill_bytes,
+        sram_weight_read_bytes=t.sram_weight_read_bytes, sram_weight_write_bytes=t.sram_weight_fill_bytes,
+        sram_output_read_bytes=t.sram_output_read_bytes, sram_output_write_bytes=t.sram_output_write_bytes,
+        interconnect_bytes=t.interconnect_bytes,
+        tile_shape="x".join(str(d) for d in schedules[0].tile_shape), loop_order=schedules[0].loop_order,
+        **extras)
+
+
+def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, *,
+                        fuse_with: LayerResult | None = None) -> LayerResult:
+    """The row of a non-GEMM layer on the vector unit.  The cores' vector units share its work (elements are
+    independent); a tensor larger than the output scratchpad streams from and to DRAM and takes at least its
+    bytes / bandwidth; fusable work after the GEMM that produced its input (``fuse_with``) hides behind it and
+    only its excess cycles are exposed.  SCALE-Sim mode times the array only."""
+    busy = math.ceil(vector_cycles(work, core.vector, fp32=core.fp32_vector) / core.cores)
+    act = core.activation_bytes
+    tensor_bytes = (work.in_elements + work.out_elements) * act
+    dram_read = dram_write = 0.0
+    bandwidth = core.timing.dram_bytes_per_cycle
+    if core.scalesim_mode:
+        busy = 0.0
+    elif tensor_bytes > core.usable_scratchpad_bytes["output"]:
+        dram_read, dram_write = work.in_elements * act, work.out_elements * act
+        if math.isfinite(bandwidth):
+            busy = max(busy, (dram_read + dram_write) / bandwidth)
+    exposed, fused = busy, False
+    if work.fusable and core.vector.fuse_elementwise and fuse_with is not None:
+        exposed, fused = max(0.0, busy - fuse_with.cycles), True
+    on_chip_read = 0.0 if dram_read else work.in_elements * act
+    on_chip_write = 0.0 if dram_write else work.out_elements * act
+    return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=exposed, dram_read_bytes=dram_read,
+                       dram_write_bytes=dram_write, vector_cycles=busy, vector_elementwise_ops=work.elementwise,
+                       vector_special_ops=work.special, vector_reduction_ops=work.reduction, fused=fused,
+                       sram_read_bytes=on_chip_read, sram_write_bytes=on_chip_write,
+                       sram_output_read_bytes=on_chip_read, sram_output_write_bytes=on_chip_write)

@@ -1,0 +1,100 @@
+"""A trace as the timing model sees it: its layers, in execution order, with the datapath's lowering of each
+GEMM and its measured zero-operand fraction (which lowers the energy of zero-gated PEs).
+
+``network_from_trace`` turns a loaded trace into a :class:`TraceNetwork` that ``hfp8sim.run.simulate_network``
+executes like any workload.  Non-GEMM layers get their vector-unit work from the same layer types the
+workloads use, so a trace and its workload cost the same lane operations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import Hfp8SimError
+from ..timing.vector import VectorWork, vector_work  # TODO(merge): from workloads once layers own their work
+from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax
+
+@dataclasses.dataclass(frozen=True)
+class _TraceGemm:
+    """A GEMM layer as a trace recorded it: the datapath's lowering and its measured zero-MAC fraction."""
+
+    name: str
+    op: str
+    shape: GemmShape
+    pass_: str
+    zero_mac_fraction: float
+    inputs: tuple[str, ...] = ()
+    is_gemm = True
+
+    def gemm(self) -> GemmShape:
+        return self.shape
+
+    @property
+    def output_role(self) -> str:
+        return "activation" if self.pass_ == "forward" else "gradient"
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return self.inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class _TraceVector:
+    name: str
+    op: str
+    vector_work: VectorWork
+    inputs: tuple[str, ...] = ()
+    is_gemm = False
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        return self.inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceNetwork:
+    """The layers of a trace, in execution order, for the timing model."""
+
+    name: str
+    layers: tuple
+    tensors: str
+    zero_mac_fractions: dict
+
+
+def _trace_vector_work(entry: dict) -> VectorWork:
+    """Lane operations of a non-GEMM trace layer from its op, shape, element and op counts."""
+    op, shape = entry["op"], tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
+    inputs = tuple(i for i in entry.get("inputs", []) if i)
+    try:
+        if op in ELEMENTWISE_OPS:
+            return vector_work(Elementwise(name=entry["name"], kind=op, shape=shape, inputs=inputs))
+        if op == "softmax":
+            return vector_work(Softmax(name=entry["name"], rows=math.prod(shape[:-1]), cols=shape[-1]))
+        if op in ("layernorm", "batchnorm", "lrn"):
+            return vector_work(Norm(name=entry["name"], kind=op, shape=shape))
+    except Hfp8SimError:
+        pass
+    elements, ops = float(entry["elements"]), float(entry.get("ops", entry["elements"]))
+    if op in ("maxpool", "avgpool", "global_avgpool"):
+        return VectorWork(reduction=ops, in_elements=ops, out_elements=elements)
+    if op in ("concat", "reshape"):
+        return VectorWork()
+    return VectorWork(elementwise=ops, in_elements=elements, out_elements=elements)
+
+
+def network_from_trace(trace: dict) -> TraceNetwork:
+    """The timing model's view of a trace (as ``hfp8sim.traces.load_trace`` returns it)."""
+    layers, zeros = [], {}
+    for entry in trace["layers"]:
+        inputs = tuple(i for i in entry.get("inputs", []) if i)
+        if entry.get("gemm") is None:
+            layers.append(_TraceVector(entry["name"], entry["op"], _trace_vector_work(entry), inputs))
+            continue
+        g = entry["gemm"]
+        shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], entry.get("a_role", "activation"),
+                          entry.get("b_role", "weight"))
+        fraction = float(entry.get("zero_mac_fraction") or 0.0)
+        zeros[entry["name"]] = fraction
+        layers.append(_TraceGemm(entry["name"], entry["op"], shape, entry.get("pass", "forward"), fraction, inputs))
+    return TraceNetwork(str(trace["workload"]), tuple(layers), str(trace["tensors"]), zeros)

@@ -1,0 +1,53 @@
+"""The closed sets of names that cross layers: dataflow, operand role, pass and multi-core partition.
+
+They are ``StrEnum`` members, so they compare equal to (and print as) the plain strings used in YAML files,
+result tables and traces: ``Dataflow("ws") == "ws"``.  Parse user text with :func:`parse`, which raises the
+typed error every layer raises for the same mistake.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from .errors import ConfigError
+
+
+class Dataflow(enum.StrEnum):
+    """What stays in the PEs: outputs (os), weights (ws) or inputs (is)."""
+
+    OUTPUT_STATIONARY = "os"
+    WEIGHT_STATIONARY = "ws"
+    INPUT_STATIONARY = "is"
+
+
+class Role(enum.StrEnum):
+    """What an operand of a GEMM is; the scheme gives each role its number format."""
+
+    ACTIVATION = "activation"
+    WEIGHT = "weight"
+    GRADIENT = "gradient"
+
+
+class Pass(enum.StrEnum):
+    """Which pass of a training step a GEMM belongs to (inference runs the forward pass only)."""
+
+    FORWARD = "forward"
+    BACKWARD_DATA = "backward_data"
+    WEIGHT_GRADIENT = "weight_gradient"
+
+
+class Partition(enum.StrEnum):
+    """How one GEMM layer is split over the cores of a chip."""
+
+    OUTPUT_CHANNELS = "output_channels"  # N split, activations multicast
+    ROWS = "rows"  # M split, weights multicast
+    REDUCTION = "reduction"  # K split, partial sums reduce-scattered over the ring
+
+
+def parse(kind: type[enum.StrEnum], value: object, what: str | None = None):
+    """``value`` as a member of ``kind``, or :class:`ConfigError` naming what is allowed."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ConfigError(f"unknown {what or kind.__name__.lower()} {value!r}; allowed: {allowed}") from None
