@@ -38,7 +38,7 @@ def bench(name: str, workload: str, float32_forward, arches, **kwargs) -> None:
         start = time.perf_counter()
         trace = trace_workload(workload, arch=arch, **kwargs)
         seconds = time.perf_counter() - start
-        macs = trace["totals"]["macs"]
+        macs = trace.document["totals"]["macs"]
         rate = macs / seconds
         print(f"  {name:<18} {trace['arch']['arithmetic_8bit']:<45} {seconds:8.1f} s  {rate / 1e9:7.3f} G MAC/s  "
               f"({macs / 1e9:.3f} G MACs)  float32 forward {t_float * 1e3:7.1f} ms "

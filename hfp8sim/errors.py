@@ -31,6 +31,10 @@ class DatapathError(Hfp8SimError, ValueError):
     """Bad operands for the functional datapath: shapes, invalid codes, unknown dataflow."""
 
 
+class TraceError(Hfp8SimError, ValueError):
+    """A bad trace request or file: unknown scaling policy, a workload that cannot be traced, a corrupt trace."""
+
+
 class ModelPackageError(Hfp8SimError):
     """A package that ships real model weights or real inputs is missing, or has the wrong version.
 

@@ -130,8 +130,8 @@ class NetworkResult:
         return self.macs / (self.cycles * self.peak_macs_per_cycle) if self.cycles else 0.0
 
     def summary(self) -> dict[str, Any]:
-        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "zero_operand_macs", "dram_read_bytes", "dram_write_bytes",
-                  "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
+        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "zero_operand_macs", "dram_read_bytes",
+                  "dram_write_bytes", "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
                   "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
                   "noc_bytes", "noc_byte_hops")
         totals = {f: self.total(f) for f in fields}

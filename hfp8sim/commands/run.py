@@ -47,12 +47,12 @@ def run_main_job(args: argparse.Namespace) -> int:
     arch = resolve_arch(args.arch)
     trace_scheme = None
     if args.workload and args.workload.endswith(".json"):
+        from ..traces.schema import Trace
         from ..traces.timing_view import network_from_trace
-        from ..traces.trace import load_trace
 
-        trace = load_trace(args.workload)
+        trace = Trace.load(args.workload)
         network = network_from_trace(trace)
-        trace_scheme = trace["scheme"].get("name") if isinstance(trace.get("scheme"), dict) else trace.get("scheme")
+        trace_scheme = trace.scheme_name
         print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
               file=sys.stderr)
     else:

@@ -42,10 +42,11 @@ def register(sub) -> None:
 
 
 def run_trace(args: argparse.Namespace) -> int:
-    from ..traces.trace import load_trace, trace_workload, write_trace
+    from ..traces.schema import Trace
+    from ..traces.trace import trace_workload
 
     if str(args.workload).endswith(".json"):
-        _summarise(load_trace(args.workload), None)
+        _summarise(Trace.load(args.workload).document, None)
         return 0
     start = time.perf_counter()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -53,8 +54,8 @@ def run_trace(args: argparse.Namespace) -> int:
                            max_rows=args.max_rows, max_macs=args.max_macs, sentences=args.sentences,
                            images=args.images, synthetic_tensors=args.synthetic, progress=progress)
     out = Path(args.out) if args.out else Path("out/traces") / f"{Path(str(args.workload)).stem}.json"
-    write_trace(trace, out)
-    _summarise(trace, time.perf_counter() - start)
+    trace.write(out)
+    _summarise(trace.document, time.perf_counter() - start)
     print(f"wrote {out}")
     return 0
 

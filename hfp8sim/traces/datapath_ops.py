@@ -47,7 +47,7 @@ import numpy as np
 from ..core.model import CoreModel
 from ..datapath import ArrayArithmetic, accumulate
 from ..datapath.conv import lower_conv
-from ..errors import FormatError, Hfp8SimError
+from ..errors import FormatError, TraceError
 from ..formats import FormatSpec, Scheme, decode_table, encode, get_format, get_scheme
 from ..formats.scaling import scale_from_amax
 from ..networks.ops import ACTIVATION, ROLES, WEIGHT
@@ -55,10 +55,6 @@ from ..networks.ops import ACTIVATION, ROLES, WEIGHT
 SCALINGS = ("per_tensor", "per_channel")
 GRADIENT = "gradient"
 TRANSPOSE_BELOW_COLUMNS = 16
-
-
-class TraceError(Hfp8SimError, ValueError):
-    """A bad trace request or file: unknown scaling policy, a workload that cannot be traced, a corrupt trace."""
 
 
 # ----------------------------------------------------------------------------------------------------------

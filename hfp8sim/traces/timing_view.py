@@ -14,6 +14,7 @@ import math
 from ..errors import Hfp8SimError
 from ..timing.vector import VectorWork, vector_work  # TODO(merge): from workloads once layers own their work
 from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax
+from .schema import Trace, TraceLayer
 
 @dataclasses.dataclass(frozen=True)
 class _TraceGemm:
@@ -62,20 +63,19 @@ class TraceNetwork:
     zero_mac_fractions: dict
 
 
-def _trace_vector_work(entry: dict) -> VectorWork:
+def _trace_vector_work(layer: TraceLayer) -> VectorWork:
     """Lane operations of a non-GEMM trace layer from its op, shape, element and op counts."""
-    op, shape = entry["op"], tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
-    inputs = tuple(i for i in entry.get("inputs", []) if i)
+    op, shape = layer.op, layer.shape
     try:
         if op in ELEMENTWISE_OPS:
-            return vector_work(Elementwise(name=entry["name"], kind=op, shape=shape, inputs=inputs))
+            return vector_work(Elementwise(name=layer.name, kind=op, shape=shape, inputs=layer.inputs))
         if op == "softmax":
-            return vector_work(Softmax(name=entry["name"], rows=math.prod(shape[:-1]), cols=shape[-1]))
+            return vector_work(Softmax(name=layer.name, rows=math.prod(shape[:-1]), cols=shape[-1]))
         if op in ("layernorm", "batchnorm", "lrn"):
-            return vector_work(Norm(name=entry["name"], kind=op, shape=shape))
+            return vector_work(Norm(name=layer.name, kind=op, shape=shape))
     except Hfp8SimError:
         pass
-    elements, ops = float(entry["elements"]), float(entry.get("ops", entry["elements"]))
+    elements, ops = float(layer.elements), float(layer.ops)
     if op in ("maxpool", "avgpool", "global_avgpool"):
         return VectorWork(reduction=ops, in_elements=ops, out_elements=elements)
     if op in ("concat", "reshape"):
@@ -83,18 +83,15 @@ def _trace_vector_work(entry: dict) -> VectorWork:
     return VectorWork(elementwise=ops, in_elements=elements, out_elements=elements)
 
 
-def network_from_trace(trace: dict) -> TraceNetwork:
-    """The timing model's view of a trace (as ``hfp8sim.traces.load_trace`` returns it)."""
+def network_from_trace(trace: Trace) -> TraceNetwork:
+    """The timing model's view of a trace."""
     layers, zeros = [], {}
-    for entry in trace["layers"]:
-        inputs = tuple(i for i in entry.get("inputs", []) if i)
-        if entry.get("gemm") is None:
-            layers.append(_TraceVector(entry["name"], entry["op"], _trace_vector_work(entry), inputs))
+    for layer in trace.layers:
+        if layer.gemm is None:
+            layers.append(_TraceVector(layer.name, layer.op, _trace_vector_work(layer), layer.inputs))
             continue
-        g = entry["gemm"]
-        shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], entry.get("a_role", "activation"),
-                          entry.get("b_role", "weight"))
-        fraction = float(entry.get("zero_mac_fraction") or 0.0)
-        zeros[entry["name"]] = fraction
-        layers.append(_TraceGemm(entry["name"], entry["op"], shape, entry.get("pass", "forward"), fraction, inputs))
-    return TraceNetwork(str(trace["workload"]), tuple(layers), str(trace["tensors"]), zeros)
+        g = layer.gemm
+        shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], layer.a_role, layer.b_role)
+        zeros[layer.name] = layer.zero_mac_fraction
+        layers.append(_TraceGemm(layer.name, layer.op, shape, layer.pass_, layer.zero_mac_fraction, layer.inputs))
+    return TraceNetwork(trace.workload, tuple(layers), trace.tensors, zeros)

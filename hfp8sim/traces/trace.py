@@ -24,8 +24,6 @@ same inputs and seed give the same bytes.
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -35,14 +33,14 @@ import numpy as np
 
 from .. import __version__
 from ..config.arch import ArchConfig, parse_arch, resolve_arch
-from ..errors import WorkloadError
+from ..errors import TraceError, WorkloadError
 from ..formats import Scheme
 from ..workloads import Conv2d, load_workload, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
-from .datapath_ops import DatapathOps, GemmRecord, TraceError, describe_arith
+from .datapath_ops import DatapathOps, GemmRecord, describe_arith
+from .schema import TRACE_FORMAT, Trace
 
-TRACE_FORMAT = "hfp8sim-trace/1"
 REAL_NETWORKS = {"minilm": "minilm_l6_seq128", "efficientnet_lite0": "efficientnet_lite0"}
 """Real networks and the shipped workload whose layer list (one sentence or image) their trace follows."""
 MINILM_TOKENS = 128
@@ -50,8 +48,6 @@ DEFAULT_SENTENCES = 8
 DEFAULT_IMAGES = 1
 DEFAULT_MAX_ROWS = 2048
 DEFAULT_MAX_MACS = 20_000_000
-FLOAT_DIGITS = 6
-REQUIRED_KEYS = ("format", "workload", "tensors", "seed", "scheme", "arch", "hfp8sim_version", "layers")
 
 Progress = Callable[[str], None]
 
@@ -277,7 +273,7 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
                    arch: ArchConfig | str | Path | None = None, scaling: str = "per_tensor", seed: int = 0,
                    max_rows: int = DEFAULT_MAX_ROWS, max_macs: int = DEFAULT_MAX_MACS,
                    sentences: int = DEFAULT_SENTENCES, images: int = DEFAULT_IMAGES, synthetic_tensors: bool = False,
-                   progress: Progress | None = None) -> dict:
+                   progress: Progress | None = None) -> Trace:
     """The layer trace of ``workload`` (a real network name, a shipped workload name or a workload file).
 
     ``synthetic_tensors`` traces a real network's shipped workload with synthetic tensors instead.
@@ -308,7 +304,7 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
                   "distributions": "weights normal/sqrt(K); activations by producer (relu: max(z,0), "
                                    "averaged relu: |z|, softmax, gelu ...), else normal; gradients normal*1e-3"}
     gemms = [e for e in entries if e["gemm"] is not None]
-    return {
+    return Trace.from_document({
         "format": TRACE_FORMAT, "workload": workload_name, "tensors": tensors, "seed": seed, "inputs": inputs,
         "outputs": outputs, "scheme": _scheme_record(ops.scheme), "arch": _arch_record(arch_config, ops),
         "scaling": {"policy": ops.scaling, "power_of_two": ops.power_of_two,
@@ -320,72 +316,4 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
                    "macs_computed": sum(e["gemm"]["batch"] * e["sampled_rows"] * e["gemm"]["N"] * e["gemm"]["K"]
                                         for e in gemms)},
         "layers": entries,
-    }
-
-
-# ----------------------------------------------------------------------------------------------------------
-# files
-
-
-def _stable(value):
-    """JSON-ready copy: numpy scalars to Python, floats to FLOAT_DIGITS significant digits, non-finite to None."""
-    if isinstance(value, dict):
-        return {str(k): _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_stable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return float(f"{value:.{FLOAT_DIGITS}g}") if math.isfinite(value) else None
-    return value
-
-
-def dumps_trace(trace: dict) -> str:
-    """The file text: sorted keys, the header indented, then ``layers`` last, one layer per line."""
-    clean = _stable(trace)
-    layers = clean.pop("layers", [])
-    head = json.dumps(clean, sort_keys=True, indent=1, allow_nan=False)
-    rows = ",\n".join("  " + json.dumps(layer, sort_keys=True, allow_nan=False) for layer in layers)
-    return f'{head[:-2]},\n "layers": [\n{rows}\n ]\n}}\n'
-
-
-def write_trace(trace: dict, path: str | Path) -> Path:
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True)
-    path.write_text(dumps_trace(trace), encoding="utf-8")
-    return path
-
-
-def load_trace(path: str | Path) -> dict:
-    """Read and check a trace file; a TraceError names the file and what is wrong."""
-    p = Path(path)
-    if not p.is_file():
-        raise TraceError(f"{path}: trace file not found" if not p.exists() else f"{path}: not a file")
-    try:
-        trace = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{path}: not a JSON trace ({exc}); write one with `hfp8sim trace`") from None
-    if not isinstance(trace, dict) or trace.get("format") != TRACE_FORMAT:
-        found = trace.get("format") if isinstance(trace, dict) else type(trace).__name__
-        raise TraceError(f"{path}: format is {found!r}, expected {TRACE_FORMAT!r}; write one with `hfp8sim trace`")
-    missing = [key for key in REQUIRED_KEYS if key not in trace]
-    if missing:
-        raise TraceError(f"{path}: missing key(s) {', '.join(missing)}")
-    if not isinstance(trace["layers"], list) or not trace["layers"]:
-        raise TraceError(f"{path}: layers must be a non-empty list")
-    for i, layer in enumerate(trace["layers"]):
-        where = f"{path}: layers[{i}]"
-        if not (isinstance(layer, dict) and isinstance(layer.get("name"), str) and isinstance(layer.get("op"), str)):
-            raise TraceError(f"{where}: each layer needs a name and an op")
-        gemm = layer.get("gemm", "absent")
-        if gemm is None:
-            if not isinstance(layer.get("elements"), int):
-                raise TraceError(f"{where} ({layer['name']}): a non-GEMM layer needs an integer elements count")
-        elif not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0
-                                                 for k in ("M", "N", "K", "batch"))):
-            raise TraceError(f"{where} ({layer['name']}): gemm must be null or {{M, N, K, batch}} of positive integers")
-    return trace
+    })

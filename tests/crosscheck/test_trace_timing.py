@@ -7,14 +7,15 @@ from hfp8sim.config.arch import load_arch
 from hfp8sim.run import simulate_network
 from hfp8sim.traces.timing_view import network_from_trace
 from hfp8sim.shipped import default_arch_path
-from hfp8sim.traces.trace import load_trace, trace_workload, write_trace
+from hfp8sim.traces.schema import Trace
+from hfp8sim.traces.trace import trace_workload
 from hfp8sim.workloads import load_workload, resolve_workload
 
 
 def test_trace_of_a_relu_network_times_like_its_workload_and_counts_zero_operands(tmp_path):
     arch = load_arch(default_arch_path())
-    path = write_trace(trace_workload("tiny_cnn", arch=arch, seed=3), tmp_path / "tiny.json")
-    traced = network_from_trace(load_trace(path))
+    path = trace_workload("tiny_cnn", arch=arch, seed=3).write(tmp_path / "tiny.json")
+    traced = network_from_trace(Trace.load(path))
     from_trace = simulate_network(arch, traced)
     from_yaml = simulate_network(arch, load_workload(resolve_workload("tiny_cnn")))
     gemm_t = [layer for layer in from_trace.layers if layer.kind == "gemm"]

@@ -44,7 +44,7 @@ def test_efficientnet_per_channel_keeps_top1_where_it_does(efficientnet, photos,
 
 
 def test_real_efficientnet_trace_on_the_default_core(efficientnet, photos, default_arch):
-    trace = trace_workload("efficientnet_lite0", images=1)  # pair mode, exactly as the default core adds
+    trace = trace_workload("efficientnet_lite0", images=1).document  # pair mode, exactly as the default core adds
     template = load_workload(resolve_workload("efficientnet_lite0"))
     assert (trace["tensors"], trace["inputs"]["images"], trace["arch"]["arithmetic_8bit"]) == (
         "real", ["chelsea"], "ws 128x128, acc dlfloat16, buffer float32, pair")
@@ -72,7 +72,7 @@ def test_real_efficientnet_trace_on_the_default_core(efficientnet, photos, defau
 
 
 def test_real_minilm_trace_has_the_shipped_workload_shapes(default_arch):
-    trace = trace_workload("minilm", sentences=2, arch=one_product_per_step(default_arch))
+    trace = trace_workload("minilm", sentences=2, arch=one_product_per_step(default_arch)).document
     template = load_workload(resolve_workload("minilm_l6_seq128"))  # one sentence of 128 tokens
     assert trace["tensors"] == "real" and trace["inputs"]["tokens"] == 128
     assert [layer["name"] for layer in trace["layers"]] == list(template.names)

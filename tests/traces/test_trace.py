@@ -10,7 +10,8 @@ import pytest
 from hfp8sim.cli import main
 from hfp8sim.errors import Hfp8SimError
 from hfp8sim.traces import TraceError
-from hfp8sim.traces.trace import TRACE_FORMAT, dumps_trace, load_trace, trace_workload, write_trace
+from hfp8sim.traces.schema import TRACE_FORMAT, Trace
+from hfp8sim.traces.trace import trace_workload
 from hfp8sim.workloads import load_workload, resolve_workload
 
 
@@ -21,7 +22,7 @@ def tiny_cnn_trace():
 
 def test_tiny_cnn_trace_follows_the_workload(tiny_cnn_trace):
     network = load_workload(resolve_workload("tiny_cnn"))
-    trace = tiny_cnn_trace
+    trace = tiny_cnn_trace.document
     assert (trace["format"], trace["workload"], trace["tensors"], trace["seed"]) == (
         TRACE_FORMAT, "tiny_cnn", "synthetic (seed 3)", 3)
     assert trace["scheme"] == {"name": "hfp8", "forward": "float8_e4m3b11fnuz", "backward": "float8_e5m2",
@@ -46,7 +47,7 @@ def test_tiny_cnn_trace_follows_the_workload(tiny_cnn_trace):
 
 
 def test_tiny_cnn_trace_statistics_are_sensible(tiny_cnn_trace):
-    layers = {layer["name"]: layer for layer in tiny_cnn_trace["layers"]}
+    layers = {layer["name"]: layer for layer in tiny_cnn_trace.document["layers"]}
     # post-ReLU activations are max(z, 0): half of them zero
     for name in ("dw", "pw", "res.conv"):
         assert 0.45 < layers[name]["zero_fraction_a"] < 0.55, name
@@ -64,11 +65,11 @@ def test_tiny_cnn_trace_statistics_are_sensible(tiny_cnn_trace):
 
 def test_big_layers_are_sampled():
     trace = trace_workload("tiny_cnn", max_rows=100, max_macs=10**9)
-    conv1 = trace["layers"][0]
+    conv1 = trace.document["layers"][0]
     assert (conv1["gemm"]["M"], conv1["sampled_rows"], conv1["a_bytes"]) == (1024, 100, 3072)
     trace = trace_workload("tiny_cnn", max_macs=16 * 27 * 64)
-    assert trace["layers"][0]["sampled_rows"] == 64
-    assert trace["totals"]["macs_computed"] < trace["totals"]["macs"]
+    assert trace.document["layers"][0]["sampled_rows"] == 64
+    assert trace.document["totals"]["macs_computed"] < trace.document["totals"]["macs"]
 
 
 def test_same_inputs_and_seed_give_the_same_bytes(tmp_path, capsys):
@@ -77,16 +78,16 @@ def test_same_inputs_and_seed_give_the_same_bytes(tmp_path, capsys):
         assert main(["trace", "tiny_transformer", "--seed", str(seed), "--out", str(path), "--quiet"]) == 0
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_bytes() != paths[2].read_bytes()
-    trace = load_trace(paths[0])
-    qk = [layer for layer in trace["layers"] if layer["gemm"] and layer["a_role"] == layer["b_role"]]
+    trace = Trace.load(paths[0])
+    qk = [layer for layer in trace.document["layers"] if layer["gemm"] and layer["a_role"] == layer["b_role"]]
     assert qk and all(layer["gemm"]["batch"] > 1 for layer in qk)  # attention: two activations, one GEMM per head
     assert "wrote" in capsys.readouterr().out
-    assert dumps_trace(trace) == paths[0].read_text()  # load and write give the same text
+    assert trace.dumps() == paths[0].read_text()  # load and write give the same text
 
 
 def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
-    good = write_trace(tiny_cnn_trace, tmp_path / "good.json")
-    assert load_trace(good)["layers"][0]["name"] == "conv1"
+    good = tiny_cnn_trace.write(tmp_path / "good.json")
+    assert Trace.load(good).layers[0].name == "conv1"
     assert main(["trace", str(good)]) == 0 and "14 layers (5 GEMM)" in capsys.readouterr().out
     broken = json.loads(good.read_text())
     broken["layers"][3]["gemm"] = {"M": 0, "N": 1, "K": 9, "batch": 16}
@@ -102,7 +103,7 @@ def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
         if text is not None:
             path.write_text(text)
         with pytest.raises(TraceError, match=message):
-            load_trace(path)
+            Trace.load(path)
         assert main(["trace", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"hfp8sim: error: {path}") and err.count("\n") == 1

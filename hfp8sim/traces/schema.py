@@ -1,0 +1,139 @@
+"""The trace file's schema (``"format": "hfp8sim-trace/1"``), checked in one place.
+
+A :class:`Trace` is what ``hfp8sim trace`` writes and what ``hfp8sim run`` reads: typed fields for everything
+another part of the program acts on (the workload, the scheme and arch it was made with, and per layer its
+name, op, pass, producers, GEMM dimensions and operand roles, measured zero-operand fraction, or for a
+non-GEMM layer its shape and element/op counts), plus ``document``, the JSON object as written, whose other
+entries are per-layer statistics for people and reports (errors against float32, saturation, underflow,
+dynamic range, output hashes).  :meth:`Trace.from_document` validates; text goes out through
+:meth:`Trace.dumps`: sorted keys, floats to 6 significant digits, one layer per line, so the same inputs and
+seed give the same bytes.
+
+A new version of the schema gets a new ``format`` string; readers refuse formats they do not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TraceError
+
+TRACE_FORMAT = "hfp8sim-trace/1"
+REQUIRED_KEYS = ("format", "workload", "tensors", "seed", "scheme", "arch", "hfp8sim_version", "layers")
+FLOAT_DIGITS = 6
+GEMM_DIMS = ("M", "N", "K", "batch")
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceLayer:
+    """One layer of a trace as the timing model reads it (``gemm`` None for a non-GEMM layer)."""
+
+    name: str
+    op: str
+    pass_: str = "forward"
+    inputs: tuple[str, ...] = ()
+    gemm: dict[str, int] | None = None  # {M, N, K, batch} as the datapath lowered the layer
+    a_role: str = "activation"
+    b_role: str = "weight"
+    zero_mac_fraction: float = 0.0
+    shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
+    elements: int = 0
+    ops: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    workload: str
+    tensors: str  # "real" or "synthetic (seed N)"
+    scheme_name: str
+    arch_name: str
+    layers: tuple[TraceLayer, ...]
+    document: dict[str, Any]  # the JSON object as written (statistics included)
+
+    @classmethod
+    def from_document(cls, doc: Any, source: str = "<trace>") -> Trace:
+        """Check a trace document and build its typed view; a TraceError names ``source`` and the problem."""
+        if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise TraceError(f"{source}: format is {found!r}, expected {TRACE_FORMAT!r}; write one with "
+                             "`hfp8sim trace`")
+        missing = [key for key in REQUIRED_KEYS if key not in doc]
+        if missing:
+            raise TraceError(f"{source}: missing key(s) {', '.join(missing)}")
+        if not isinstance(doc["layers"], list) or not doc["layers"]:
+            raise TraceError(f"{source}: layers must be a non-empty list")
+        layers = tuple(_layer(entry, f"{source}: layers[{i}]") for i, entry in enumerate(doc["layers"]))
+        scheme = doc["scheme"]
+        scheme_name = scheme.get("name") if isinstance(scheme, dict) else scheme
+        arch = doc["arch"]
+        return cls(str(doc["workload"]), str(doc["tensors"]), str(scheme_name),
+                   str(arch.get("name")) if isinstance(arch, dict) else str(arch), layers, doc)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """Read and check a trace file."""
+        p = Path(path)
+        if not p.is_file():
+            raise TraceError(f"{path}: trace file not found" if not p.exists() else f"{path}: not a file")
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TraceError(f"{path}: not a JSON trace ({exc}); write one with `hfp8sim trace`") from None
+        return cls.from_document(doc, str(path))
+
+    def dumps(self) -> str:
+        """The file text: sorted keys, the header indented, then ``layers`` last, one layer per line."""
+        clean = _stable(self.document)
+        layers = clean.pop("layers", [])
+        head = json.dumps(clean, sort_keys=True, indent=1, allow_nan=False)
+        rows = ",\n".join("  " + json.dumps(layer, sort_keys=True, allow_nan=False) for layer in layers)
+        return f'{head[:-2]},\n "layers": [\n{rows}\n ]\n}}\n'
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True)
+        path.write_text(self.dumps(), encoding="utf-8")
+        return path
+
+
+def _layer(entry: Any, where: str) -> TraceLayer:
+    if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("op"), str)):
+        raise TraceError(f"{where}: each layer needs a name and an op")
+    where = f"{where} ({entry['name']})"
+    inputs = tuple(i for i in entry.get("inputs", []) if i)
+    gemm = entry.get("gemm", "absent")
+    if gemm is None:
+        if not isinstance(entry.get("elements"), int):
+            raise TraceError(f"{where}: a non-GEMM layer needs an integer elements count")
+        shape = tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
+        return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs, shape=shape,
+                          elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])))
+    if not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0 for k in GEMM_DIMS)):
+        raise TraceError(f"{where}: gemm must be null or {{M, N, K, batch}} of positive integers")
+    return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
+                      gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
+                      b_role=entry.get("b_role", "weight"),
+                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0))
+
+
+def _stable(value):
+    """JSON-ready copy: numpy scalars to Python, floats to FLOAT_DIGITS significant digits, non-finite to None."""
+    if isinstance(value, dict):
+        return {str(k): _stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return float(f"{value:.{FLOAT_DIGITS}g}") if math.isfinite(value) else None
+    return value
