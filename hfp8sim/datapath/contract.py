@@ -28,8 +28,9 @@ import dataclasses
 from ..errors import DatapathError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES
 from ..formats.spec import FormatSpec, get_format
+from ..vocabulary import Dataflow
 
-DATAFLOWS = ("os", "ws", "is")
+DATAFLOWS: tuple[str, ...] = tuple(d.value for d in Dataflow)  # "os", "ws", "is"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,3 +93,22 @@ class ArrayArithmetic:
     def segment_sum_format(self) -> FormatSpec:
         """Format in which segment sums are combined: the buffer for ws/is, the accumulator for os chunks."""
         return self.buffer_format if self.dataflow in ("ws", "is") else self.acc_format  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldSlot:
+    """One fold of a GEMM: its index ranges and its cycles.  The schedule's closed forms
+    (``hfp8sim.schedule.fold_latency``) and the cycle-stepped reference array (``datapath.systolic``) both
+    produce these, and tests compare them slot by slot.
+
+    ``start``: first cycle of the fold (weight preload for ws/is, stream for os); ``stream_start``: the
+    cycle its first streamed operand enters the array; ``end``: cycle after its last output-buffer write.
+    """
+
+    index: int
+    m_range: range
+    n_range: range
+    k_range: range
+    start: int
+    stream_start: int
+    end: int

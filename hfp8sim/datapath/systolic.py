@@ -59,7 +59,7 @@ import numpy as np
 from ..errors import DatapathError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES
 from .arithmetic import add_rounded, mac, mac_pair, round_value
-from .contract import ArrayArithmetic
+from .contract import ArrayArithmetic, FoldSlot
 
 
 class StructuralHazard(DatapathError):
@@ -67,27 +67,9 @@ class StructuralHazard(DatapathError):
 
 
 @dataclasses.dataclass(frozen=True)
-class FoldTiming:
-    """Where a fold sits in the GEMM and when it ran.
-
-    ``start``: first cycle with activity of the fold (its weight preload for ws/is, its stream for os);
-    ``stream_start``: the cycle its first streamed operand enters the array; ``end``: the cycle after its last
-    write into the output buffer.
-    """
-
-    index: int
-    m_range: range
-    n_range: range
-    k_range: range
-    start: int
-    stream_start: int
-    end: int
-
-
-@dataclasses.dataclass(frozen=True)
 class SystolicResult:
     out: np.ndarray  # float64 accumulated values (running/buffer format), NaN where no fold wrote (replays)
-    folds: list[FoldTiming]
+    folds: list[FoldSlot]
     total_cycles: int
 
 
@@ -723,7 +705,7 @@ def _result(engine: _Engine, schedule: _Schedule, st: _State, *, complete: bool)
     folds = []
     for fi in range(len(schedule.starts)):
         first, first_stream, last_write = st.activity[fi]
-        folds.append(FoldTiming(fi, *engine.fold_ranges(fi), first, first_stream, last_write + 1))
+        folds.append(FoldSlot(fi, *engine.fold_ranges(fi), first, first_stream, last_write + 1))
     if engine.arith.dataflow == "is":
         out = out.T.copy()
     return SystolicResult(out, folds, st.t)

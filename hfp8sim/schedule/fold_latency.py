@@ -74,27 +74,9 @@ Overlap:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-DATAFLOWS = ("os", "ws", "is")
-
-
-@dataclasses.dataclass(frozen=True)
-class FoldSlot:
-    """One fold of a GEMM: its index ranges and its cycles.
-
-    ``start``: first cycle of the fold (weight preload for ws/is, stream for os); ``stream_start``: the
-    cycle its first streamed operand enters the array; ``end``: cycle after its last output-buffer write.
-    """
-
-    index: int
-    m_range: range
-    n_range: range
-    k_range: range
-    start: int
-    stream_start: int
-    end: int
+from ..datapath.contract import DATAFLOWS, FoldSlot
 
 
 def _positive(**values: int) -> None:
