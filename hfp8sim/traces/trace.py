@@ -151,7 +151,7 @@ def trace_synthetic(network: Network, ops: DatapathOps, *, seed: int, max_rows: 
         by_macs = max(1, max_macs // max(1, g.batch * g.N * g.K))
         rows = sample_rows(g.M, min(max_rows, by_macs))
         rng = synthetic.layer_rng(seed, index)
-        if isinstance(layer, Conv2d) and layer.pass_ == "forward" and layer.convention == "native":
+        if layer.is_conv and layer.pass_ == "forward" and layer.convention == "native":
             x, w = synthetic.conv_operands(network, layer, rng)
             ops.run_conv2d(layer.name, x, w, layer.stride, layer.padding, layer.dilation, layer.groups, rows=rows)
         else:
