@@ -268,7 +268,9 @@ class Layer:
 
     op: ClassVar[str] = ""
     is_gemm: ClassVar[bool] = False
+    """Whether the layer runs on the array (it has ``gemm()``)."""
     is_conv: ClassVar[bool] = False
+    """Whether the layer is a convolution (its forward pass can run as one on the datapath, im2col inside)."""
 
     kinds: ClassVar[tuple[str, ...]] = ()
     """The values allowed for the layer's ``kind`` field (empty: the layer has no kind)."""
