@@ -30,7 +30,6 @@ from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
 from .timing.layer_results import gemm_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
-from .timing.vector import VectorWork, vector_work
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
 from .workloads.layers import Layer
@@ -98,8 +97,7 @@ class _NetworkRun:
                            for name, track, start, duration, detail in self.recorded[key].events)
 
     def vector(self, layer: Layer, previous: LayerResult | None) -> LayerResult:
-        work = layer.vector_work if isinstance(getattr(layer, "vector_work", None), VectorWork) else \
-            vector_work(layer)
+        work = layer.vector_work()
         producer = previous if (previous is not None and previous.kind == "gemm" and layer.producers
                                 and layer.producers[0] == previous.name) else None
         result = vector_layer_result(layer.name, layer.op, work, self.model, fuse_with=producer)

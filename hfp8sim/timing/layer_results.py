@@ -13,7 +13,8 @@ from ..results import LayerResult
 from ..schedule.mapper import GemmProblem, LayerSchedule
 from .chip import ChipLayerTiming
 from .engine import LayerTiming
-from .vector import VectorWork, vector_cycles
+from ..workloads.layers import VectorWork
+from .vector import vector_cycles
 
 
 def gemm_layer_result(name: str, op: str, problem: GemmProblem, schedules: list[LayerSchedule],

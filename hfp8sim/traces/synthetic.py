@@ -85,7 +85,7 @@ def sample(rng: np.random.Generator, shape: tuple[int, ...], distribution: str) 
 def operand_distributions(network: Network, layer: Layer) -> tuple[str, str]:
     """Distributions of the layer's GEMM operands A and B (``weight`` for weights)."""
     gemm = layer.gemm()  # type: ignore[attr-defined]
-    if isinstance(layer, Conv2d) and layer.pass_ == "forward":
+    if layer.is_conv and layer.pass_ == "forward":
         producer = layer.inputs[0] if layer.inputs else None
         return producer_distribution(network, producer), "weight"
     data = [i for i in layer.inputs]  # producers of the non-weight operands, in operand order

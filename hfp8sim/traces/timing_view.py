@@ -12,8 +12,7 @@ import dataclasses
 import math
 
 from ..errors import Hfp8SimError
-from ..timing.vector import VectorWork, vector_work  # TODO(merge): from workloads once layers own their work
-from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax
+from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax, VectorWork
 from .schema import Trace, TraceLayer
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +41,16 @@ class _TraceGemm:
 
 @dataclasses.dataclass(frozen=True)
 class _TraceVector:
+    """A non-GEMM layer as a trace recorded it: its vector-unit work from its op and counts."""
+
     name: str
     op: str
-    vector_work: VectorWork
+    work: VectorWork
     inputs: tuple[str, ...] = ()
     is_gemm = False
+
+    def vector_work(self) -> VectorWork:
+        return self.work
 
     @property
     def producers(self) -> tuple[str, ...]:
@@ -68,11 +72,11 @@ def _trace_vector_work(layer: TraceLayer) -> VectorWork:
     op, shape = layer.op, layer.shape
     try:
         if op in ELEMENTWISE_OPS:
-            return vector_work(Elementwise(name=layer.name, kind=op, shape=shape, inputs=layer.inputs))
+            return Elementwise(name=layer.name, kind=op, shape=shape, inputs=layer.inputs).vector_work()
         if op == "softmax":
-            return vector_work(Softmax(name=layer.name, rows=math.prod(shape[:-1]), cols=shape[-1]))
+            return Softmax(name=layer.name, rows=math.prod(shape[:-1]), cols=shape[-1]).vector_work()
         if op in ("layernorm", "batchnorm", "lrn"):
-            return vector_work(Norm(name=layer.name, kind=op, shape=shape))
+            return Norm(name=layer.name, kind=op, shape=shape).vector_work()
     except Hfp8SimError:
         pass
     elements, ops = float(layer.elements), float(layer.ops)

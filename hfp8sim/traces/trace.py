@@ -35,7 +35,7 @@ from .. import __version__
 from ..config.arch import ArchConfig, parse_arch, resolve_arch
 from ..errors import TraceError, WorkloadError
 from ..formats import Scheme
-from ..workloads import Conv2d, load_workload, resolve_workload
+from ..workloads import load_workload, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
 from .datapath_ops import DatapathOps, GemmRecord, describe_arith
@@ -147,7 +147,7 @@ def trace_synthetic(network: Network, ops: DatapathOps, *, seed: int, max_rows: 
         by_macs = max(1, max_macs // max(1, g.batch * g.N * g.K))
         rows = sample_rows(g.M, min(max_rows, by_macs))
         rng = synthetic.layer_rng(seed, index)
-        if isinstance(layer, Conv2d) and layer.pass_ == "forward" and layer.convention == "native":
+        if layer.is_conv and layer.pass_ == "forward" and layer.convention == "native":
             x, w = synthetic.conv_operands(network, layer, rng)
             ops.run_conv2d(layer.name, x, w, layer.stride, layer.padding, layer.dilation, layer.groups, rows=rows)
         else:

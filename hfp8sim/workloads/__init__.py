@@ -24,6 +24,7 @@ from .layers import (
     Pool,
     Reshape,
     Softmax,
+    VectorWork,
     same_padding,
 )
 from .load import OPS, load_workload, parse_workload, parse_workload_text
@@ -52,6 +53,7 @@ __all__ = [
     "Pool",
     "Reshape",
     "Softmax",
+    "VectorWork",
     "export_scalesim_csv",
     "import_onnx",
     "import_scalesim_csv",

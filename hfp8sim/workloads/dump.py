@@ -12,57 +12,20 @@ from typing import Any
 
 import yaml
 
-from .layers import (
-    BINARY_OPS,
-    Concat,
-    Conv2d,
-    Elementwise,
-    Embedding,
-    GlobalAvgPool,
-    Layer,
-    MatMul,
-    Norm,
-    Pool,
-    Reshape,
-    Softmax,
-)
+from .layers import Layer
 from .load import inferred_fields
-from .network import Network, layer_op_name
+from .network import Network
 
 
 class Comment(str):
     """A comment line among the layers of a workload file (written as ``# text``)."""
 
 
-def _pair_value(pair: tuple[int, int]) -> int | list[int]:
-    return pair[0] if pair[0] == pair[1] else list(pair)
-
-
-def _padding_value(pads: tuple[int, int, int, int]) -> int | list[int]:
-    top, bottom, left, right = pads
-    if top == bottom == left == right:
-        return top
-    if top == bottom and left == right:
-        return [top, left]
-    return list(pads)
-
-
-def _default_inputs(op: str, layer: Layer, previous: str | None) -> tuple[str | None, ...] | None:
-    """What the loader would use with no input written (None: it would refuse)."""
-    if op == "embedding":
-        return ()
-    if op in BINARY_OPS or op == "concat":
-        return None
-    if isinstance(layer, MatMul) and layer.num_data_operands == 2:
-        return None
-    return (previous,)
-
-
 def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
     """One layer as a YAML mapping, leaving out what the loader would infer or default to."""
-    op = layer_op_name(layer)
+    op = layer.op_name
     data: dict[str, Any] = {"name": layer.name, "op": op}
-    if layer.inputs != _default_inputs(op, layer, previous):
+    if layer.inputs != layer.default_inputs(previous):
         if len(layer.inputs) == 1:
             data["input"] = layer.inputs[0]
         else:
@@ -71,57 +34,10 @@ def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[in
         data["pass"] = layer.pass_
     producer_shapes = [shapes[p] for p in layer.inputs if p is not None and p in shapes]
     inferred = inferred_fields(op, producer_shapes, getattr(layer, "axis", 1))
-
-    def put(key: str, value: Any, default: Any = None, infer: bool = False) -> None:
-        if value == default:
-            return
-        if infer and inferred.get(key) == value:
-            return
+    for key, value, default, inferable in layer.yaml_fields():
+        if value == default or (inferable and inferred.get(key) == value):
+            continue
         data[key] = value
-
-    if isinstance(layer, Conv2d):
-        put("N", layer.N, 1)
-        for key in ("C", "H", "W", "K", "R", "S"):
-            put(key, getattr(layer, key))
-        put("stride", _pair_value(layer.stride), 1)
-        put("padding", _padding_value(layer.padding), 0)
-        put("dilation", _pair_value(layer.dilation), 1)
-        put("groups", layer.groups, 1)
-        put("convention", layer.convention, "native")
-    elif isinstance(layer, MatMul):
-        for key in ("M", "N", "K"):
-            put(key, getattr(layer, key))
-        put("batch", layer.batch, 1)
-        put("a_role", layer.a_role, "activation")
-        put("b_role", layer.b_role, "weight")
-        put("convention", layer.convention, "native")
-    elif isinstance(layer, (Elementwise, Norm, Concat)):
-        put("shape", list(layer.shape), infer=True)
-        if isinstance(layer, Norm) and layer.kind == "lrn":
-            put("size", layer.size)
-        if isinstance(layer, Concat):
-            put("axis", layer.axis, 1)
-    elif isinstance(layer, Reshape):
-        put("shape", list(layer.shape))
-    elif isinstance(layer, Softmax):
-        put("rows", layer.rows, infer=True)
-        put("cols", layer.cols, infer=True)
-    elif isinstance(layer, Pool):
-        for key in ("N", "C", "H", "W"):
-            put(key, getattr(layer, key), infer=True)
-        put("R", layer.R)
-        put("S", layer.S)
-        data["stride"] = _pair_value(layer.stride)
-        put("padding", _padding_value(layer.padding), 0)
-        put("ceil_mode", layer.ceil_mode, False)
-    elif isinstance(layer, GlobalAvgPool):
-        for key in ("N", "C", "H", "W"):
-            put(key, getattr(layer, key), infer=True)
-    elif isinstance(layer, Embedding):
-        for key in ("lookups", "dim", "vocab"):
-            put(key, getattr(layer, key))
-    else:  # pragma: no cover - every layer type is handled above
-        raise TypeError(f"cannot write a {type(layer).__name__}")
     return data
 
 

@@ -4,16 +4,20 @@ Every layer is a frozen dataclass that checks itself when built (positive sizes,
 that is not empty) and raises :class:`~hfp8sim.errors.WorkloadError` otherwise.  Layers carry no data and no
 timing: the schedule, the datapath and the timing model read their shapes.
 
-Two families:
+The checks and properties every layer shares live once, in :class:`Layer` and a few bases
+(:class:`VectorLayer`, :class:`ShapedLayer` for a declared ``shape``, :class:`ImageLayer` for an N,C,H,W
+input, :class:`WindowLayer` for a sliding window); each layer type states only what differs.  Two families:
 
 * **GEMM layers** run on the array: :class:`Conv2d` and :class:`MatMul`.  Each has ``macs`` and ``gemm()``,
   the lowering the datapath and the timing model both use (see :class:`GemmShape`).
 * **Vector layers** run on the vector unit: :class:`Elementwise`, :class:`Softmax`, :class:`Norm`,
-  :class:`Pool`, :class:`Embedding`, and the data-movement layers :class:`Concat` and :class:`Reshape`.  Each
-  has ``elements`` (output elements) and ``ops`` (element operations) for the vector-unit model.
+  :class:`Pool`, :class:`GlobalAvgPool`, :class:`Embedding`, and the data-movement layers :class:`Concat`
+  and :class:`Reshape`.  Each has ``elements`` (output elements), ``ops`` (element operations) and
+  ``vector_work()``, its lane operations (see :class:`VectorWork`).
 
 Every layer also says which of its operands are activations, weights or gradients (``operand_roles``), so a
-precision scheme can pick each operand's format, and which training pass it belongs to (``pass_``).
+precision scheme can pick each operand's format, which training pass it belongs to (``pass_``), and how a
+workload file writes it (``yaml_fields()``, ``default_inputs()``).
 
 Connectivity: ``inputs`` names the layers whose outputs feed this one, in operand order; ``None`` (or an
 empty tuple) means the operand comes from outside the network (the image, the token ids, a KV cache).
@@ -22,8 +26,8 @@ empty tuple) means the operand comes from outside the network (the image, the to
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
 
 from ..errors import WorkloadError
 
@@ -47,6 +51,8 @@ operand is a parameter such as a bias or a mask); ``scale`` multiplies by a para
 value per channel); ``convert`` changes number format (e.g. FP16 accumulator output to FP8)."""
 
 BINARY_OPS = ("add", "sub", "mul", "div")
+SPECIAL_ELEMENTWISE = ("gelu", "silu", "sigmoid", "tanh", "div")
+"""Element-wise operations that need the special-function unit (exp, erf, a reciprocal) on the vector unit."""
 
 NORM_OPS = ("batchnorm", "layernorm", "lrn")
 POOL_OPS = ("maxpool", "avgpool")
@@ -159,7 +165,22 @@ def _fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-# ------------------------------------------------------------------------------------------- GEMM shape
+def _pair_value(pair: tuple[int, int]) -> int | list[int]:
+    """The shortest form of an (h, w) pair that :func:`_pair` reads back."""
+    return pair[0] if pair[0] == pair[1] else list(pair)
+
+
+def _padding_value(pads: tuple[int, int, int, int]) -> int | list[int]:
+    """The shortest form of (top, bottom, left, right) that :func:`_padding4` reads back."""
+    top, bottom, left, right = pads
+    if top == bottom == left == right:
+        return top
+    if top == bottom and left == right:
+        return [top, left]
+    return list(pads)
+
+
+# ----------------------------------------------------------------------------------- descriptions of work
 
 
 @dataclass(frozen=True)
@@ -187,20 +208,78 @@ class GemmShape:
         return self.batch * self.M * self.N * self.K
 
 
+@dataclass(frozen=True)
+class VectorWork:
+    """The lane operations a non-GEMM layer asks of the vector unit (what it does, not how long it takes).
+
+    * ``elementwise``: add, multiply, ReLU, clamp, scale/shift, format conversion: one lane-op per element
+      and operand;
+    * ``special``: exp, erf (GELU), sigmoid/tanh, reciprocal, rsqrt: each costs more than one lane-op (the
+      timing model says how many cycles);
+    * ``reduction``: max/sum over rows (softmax, norms) and pooling windows: one lane-op per input element.
+
+    ``in_elements`` and ``out_elements`` are the tensor elements read and written; ``fusable`` marks
+    element-wise work that can ride on the producing GEMM's output drain.
+    """
+
+    elementwise: float = 0.0
+    special: float = 0.0
+    reduction: float = 0.0
+    in_elements: float = 0.0
+    out_elements: float = 0.0
+    fusable: bool = False
+
+    @property
+    def lane_ops(self) -> float:
+        return self.elementwise + self.special + self.reduction
+
+
+class YamlField(NamedTuple):
+    """One key of a layer as a workload file writes it.
+
+    The writer leaves the key out when ``value`` equals ``default`` (what the loader would fill in; None:
+    there is none) or, when ``inferable``, when the loader would take the same value from the layer's input.
+    """
+
+    key: str
+    value: Any
+    default: Any = None
+    inferable: bool = False
+
+
+def _given(layer: Layer, keys: str, *, inferable: bool = False) -> tuple[YamlField, ...]:
+    """The space-separated ``keys`` of ``layer`` as fields with no default."""
+    return tuple(YamlField(key, getattr(layer, key), inferable=inferable) for key in keys.split())
+
+
 # ------------------------------------------------------------------------------------------- base class
 
 
 @dataclass(frozen=True, kw_only=True)
 class Layer:
-    """Common part of every layer: its name, its producers, and its training pass.
+    """Common part of every layer: its name, its producers, its training pass, and the checks every layer
+    makes when built.
 
     ``inputs`` lists the producer layer of each non-weight operand in operand order (``None`` = from outside
-    the network); ``pass_`` is one of :data:`PASSES`.  Subclasses define ``output_shape``, the operand roles
-    and the work counts.
+    the network); ``pass_`` is one of :data:`PASSES`.  A subclass states what differs: its fields and
+    ``output_shape``, the class attributes that drive the shared checks (``kinds``, ``sizes``,
+    ``single_input``), its operand roles, its GEMM lowering or vector-unit work, and how a file writes it.
     """
 
     op: ClassVar[str] = ""
     is_gemm: ClassVar[bool] = False
+    """Whether the layer runs on the array (it has ``gemm()``)."""
+    is_conv: ClassVar[bool] = False
+    """Whether the layer is a convolution (its forward pass can run as one on the datapath, im2col inside)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+    """The values allowed for the layer's ``kind`` field (empty: the layer has no kind)."""
+    kind_noun: ClassVar[str] = ""
+    """What an error calls the kind: ``unknown <kind_noun> 'x'``."""
+    sizes: ClassVar[tuple[str, ...]] = ()
+    """Fields that must be positive integers, checked (and reported) in this order."""
+    single_input: ClassVar[bool] = False
+    """Whether the layer reads at most one producer."""
 
     name: str
     inputs: tuple[str | None, ...] = ()
@@ -216,8 +295,39 @@ class Layer:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         if self.pass_ not in PASSES:
             raise _fail(self.name, f"pass must be one of {', '.join(PASSES)}; got {self.pass_!r}")
+        # the order of the checks below is the order in which a layer with several mistakes reports them
+        self._check_declared()
+        _check_positive(self.name, **{key: getattr(self, key) for key in self.sizes})
+        self._check_fields()
+        problem = self._input_count_problem()
+        if problem:
+            raise _fail(self.name, problem)
+        self._check_output()
 
-    # -- what every layer answers; overridden below
+    # -- construction hooks, in the order __post_init__ calls them
+    def _check_declared(self) -> None:
+        """Check what the layer is: its kind (and, for a shaped layer, its shape)."""
+        kind = getattr(self, "kind", None)
+        if self.kinds and kind not in self.kinds:
+            raise _fail(self.name, f"unknown {self.kind_noun} {kind!r}; known: {', '.join(self.kinds)}")
+
+    def _check_fields(self) -> None:
+        """Check (and normalise) the fields only this layer type has."""
+
+    def _input_count_problem(self) -> str | None:
+        if self.single_input and len(self.inputs) > 1:
+            return f"{self.op_name} takes one input, got {len(self.inputs)}"
+        return None
+
+    def _check_output(self) -> None:
+        """Check that the output is not empty (for the layers whose sizes do not already ensure it)."""
+
+    # -- what every layer answers; overridden where a layer type differs
+    @property
+    def op_name(self) -> str:
+        """The YAML ``op`` of the layer: its kind for element-wise, norm and pool layers, else its type's op."""
+        return getattr(self, "kind", None) or self.op
+
     @property
     def output_shape(self) -> Shape:
         raise NotImplementedError
@@ -239,8 +349,7 @@ class Layer:
     @property
     def operand_roles(self) -> tuple[tuple[str, str], ...]:
         """(operand name, role) for each input operand; roles are from :data:`ROLES`."""
-        role = "activation" if self.pass_ == "forward" else "gradient"
-        return tuple((f"input{i}", role) for i in range(max(len(self.inputs), 1)))
+        return tuple((f"input{i}", self.output_role) for i in range(max(len(self.inputs), 1)))
 
     @property
     def output_role(self) -> str:
@@ -255,78 +364,164 @@ class Layer:
         """Problem with operand ``index`` fed by ``producer`` of output ``shape``, or None if it fits."""
         return None
 
+    def check_input_count(self) -> str | None:
+        """Problem with the number of inputs as a network sees it (every operand accounted for), or None."""
+        return None
+
+    def vector_work(self) -> VectorWork:
+        """The lane operations of the layer on the vector unit: none for GEMM layers and data movement."""
+        return VectorWork()
+
+    def default_inputs(self, previous: str | None) -> tuple[str | None, ...] | None:
+        """The inputs a workload file's loader gives the layer when the file names none: the previous layer
+        (``previous``), or None where the loader refuses to guess and the file must name them."""
+        return (previous,)
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        """The layer's own keys in a workload file, in the order written (``name``, ``op``, the inputs and
+        the pass are common to every layer and written by :mod:`~hfp8sim.workloads.dump`)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorLayer(Layer):
+    """A layer the vector unit runs: ``elements`` are its output elements, ``ops`` its element operations."""
+
+    @property
+    def elements(self) -> int:
+        return self.output_elements
+
+    @property
+    def ops(self) -> int:
+        """Element operations: one per output element unless the layer type says otherwise."""
+        return self.elements
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShapedLayer(VectorLayer):
+    """A vector layer whose output is a tensor of the ``shape`` it declares (given as any sequence)."""
+
+    shape: Shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shape
+
+    def _check_declared(self) -> None:
+        super()._check_declared()
+        _check_shape(self.name, "shape", self.shape)
+        object.__setattr__(self, "shape", tuple(self.shape))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageLayer(Layer):
+    """A layer that reads one N,C,H,W image and must get exactly the image it declares."""
+
+    C: int
+    H: int
+    W: int
+    N: int = 1
+
+    @property
+    def input_shape(self) -> Shape:
+        return (self.N, self.C, self.H, self.W)
+
+    def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
+        return _check_nchw(self, producer, shape, self.input_shape)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowLayer(ImageLayer):
+    """An R x S window sliding over the image (a conv's filters, a pooling window), output N,?,P,Q.
+
+    ``stride`` is (h, w) and ``padding`` (top, bottom, left, right); give ``stride`` as an int or a pair,
+    ``padding`` as one int, an (h, w) pair, four numbers, or ``"same"`` (TensorFlow rule: output
+    ``ceil(H/stride)``, the odd pixel at the bottom/right).  Both are stored as the explicit tuples.
+    """
+
+    R: int
+    S: int
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def _place_window(self, dilation: object = (1, 1)) -> tuple[int, int]:
+        """Check and store ``stride`` and ``padding`` as explicit tuples; returns ``dilation`` as a pair."""
+        n = self.name
+        stride = _pair(n, "stride", self.stride)
+        dilation_pair = _pair(n, "dilation", dilation)
+        _check_positive(n, stride_h=stride[0], stride_w=stride[1],
+                        dilation_h=dilation_pair[0], dilation_w=dilation_pair[1])  # fmt: skip
+        padding = _padding4(n, self.padding, self.H, self.W, self.R, self.S, stride, dilation_pair)
+        object.__setattr__(self, "stride", stride)
+        object.__setattr__(self, "padding", padding)
+        return dilation_pair
+
+    def _output_rule(self) -> tuple[tuple[int, int], str, bool]:
+        """What besides the window, stride and padding sets P and Q: (dilation, convention, ceil_mode)."""
+        return (1, 1), "native", False
+
+    def _output_size(self, axis: int) -> int:
+        dilation, convention, ceil_mode = self._output_rule()
+        size, kernel = (self.H, self.R) if axis == 0 else (self.W, self.S)
+        before, after = self.padding[2 * axis : 2 * axis + 2]
+        return _out_size(size, before, after, kernel, self.stride[axis], dilation[axis], convention, ceil_mode)
+
+    @property
+    def P(self) -> int:
+        """Output height."""
+        return self._output_size(0)
+
+    @property
+    def Q(self) -> int:
+        """Output width."""
+        return self._output_size(1)
+
 
 # ------------------------------------------------------------------------------------------ GEMM layers
 
 
 @dataclass(frozen=True, kw_only=True)
-class Conv2d(Layer):
+class Conv2d(WindowLayer):
     """2-D convolution, N,C,H,W input, K filters of R x S, output N,K,P,Q.
 
-    ``stride`` and ``dilation`` are (h, w); ``padding`` is (top, bottom, left, right).  Give ``padding`` as
-    one int, an (h, w) pair, four numbers, or ``"same"`` (TensorFlow rule: output ``ceil(H/stride)``, the odd
-    pixel at the bottom/right); it is stored as the four explicit numbers.  ``groups`` splits C and K into
-    independent convolutions; depthwise is ``groups == C == K``.  With ``convention="scalesim"`` the output
-    size follows SCALE-Sim (no padding, ceil), so P and Q count its phantom edge outputs.
+    ``stride``, ``padding`` as for every :class:`WindowLayer`; ``dilation`` is (h, w).  ``groups`` splits C
+    and K into independent convolutions; depthwise is ``groups == C == K``.  With ``convention="scalesim"``
+    the output size follows SCALE-Sim (no padding, ceil), so P and Q count its phantom edge outputs.
     """
 
     op: ClassVar[str] = "conv2d"
     is_gemm: ClassVar[bool] = True
+    is_conv: ClassVar[bool] = True
+    sizes: ClassVar[tuple[str, ...]] = ("N", "C", "H", "W", "K", "R", "S", "groups")
 
-    C: int
-    H: int
-    W: int
     K: int
-    R: int
-    S: int
-    N: int = 1
-    # given as an int, a pair (or "same" / four numbers for padding); stored as the explicit tuples
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     convention: str = "native"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _check_fields(self) -> None:
         n = self.name
-        _check_positive(n, N=self.N, C=self.C, H=self.H, W=self.W, K=self.K, R=self.R, S=self.S,
-                        groups=self.groups)  # fmt: skip
-        stride = _pair(n, "stride", self.stride)
-        dilation = _pair(n, "dilation", self.dilation)
-        _check_positive(n, stride_h=stride[0], stride_w=stride[1],
-                        dilation_h=dilation[0], dilation_w=dilation[1])  # fmt: skip
-        padding = _padding4(n, self.padding, self.H, self.W, self.R, self.S, stride, dilation)
-        object.__setattr__(self, "stride", stride)
-        object.__setattr__(self, "dilation", dilation)
-        object.__setattr__(self, "padding", padding)
+        object.__setattr__(self, "dilation", self._place_window(self.dilation))
         if self.convention not in CONVENTIONS:
             raise _fail(n, f"convention must be one of {', '.join(CONVENTIONS)}; got {self.convention!r}")
         if self.C % self.groups or self.K % self.groups:
             raise _fail(n, f"groups={self.groups} must divide both C={self.C} and K={self.K}")
         if self.convention == "scalesim":
-            if any(padding) or dilation != (1, 1):
+            if any(self.padding) or self.dilation != (1, 1):
                 raise _fail(n, "a SCALE-Sim convention conv has no padding and no dilation")
             if self.R > self.H or self.S > self.W:
                 raise _fail(n, f"filter {self.R}x{self.S} is larger than the {self.H}x{self.W} input")
+
+    def _check_output(self) -> None:
         if self.P < 1 or self.Q < 1:
             raise _fail(
-                n,
-                f"the {self.R}x{self.S} filter (dilation {dilation}) does not fit the padded "
+                self.name,
+                f"the {self.R}x{self.S} filter (dilation {self.dilation}) does not fit the padded "
                 f"{self.H}x{self.W} input: output would be {self.P}x{self.Q}",
             )
 
-    @property
-    def P(self) -> int:
-        """Output height."""
-        top, bottom, _, _ = self.padding
-        return _out_size(self.H, top, bottom, self.R, self.stride[0], self.dilation[0], self.convention)
-
-    @property
-    def Q(self) -> int:
-        """Output width."""
-        _, _, left, right = self.padding
-        return _out_size(self.W, left, right, self.S, self.stride[1], self.dilation[1], self.convention)
+    def _output_rule(self) -> tuple[tuple[int, int], str, bool]:
+        return self.dilation, self.convention, False
 
     @property
     def is_depthwise(self) -> bool:
@@ -335,10 +530,6 @@ class Conv2d(Layer):
     @property
     def output_shape(self) -> Shape:
         return (self.N, self.K, self.P, self.Q)
-
-    @property
-    def input_shape(self) -> Shape:
-        return (self.N, self.C, self.H, self.W)
 
     @property
     def weight_shape(self) -> Shape:
@@ -385,8 +576,16 @@ class Conv2d(Layer):
         return GemmShape(kg, cg * self.R * self.S, npq, g, "gradient", "activation",
                          ("k",), rsc, ("n", "p", "q"))  # fmt: skip
 
-    def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
-        return _check_nchw(self, producer, shape, (self.N, self.C, self.H, self.W))
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (
+            YamlField("N", self.N, 1),
+            *_given(self, "C H W K R S"),
+            YamlField("stride", _pair_value(self.stride), 1),
+            YamlField("padding", _padding_value(self.padding), 0),
+            YamlField("dilation", _pair_value(self.dilation), 1),
+            YamlField("groups", self.groups, 1),
+            YamlField("convention", self.convention, "native"),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -401,18 +600,18 @@ class MatMul(Layer):
 
     op: ClassVar[str] = "matmul"
     is_gemm: ClassVar[bool] = True
+    sizes: ClassVar[tuple[str, ...]] = ("M", "N", "K", "batch")
 
+    # in the order of the output, (batch, M, N), then the reduction
+    batch: int = 1
     M: int
     N: int
     K: int
-    batch: int = 1
     a_role: str = "activation"
     b_role: str = "weight"
     convention: str = "native"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive(self.name, M=self.M, N=self.N, K=self.K, batch=self.batch)
+    def _check_fields(self) -> None:
         for key, role in (("a_role", self.a_role), ("b_role", self.b_role)):
             if role not in ROLES:
                 raise _fail(self.name, f"{key} must be one of {', '.join(ROLES)}; got {role!r}")
@@ -420,11 +619,22 @@ class MatMul(Layer):
             raise _fail(self.name, "a matmul of two weights is a constant: at most one operand is a weight")
         if self.convention not in CONVENTIONS:
             raise _fail(self.name, f"convention must be one of {', '.join(CONVENTIONS)}; got {self.convention!r}")
+
+    def _input_count_problem(self) -> str | None:
         if len(self.inputs) > self.num_data_operands:
-            raise _fail(
-                self.name,
-                f"has {len(self.inputs)} inputs but only {self.num_data_operands} non-weight operand(s)",
-            )
+            return f"has {len(self.inputs)} inputs but only {self.num_data_operands} non-weight operand(s)"
+        return None
+
+    def check_input_count(self) -> str | None:
+        if len(self.inputs) in (0, self.num_data_operands):
+            return None
+        return (
+            f"has {self.num_data_operands} non-weight operand(s) (a_role={self.a_role}, b_role={self.b_role}) "
+            f"but {len(self.inputs)} input(s); use null for an operand from outside the network"
+        )
+
+    def default_inputs(self, previous: str | None) -> tuple[str | None, ...] | None:
+        return None if self.num_data_operands == 2 else (previous,)
 
     @property
     def num_data_operands(self) -> int:
@@ -480,12 +690,21 @@ class MatMul(Layer):
             )
         return None
 
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (
+            *_given(self, "M N K"),
+            YamlField("batch", self.batch, 1),
+            YamlField("a_role", self.a_role, "activation"),
+            YamlField("b_role", self.b_role, "weight"),
+            YamlField("convention", self.convention, "native"),
+        )
+
 
 # ---------------------------------------------------------------------------------------- vector layers
 
 
 @dataclass(frozen=True, kw_only=True)
-class Elementwise(Layer):
+class Elementwise(ShapedLayer):
     """An element-wise operation over a tensor of ``shape`` (one of :data:`ELEMENTWISE_OPS`).
 
     Binary ops take their operands from ``inputs``; with a single producer the other operand is a
@@ -494,26 +713,15 @@ class Elementwise(Layer):
     """
 
     op: ClassVar[str] = "elementwise"
+    kinds: ClassVar[tuple[str, ...]] = ELEMENTWISE_OPS
+    kind_noun: ClassVar[str] = "element-wise op"
 
     kind: str
-    shape: Shape
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.kind not in ELEMENTWISE_OPS:
-            raise _fail(self.name, f"unknown element-wise op {self.kind!r}; known: {', '.join(ELEMENTWISE_OPS)}")
-        _check_shape(self.name, "shape", self.shape)
-        object.__setattr__(self, "shape", tuple(self.shape))
-        if self.kind not in BINARY_OPS and len(self.inputs) > 1:
-            raise _fail(self.name, f"{self.kind} takes one input, got {len(self.inputs)}")
-
-    @property
-    def output_shape(self) -> Shape:
-        return self.shape
-
-    @property
-    def elements(self) -> int:
-        return shape_elements(self.shape)
+    def _input_count_problem(self) -> str | None:
+        if self.kind in BINARY_OPS or len(self.inputs) <= 1:
+            return None
+        return f"{self.kind} takes one input, got {len(self.inputs)}"
 
     @property
     def num_operands(self) -> int:
@@ -529,33 +737,34 @@ class Elementwise(Layer):
             return None  # e.g. a squeeze-excite gate: (N, C, 1, 1) times (N, C, H, W)
         return _check_same_tensor(self, producer, shape, self.shape)
 
+    def vector_work(self) -> VectorWork:
+        n = float(self.elements)
+        read = n * self.num_operands
+        if self.kind in SPECIAL_ELEMENTWISE:  # e.g. GELU: erf, then x * 0.5 * (1 + erf)
+            return VectorWork(elementwise=3 * n, special=n, in_elements=read, out_elements=n)
+        return VectorWork(elementwise=float(self.ops), in_elements=read, out_elements=n, fusable=True)
+
+    def default_inputs(self, previous: str | None) -> tuple[str | None, ...] | None:
+        return None if self.kind in BINARY_OPS else (previous,)
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (YamlField("shape", list(self.shape), inferable=True),)
+
 
 @dataclass(frozen=True, kw_only=True)
-class Softmax(Layer):
+class Softmax(VectorLayer):
     """Softmax over ``cols`` for each of ``rows`` rows."""
 
     op: ClassVar[str] = "softmax"
+    sizes: ClassVar[tuple[str, ...]] = ("rows", "cols")
+    single_input: ClassVar[bool] = True
 
     rows: int
     cols: int
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive(self.name, rows=self.rows, cols=self.cols)
-        if len(self.inputs) > 1:
-            raise _fail(self.name, f"softmax takes one input, got {len(self.inputs)}")
-
     @property
     def output_shape(self) -> Shape:
         return (self.rows, self.cols)
-
-    @property
-    def elements(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def ops(self) -> int:
-        return self.elements
 
     def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
         have = shape_elements(shape)
@@ -565,9 +774,17 @@ class Softmax(Layer):
             return f"cols={self.cols} but its input {producer} gives rows of {shape[-1]}"
         return None
 
+    def vector_work(self) -> VectorWork:
+        n = float(self.elements)
+        # max and sum reductions, subtract max and scale by 1/sum, exp per element and a reciprocal per row
+        return VectorWork(elementwise=2 * n, special=n + self.rows, reduction=2 * n, in_elements=n, out_elements=n)
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return _given(self, "rows cols", inferable=True)
+
 
 @dataclass(frozen=True, kw_only=True)
-class Norm(Layer):
+class Norm(ShapedLayer):
     """A normalisation over a tensor of ``shape``: ``batchnorm`` (per channel, axis 1 of N,C,H,W or N,C),
     ``layernorm`` (over the last axis) or ``lrn`` (local response norm across ``size`` channels).
 
@@ -576,30 +793,17 @@ class Norm(Layer):
     """
 
     op: ClassVar[str] = "norm"
+    kinds: ClassVar[tuple[str, ...]] = NORM_OPS
+    kind_noun: ClassVar[str] = "normalisation"
+    sizes: ClassVar[tuple[str, ...]] = ("size",)
+    single_input: ClassVar[bool] = True
 
     kind: str
-    shape: Shape
     size: int = 1
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.kind not in NORM_OPS:
-            raise _fail(self.name, f"unknown normalisation {self.kind!r}; known: {', '.join(NORM_OPS)}")
-        _check_shape(self.name, "shape", self.shape)
-        object.__setattr__(self, "shape", tuple(self.shape))
-        _check_positive(self.name, size=self.size)
+    def _check_fields(self) -> None:
         if self.kind in ("batchnorm", "lrn") and len(self.shape) < 2:
             raise _fail(self.name, f"{self.kind} needs at least N,C axes, got shape {_fmt_shape(self.shape)}")
-        if len(self.inputs) > 1:
-            raise _fail(self.name, f"{self.kind} takes one input, got {len(self.inputs)}")
-
-    @property
-    def output_shape(self) -> Shape:
-        return self.shape
-
-    @property
-    def elements(self) -> int:
-        return shape_elements(self.shape)
 
     @property
     def channels(self) -> int:
@@ -628,129 +832,119 @@ class Norm(Layer):
             return f"channels={self.channels} but its input {producer} gives {shape[-1]} features"
         return problem
 
+    def vector_work(self) -> VectorWork:
+        n = float(self.elements)
+        if self.kind == "layernorm":  # mean and variance, normalise, scale and shift; rsqrt per row
+            return VectorWork(elementwise=3 * n, special=float(self.rows), reduction=2 * n, in_elements=n,
+                              out_elements=n)  # fmt: skip
+        if self.kind == "batchnorm":  # inference: folded into one scale and one shift per element
+            return VectorWork(elementwise=2 * n, in_elements=n, out_elements=n, fusable=True)
+        return VectorWork(elementwise=float(self.ops), special=n, in_elements=n, out_elements=n)  # lrn
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        shape = YamlField("shape", list(self.shape), inferable=True)
+        return (shape, YamlField("size", self.size)) if self.kind == "lrn" else (shape,)
+
 
 @dataclass(frozen=True, kw_only=True)
-class Pool(Layer):
-    """``maxpool`` or ``avgpool`` of an R x S window over an N,C,H,W tensor (padding as for
-    :class:`Conv2d`; ``ceil_mode`` rounds the output size up as PyTorch does)."""
+class Pool(VectorLayer, WindowLayer):
+    """``maxpool`` or ``avgpool`` of an R x S window over an N,C,H,W tensor (``stride`` and ``padding`` as
+    for every :class:`WindowLayer`; ``ceil_mode`` rounds the output size up as PyTorch does)."""
 
     op: ClassVar[str] = "pool"
+    kinds: ClassVar[tuple[str, ...]] = POOL_OPS
+    kind_noun: ClassVar[str] = "pooling"
+    sizes: ClassVar[tuple[str, ...]] = ("N", "C", "H", "W", "R", "S")
+    single_input: ClassVar[bool] = True
 
     kind: str
-    C: int
-    H: int
-    W: int
-    R: int
-    S: int
-    stride: tuple[int, int]
-    N: int = 1
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # no default (a pooling window's stride is always given); field() keeps the window's (1, 1) from
+    # being inherited as one
+    stride: tuple[int, int] = field()
     ceil_mode: bool = False
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        n = self.name
-        if self.kind not in POOL_OPS:
-            raise _fail(n, f"unknown pooling {self.kind!r}; known: {', '.join(POOL_OPS)}")
-        _check_positive(n, N=self.N, C=self.C, H=self.H, W=self.W, R=self.R, S=self.S)
-        stride = _pair(n, "stride", self.stride)
-        _check_positive(n, stride_h=stride[0], stride_w=stride[1])
-        padding = _padding4(n, self.padding, self.H, self.W, self.R, self.S, stride, (1, 1))
-        object.__setattr__(self, "stride", stride)
-        object.__setattr__(self, "padding", padding)
+    def _check_fields(self) -> None:
+        self._place_window()
         if not isinstance(self.ceil_mode, bool):
-            raise _fail(n, f"ceil_mode must be true or false, got {self.ceil_mode!r}")
-        if len(self.inputs) > 1:
-            raise _fail(n, f"{self.kind} takes one input, got {len(self.inputs)}")
+            raise _fail(self.name, f"ceil_mode must be true or false, got {self.ceil_mode!r}")
+
+    def _check_output(self) -> None:
         if self.P < 1 or self.Q < 1:
-            raise _fail(n, f"the {self.R}x{self.S} window does not fit the padded {self.H}x{self.W} input")
+            raise _fail(self.name, f"the {self.R}x{self.S} window does not fit the padded {self.H}x{self.W} input")
 
-    @property
-    def P(self) -> int:
-        top, bottom, _, _ = self.padding
-        return _out_size(self.H, top, bottom, self.R, self.stride[0], 1, "native", self.ceil_mode)
-
-    @property
-    def Q(self) -> int:
-        _, _, left, right = self.padding
-        return _out_size(self.W, left, right, self.S, self.stride[1], 1, "native", self.ceil_mode)
+    def _output_rule(self) -> tuple[tuple[int, int], str, bool]:
+        return (1, 1), "native", self.ceil_mode
 
     @property
     def output_shape(self) -> Shape:
         return (self.N, self.C, self.P, self.Q)
 
     @property
-    def elements(self) -> int:
-        return self.N * self.C * self.P * self.Q
-
-    @property
     def ops(self) -> int:
         """Window taps: one compare (max) or add (avg) per input element of every window."""
         return self.elements * self.R * self.S
 
-    def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
-        return _check_nchw(self, producer, shape, (self.N, self.C, self.H, self.W))
+    def vector_work(self) -> VectorWork:
+        return VectorWork(reduction=float(self.ops), in_elements=float(shape_elements(self.input_shape)),
+                          out_elements=float(self.elements))  # fmt: skip
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (
+            *_given(self, "N C H W", inferable=True),
+            *_given(self, "R S"),
+            YamlField("stride", _pair_value(self.stride)),
+            YamlField("padding", _padding_value(self.padding), 0),
+            YamlField("ceil_mode", self.ceil_mode, False),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
-class GlobalAvgPool(Layer):
+class GlobalAvgPool(VectorLayer, ImageLayer):
     """Average over all H x W positions of each channel: N,C,H,W -> N,C,1,1."""
 
     op: ClassVar[str] = "global_avgpool"
-
-    C: int
-    H: int
-    W: int
-    N: int = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive(self.name, N=self.N, C=self.C, H=self.H, W=self.W)
-        if len(self.inputs) > 1:
-            raise _fail(self.name, f"global_avgpool takes one input, got {len(self.inputs)}")
+    sizes: ClassVar[tuple[str, ...]] = ("N", "C", "H", "W")
+    single_input: ClassVar[bool] = True
 
     @property
     def output_shape(self) -> Shape:
         return (self.N, self.C, 1, 1)
 
     @property
-    def elements(self) -> int:
-        return self.N * self.C
-
-    @property
     def ops(self) -> int:
         return self.N * self.C * self.H * self.W
 
-    def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
-        return _check_nchw(self, producer, shape, (self.N, self.C, self.H, self.W))
+    def vector_work(self) -> VectorWork:  # sum every position, then one scale per channel
+        n_in = float(self.ops)
+        return VectorWork(reduction=n_in, elementwise=float(self.elements), in_elements=n_in,
+                          out_elements=float(self.elements))  # fmt: skip
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return _given(self, "N C H W", inferable=True)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Embedding(Layer):
+class Embedding(VectorLayer):
     """``lookups`` rows gathered from a ``vocab`` x ``dim`` table (token, position or type embeddings).
 
     The indices come from outside the network, so an embedding has no producer.
     """
 
     op: ClassVar[str] = "embedding"
+    sizes: ClassVar[tuple[str, ...]] = ("lookups", "dim", "vocab")
 
     lookups: int
     dim: int
     vocab: int
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_positive(self.name, lookups=self.lookups, dim=self.dim, vocab=self.vocab)
+    def _input_count_problem(self) -> str | None:
         if self.producers:
-            raise _fail(self.name, "an embedding reads token ids from outside the network; it has no input layer")
+            return "an embedding reads token ids from outside the network; it has no input layer"
+        return None
 
     @property
     def output_shape(self) -> Shape:
         return (self.lookups, self.dim)
-
-    @property
-    def elements(self) -> int:
-        return self.lookups * self.dim
 
     @property
     def ops(self) -> int:
@@ -766,34 +960,28 @@ class Embedding(Layer):
     def operand_roles(self) -> tuple[tuple[str, str], ...]:
         return (("table", "weight"),)
 
+    def vector_work(self) -> VectorWork:
+        n = float(self.elements)
+        return VectorWork(elementwise=n, in_elements=n, out_elements=n)
+
+    def default_inputs(self, previous: str | None) -> tuple[str | None, ...] | None:
+        return ()
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return _given(self, "lookups dim vocab")
+
 
 @dataclass(frozen=True, kw_only=True)
-class Concat(Layer):
+class Concat(ShapedLayer):
     """Concatenation of its inputs along ``axis`` into ``shape`` (data movement, no arithmetic)."""
 
     op: ClassVar[str] = "concat"
 
-    shape: Shape
     axis: int = 1
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_shape(self.name, "shape", self.shape)
-        object.__setattr__(self, "shape", tuple(self.shape))
+    def _check_fields(self) -> None:
         if not -len(self.shape) <= self.axis < len(self.shape):
             raise _fail(self.name, f"axis {self.axis} is out of range for shape {_fmt_shape(self.shape)}")
-
-    @property
-    def output_shape(self) -> Shape:
-        return self.shape
-
-    @property
-    def elements(self) -> int:
-        return shape_elements(self.shape)
-
-    @property
-    def ops(self) -> int:
-        return self.elements
 
     def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
         axis = self.axis % len(self.shape)
@@ -806,29 +994,19 @@ class Concat(Layer):
             )
         return None
 
+    def default_inputs(self, previous: str | None) -> tuple[str | None, ...] | None:
+        return None
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (YamlField("shape", list(self.shape), inferable=True), YamlField("axis", self.axis, 1))
+
 
 @dataclass(frozen=True, kw_only=True)
-class Reshape(Layer):
+class Reshape(ShapedLayer):
     """A view of its input as ``shape`` (flatten, heads split, N,C,H,W to tokens); costs nothing here."""
 
     op: ClassVar[str] = "reshape"
-
-    shape: Shape
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_shape(self.name, "shape", self.shape)
-        object.__setattr__(self, "shape", tuple(self.shape))
-        if len(self.inputs) > 1:
-            raise _fail(self.name, f"reshape takes one input, got {len(self.inputs)}")
-
-    @property
-    def output_shape(self) -> Shape:
-        return self.shape
-
-    @property
-    def elements(self) -> int:
-        return shape_elements(self.shape)
+    single_input: ClassVar[bool] = True
 
     @property
     def ops(self) -> int:
@@ -841,6 +1019,9 @@ class Reshape(Layer):
                 f"gives {shape_elements(shape)} ({_fmt_shape(shape)})"
             )
         return None
+
+    def yaml_fields(self) -> tuple[YamlField, ...]:
+        return (YamlField("shape", list(self.shape)),)
 
 
 # -------------------------------------------------------------------------------------- shape checks
@@ -894,29 +1075,16 @@ LAYER_TYPES: tuple[type[Layer], ...] = (
     Conv2d, MatMul, Elementwise, Softmax, Norm, Pool, GlobalAvgPool, Embedding, Concat, Reshape,
 )  # fmt: skip
 
-__all__ = [
-    "BINARY_OPS",
-    "CONVENTIONS",
-    "ELEMENTWISE_OPS",
+__all__ = [  # fmt: skip
+    # vocabularies
+    "BINARY_OPS", "CONVENTIONS", "ELEMENTWISE_OPS", "NORM_OPS", "PASSES", "POOL_OPS", "ROLES", "SPECIAL_ELEMENTWISE",
+    # what a layer asks of the core, and how a file writes it
+    "GemmShape", "VectorWork", "YamlField", "Shape",
+    # the shared bases
+    "Layer", "VectorLayer", "ShapedLayer", "ImageLayer", "WindowLayer",
+    # the layer types
+    "Conv2d", "MatMul", "Elementwise", "Softmax", "Norm", "Pool", "GlobalAvgPool", "Embedding", "Concat", "Reshape",
     "LAYER_TYPES",
-    "NORM_OPS",
-    "PASSES",
-    "POOL_OPS",
-    "ROLES",
-    "Concat",
-    "Conv2d",
-    "Elementwise",
-    "Embedding",
-    "GemmShape",
-    "GlobalAvgPool",
-    "Layer",
-    "MatMul",
-    "Norm",
-    "Pool",
-    "Reshape",
-    "Shape",
-    "Softmax",
-    "same_padding",
-    "shape_elements",
-    "shape_features",
+    # shape arithmetic
+    "same_padding", "shape_elements", "shape_features",
 ]

@@ -53,14 +53,9 @@ class Network:
 
     def _check_inputs(self, i: int, layer: Layer, index: dict[str, int]) -> None:
         where = f"layers[{i}] ({layer.name})"
-        if isinstance(layer, MatMul) and len(layer.inputs) not in (0, layer.num_data_operands):
-            raise WorkloadError(
-                f"has {layer.num_data_operands} non-weight operand(s) (a_role={layer.a_role}, "
-                f"b_role={layer.b_role}) but {len(layer.inputs)} input(s); use null for an operand "
-                "from outside the network",
-                file=self.file or None,
-                key_path=where,
-            )
+        problem = layer.check_input_count()
+        if problem:
+            raise WorkloadError(problem, file=self.file or None, key_path=where)
         for k, producer in enumerate(layer.inputs):
             if producer is None:
                 continue
@@ -146,7 +141,7 @@ class Network:
         """How many layers of each op (``conv2d``, ``matmul``, ``relu``, ``layernorm`` ...)."""
         counts: dict[str, int] = {}
         for layer in self.layers:
-            key = layer_op_name(layer)
+            key = layer.op_name
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -160,5 +155,5 @@ class Network:
 
 
 def layer_op_name(layer: Layer) -> str:
-    """The YAML ``op`` of a layer: its kind for element-wise, norm and pool layers, else its type's op."""
-    return getattr(layer, "kind", None) or layer.op
+    """The YAML ``op`` of a layer (:attr:`Layer.op_name <hfp8sim.workloads.layers.Layer.op_name>`)."""
+    return layer.op_name

@@ -181,7 +181,7 @@ def export_scalesim_csv(network: Network, path: str | Path, *, form: Form = "aut
     """
     gemm_layers = network.gemm_layers()
     if form == "auto":
-        form = "conv" if any(isinstance(layer, Conv2d) for layer in gemm_layers) else "gemm"
+        form = "conv" if any(layer.is_conv for layer in gemm_layers) else "gemm"
     if form not in ("conv", "gemm"):
         raise WorkloadError(f"form must be auto, conv or gemm; got {form!r}")
     rows: list[list[str | int]] = []
@@ -190,7 +190,7 @@ def export_scalesim_csv(network: Network, path: str | Path, *, form: Form = "aut
             raise WorkloadError(f"layer name {layer.name!r} has a comma, which a CSV row cannot hold")
         if form == "gemm":
             rows += _gemm_rows(layer)
-        elif isinstance(layer, Conv2d):
+        elif layer.is_conv:
             try:
                 rows += _conv_rows(layer)
             except WorkloadError as exc:

@@ -3,25 +3,26 @@
 import pytest
 
 from hfp8sim.run import simulate_network
-from hfp8sim.timing.vector import VectorUnitSpec, vector_cycles, vector_work
+from hfp8sim.core.model import VectorUnitSpec
+from hfp8sim.timing.vector import vector_cycles
 from hfp8sim.workloads import Conv2d, Elementwise, MatMul, Network, Norm, Softmax
 from tests.timing.conftest import make_arch
 
 
 def test_lane_operations_by_layer_type():
-    softmax = vector_work(Softmax(name="sm", rows=4, cols=8))
+    softmax = Softmax(name="sm", rows=4, cols=8).vector_work()
     assert (softmax.elementwise, softmax.special, softmax.reduction) == (64, 32 + 4, 64)
-    ln = vector_work(Norm(name="ln", kind="layernorm", shape=(4, 8)))
+    ln = Norm(name="ln", kind="layernorm", shape=(4, 8)).vector_work()
     assert (ln.elementwise, ln.special, ln.reduction) == (96, 4, 64)
-    gelu = vector_work(Elementwise(name="g", kind="gelu", shape=(4, 8)))
+    gelu = Elementwise(name="g", kind="gelu", shape=(4, 8)).vector_work()
     assert (gelu.elementwise, gelu.special, gelu.fusable) == (96, 32, False)
-    relu = vector_work(Elementwise(name="r", kind="relu", shape=(4, 8)))
+    relu = Elementwise(name="r", kind="relu", shape=(4, 8)).vector_work()
     assert (relu.elementwise, relu.special, relu.fusable) == (32, 0, True)
 
 
 def test_cycles_follow_lanes_special_cost_and_precision():
     unit = VectorUnitSpec(lanes=16, special_op_cycles=4, fp32_rate=0.5)
-    work = vector_work(Softmax(name="sm", rows=4, cols=8))  # 64 + 64 lane-ops + 36 specials * 4
+    work = Softmax(name="sm", rows=4, cols=8).vector_work()  # 64 + 64 lane-ops + 36 specials * 4
     assert vector_cycles(work, unit, fp32=False) == 17  # ceil(272 / 16)
     assert vector_cycles(work, unit, fp32=True) == 34
 

@@ -21,8 +21,10 @@ from hfp8sim.workloads import (
     Pool,
     Reshape,
     Softmax,
+    VectorWork,
     same_padding,
 )
+from hfp8sim.workloads.layers import YamlField
 
 # ----------------------------------------------------------------------------------------- Conv2d
 
@@ -310,3 +312,77 @@ def test_networks_pickle_for_worker_processes():
     net = Network("tiny", _tiny_layers(), source="test", file="tiny.yaml")
     again = pickle.loads(pickle.dumps(net))
     assert again == net and again["fc"].inputs == ("gap",) and again.macs == net.macs
+
+
+# ------------------------------------------------------------------------- what each layer type answers
+
+
+def test_each_layer_type_states_its_vector_work():
+    pool = Pool(name="p", kind="maxpool", C=64, H=112, W=112, R=3, S=3, stride=2, padding=1)
+    assert pool.vector_work() == VectorWork(reduction=64 * 56 * 56 * 9, in_elements=64 * 112 * 112,
+                                            out_elements=64 * 56 * 56)  # fmt: skip
+    gap = GlobalAvgPool(name="g", C=2048, H=7, W=7)  # sum every position, then one scale per channel
+    assert gap.vector_work() == VectorWork(elementwise=2048, reduction=2048 * 49, in_elements=2048 * 49,
+                                           out_elements=2048)  # fmt: skip
+    emb = Embedding(name="wte", lookups=1024, dim=768, vocab=50257)
+    assert emb.vector_work() == VectorWork(elementwise=786_432, in_elements=786_432, out_elements=786_432)
+    bn = Norm(name="bn", kind="batchnorm", shape=(1, 64, 56, 56))
+    assert bn.vector_work() == VectorWork(elementwise=401_408, in_elements=200_704, out_elements=200_704,
+                                          fusable=True)  # fmt: skip
+    lrn = Norm(name="lrn", kind="lrn", shape=(1, 96, 55, 55), size=5)
+    assert lrn.vector_work() == VectorWork(elementwise=1_452_000, special=290_400, in_elements=290_400,
+                                           out_elements=290_400)  # fmt: skip
+    residual = Elementwise(name="add", kind="add", shape=(128, 768), inputs=("a", "b"))
+    assert residual.vector_work() == VectorWork(elementwise=98_304, in_elements=196_608, out_elements=98_304,
+                                                fusable=True)  # fmt: skip
+    # GEMM layers do their work on the array; concat and reshape only move data
+    for layer in (Conv2d(name="c", C=1, H=4, W=4, K=1, R=1, S=1), MatMul(name="m", M=2, N=2, K=2),
+                  Concat(name="cat", shape=(2, 8), axis=0, inputs=("a", "b")), Reshape(name="r", shape=(16,))):
+        assert layer.vector_work() == VectorWork() and layer.vector_work().lane_ops == 0
+
+
+def test_op_names_default_inputs_and_input_counts():
+    relu = Elementwise(name="r", kind="relu", shape=(4,))
+    add = Elementwise(name="a", kind="add", shape=(4,), inputs=("x", "y"))
+    assert (relu.op_name, add.op_name, GlobalAvgPool(name="g", C=1, H=2, W=2).op_name) == ("relu", "add",
+                                                                                            "global_avgpool")
+    assert relu.default_inputs("prev") == ("prev",) and add.default_inputs("prev") is None
+    assert Embedding(name="e", lookups=1, dim=1, vocab=1).default_inputs("prev") == ()
+    assert Concat(name="c", shape=(2, 4), inputs=("x", "y")).default_inputs("prev") is None
+    attention = MatMul(name="qk", M=4, N=4, K=2, b_role="activation", inputs=("q", "k"))
+    assert attention.default_inputs("prev") is None and attention.check_input_count() is None
+    assert MatMul(name="fc", M=4, N=4, K=2).default_inputs("prev") == ("prev",)
+    one_of_two = MatMul(name="qk", M=4, N=4, K=2, b_role="activation", inputs=("q",))
+    assert one_of_two.check_input_count() == (
+        "has 2 non-weight operand(s) (a_role=activation, b_role=activation) but 1 input(s); use null for an "
+        "operand from outside the network"
+    )
+    assert relu.check_input_count() is None
+
+
+def test_yaml_fields_name_defaults_and_inferable_sizes():
+    conv = Conv2d(name="c", C=3, H=8, W=8, K=4, R=3, S=3, stride=(2, 1), padding=(1, 1, 0, 0))
+    assert conv.yaml_fields() == (
+        YamlField("N", 1, 1), YamlField("C", 3), YamlField("H", 8), YamlField("W", 8), YamlField("K", 4),
+        YamlField("R", 3), YamlField("S", 3), YamlField("stride", [2, 1], 1), YamlField("padding", [1, 0], 0),
+        YamlField("dilation", 1, 1), YamlField("groups", 1, 1), YamlField("convention", "native", "native"),
+    )  # fmt: skip
+    pool = Pool(name="p", kind="avgpool", C=4, H=8, W=8, R=2, S=2, stride=2, ceil_mode=True)
+    assert [f for f in pool.yaml_fields() if f.key in ("N", "stride", "ceil_mode")] == [
+        YamlField("N", 1, inferable=True), YamlField("stride", 2), YamlField("ceil_mode", True, False)]
+    assert Norm(name="l", kind="lrn", shape=(1, 4, 2, 2), size=3).yaml_fields() == (
+        YamlField("shape", [1, 4, 2, 2], inferable=True), YamlField("size", 3))
+    assert Reshape(name="r", shape=(16,)).yaml_fields() == (YamlField("shape", [16]),)
+
+
+def test_checks_report_in_a_fixed_order_and_pooling_needs_a_stride():
+    with pytest.raises(WorkloadError, match="unknown pooling 'minpool'"):  # the kind before the sizes
+        Pool(name="p", kind="minpool", C=0, H=8, W=8, R=2, S=2, stride=2)
+    with pytest.raises(WorkloadError, match="maxpool takes one input, got 2"):  # the inputs before the fit
+        Pool(name="p", kind="maxpool", C=1, H=2, W=2, R=3, S=3, stride=1, inputs=("a", "b"))
+    with pytest.raises(WorkloadError, match="the 3x3 window does not fit the padded 2x2 input"):
+        Pool(name="p", kind="maxpool", C=1, H=2, W=2, R=3, S=3, stride=1)
+    with pytest.raises(TypeError, match="stride"):
+        Pool(name="p", kind="maxpool", C=1, H=8, W=8, R=2, S=2)  # type: ignore[call-arg]
+    with pytest.raises(WorkloadError, match="layernorm takes one input, got 2"):
+        Norm(name="n", kind="layernorm", shape=(4, 8), inputs=("a", "b"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,8 +20,8 @@ from hfp8sim.workloads import (
     resolve_workload,
     shipped_workloads,
 )
-from hfp8sim.workloads.builders import BUILDERS, write_shipped
 from hfp8sim.workloads.registry import SHIPPED_DIR
+from tests.conftest import PROJECT_ROOT
 
 TABLES = Path(__file__).parent / "data" / "layer_tables"
 
@@ -245,9 +247,30 @@ def test_tiny_mlp_has_training_passes(networks):
 # ------------------------------------------------------------------------------- files and names
 
 
+def _builders():
+    """``tools/workload_builders.py``, the generator of the shipped files (a tool, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("workload_builders", PROJECT_ROOT / "tools" / "workload_builders.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_shipped_files_are_what_the_builders_write(tmp_path):
-    assert write_shipped(SHIPPED_DIR, check=True) == []
-    assert sorted(BUILDERS) == sorted(shipped_workloads())
+    builders = _builders()
+    assert builders.write_shipped(SHIPPED_DIR, check=True) == []
+    assert sorted(builders.BUILDERS) == sorted(shipped_workloads())
+    written = builders.write_shipped(tmp_path)
+    assert [p.name for p in written] == [f"{stem}.yaml" for stem in builders.BUILDERS]
+    assert all(p.read_bytes() == (SHIPPED_DIR / p.name).read_bytes() for p in written)
+
+
+def test_the_generator_lives_outside_the_package():
+    import hfp8sim
+
+    assert importlib.util.find_spec("hfp8sim.workloads.builders") is None
+    package = Path(hfp8sim.__file__).parent
+    assert not [p for p in package.rglob("*.py") if "builders import" in p.read_text(encoding="utf-8")]
 
 
 def test_resolve_workload_by_name_or_path(tmp_path):
