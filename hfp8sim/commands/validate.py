@@ -12,9 +12,10 @@ def register(sub) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from ..config import load_format_library, read_yaml
+    from ..config import load_format_library
     from ..config.arch import parse_arch
     from ..errors import ConfigError
+    from ..io import read_yaml
     from ..workloads import parse_workload
 
     for path in args.files:

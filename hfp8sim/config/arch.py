@@ -31,7 +31,7 @@ import pydantic
 
 from ..errors import ConfigError, FormatError
 from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme, register_scheme
-from .yaml_io import read_yaml, validation_error
+from ..io import ARCH_CONFIGS, default_arch_path, read_yaml, resolve_shipped, validation_error
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -288,18 +288,8 @@ def load_arch(path: str | Path) -> ArchConfig:
 def resolve_arch(arch: ArchConfig | str | Path | None) -> ArchConfig:
     """An ArchConfig, an arch file, or the name of a shipped one (``default``, ``tpu_v1_like``, ...); None is
     the default core."""
-    from ..shipped import default_arch_path, shipped_arch_configs
-
     if isinstance(arch, ArchConfig):
         return arch
     if arch is None:
         return load_arch(default_arch_path())
-    text = str(arch)
-    shipped = shipped_arch_configs()
-    if text in shipped:
-        return load_arch(shipped[text])
-    if not Path(text).exists():
-        what = "arch config file not found" if text.endswith((".yaml", ".yml")) or "/" in text else \
-            "unknown arch config"
-        raise ConfigError(f"{what}; give a YAML file or a shipped name: {', '.join(shipped)}", file=text)
-    return load_arch(text)
+    return load_arch(resolve_shipped(arch, ARCH_CONFIGS))

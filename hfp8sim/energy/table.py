@@ -40,7 +40,7 @@ from typing import Any
 import pydantic
 from pydantic_core import PydanticCustomError
 
-from ..config.yaml_io import read_yaml, validation_error
+from ..io import TECH_TABLES, read_yaml, resolve_shipped, validation_error
 from ..errors import ConfigError
 
 __all__ = [
@@ -308,19 +308,10 @@ def parse_tech(data: Any, source: str = "<tech>") -> TechTable:
 
 def shipped_tech_files() -> dict[str, Path]:
     """The shipped tech files by name (file stem): ``arch_configs/tech/*.yaml``."""
-    from ..shipped import shipped_dir
-
-    root = shipped_dir("arch_configs") / "tech"
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))}
+    return TECH_TABLES.files()
 
 
 def load_tech(path: str | Path = DEFAULT_TECH) -> TechTable:
     """Read and validate a tech file: a path, or a shipped name such as ``tech_7nm``."""
-    text = str(path)
-    p = Path(path)
-    if not p.exists() and not text.endswith((".yaml", ".yml")) and "/" not in text:
-        shipped = shipped_tech_files()
-        if text in shipped:
-            return parse_tech(read_yaml(shipped[text]), str(shipped[text]))
-        raise ConfigError(f"unknown tech file; shipped: {', '.join(shipped) or '(none)'}", file=text)
-    return parse_tech(read_yaml(p), text)
+    file = resolve_shipped(path, TECH_TABLES)
+    return parse_tech(read_yaml(file), str(file))

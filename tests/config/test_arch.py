@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from hfp8sim.config.arch import load_arch, parse_arch
-from hfp8sim.config.yaml_io import read_yaml
+from hfp8sim.io import read_yaml
 from hfp8sim.errors import ConfigError
 
 

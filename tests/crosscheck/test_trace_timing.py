@@ -5,7 +5,7 @@ import pytest
 
 from hfp8sim.config.arch import load_arch
 from hfp8sim.run import network_from_trace, simulate_network
-from hfp8sim.shipped import default_arch_path
+from hfp8sim.io import default_arch_path
 from hfp8sim.traces.trace import load_trace, trace_workload, write_trace
 from hfp8sim.workloads import load_workload, resolve_workload
 

@@ -5,9 +5,9 @@ import copy
 import pytest
 
 from hfp8sim.config.arch import parse_arch
-from hfp8sim.config.yaml_io import read_yaml
+from hfp8sim.io import read_yaml
 from hfp8sim.run import network_from_trace, simulate_network
-from hfp8sim.shipped import default_arch_path
+from hfp8sim.io import default_arch_path
 from hfp8sim.workloads import load_workload, resolve_workload
 
 COMPONENTS = ("mac", "pe_registers", "sram_input", "sram_weight", "sram_output", "dram", "edge", "noc", "vector",
