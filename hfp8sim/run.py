@@ -24,7 +24,8 @@ from functools import lru_cache
 from .config.arch import ArchConfig
 from .errors import Hfp8SimError
 from .datapath.contract import ArrayArithmetic
-from .energy import energy_of, load_tech
+from .config.tech import load_tech
+from .energy import energy_of
 from .formats.spec import FormatSpec, Scheme, get_format, get_scheme
 from .results import LayerResult, NetworkResult
 from .schedule import scalesim

@@ -29,7 +29,7 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{path}: arch config {arch.name}: {arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
                   f"{arch.clock_ghz:g} GHz, scheme {arch.scheme.name}, {arch.mode} mode")
         elif isinstance(data, dict) and "operating_points" in data:
-            from ..energy import parse_tech
+            from ..config.tech import parse_tech
 
             tech = parse_tech(data, str(path))
             print(f"{path}: technology table {tech.name}: operating points "

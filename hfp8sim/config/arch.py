@@ -32,6 +32,7 @@ import pydantic
 from ..errors import ConfigError, FormatError
 from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme, register_scheme
 from ..io import ARCH_CONFIGS, default_arch_path, read_yaml, resolve_shipped, validation_error
+from .tech import load_tech
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -230,8 +231,6 @@ def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
             except FormatError as exc:
                 problems.append(f"array.accumulator.{key}: {exc}")
     # the energy section names a technology table: its operating point and DRAM kind must exist there
-    from ..energy.table import load_tech  # the table format lives with the energy model
-
     try:
         tech = load_tech(model.energy.tech)
     except ConfigError as exc:

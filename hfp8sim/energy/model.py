@@ -35,7 +35,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 
 from ..errors import ConfigError
-from .table import Entry, TechTable
+from ..config.tech import Entry, TechTable
 
 __all__ = [
     "ACTIONS", "COMPONENTS", "SCRATCHPADS", "VECTOR_OPS", "WIDTHS", "EnergyBreakdown", "average_power_w",

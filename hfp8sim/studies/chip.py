@@ -16,7 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config.arch import parse_arch
-from ..energy import load_tech
+from ..config.tech import load_tech
 from ..io import read_yaml, shipped_dir
 from ..run import simulate_network
 from ..workloads import MatMul, Network, load_workload, resolve_workload

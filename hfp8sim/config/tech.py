@@ -1,7 +1,9 @@
 """Technology (energy) tables: per-action energies at a nominal voltage, strictly validated from YAML.
 
 A tech file is the Energy Reference Table (Timeloop/Accelergy ERT style) of one technology.  The timing model
-only counts actions; :func:`hfp8sim.energy.model.energy_of` multiplies those counts by this table.  Every number
+only counts actions; :func:`hfp8sim.energy.model.energy_of` multiplies those counts by this table.  The table
+is configuration (an arch config names one and is checked against it), so it lives in ``config`` and the
+energy model imports it from here.  Every number
 may carry its ``source`` and a sweep ``range``; every problem in a file is reported at once as
 ``file: key.path: message``, and unknown keys are errors.
 

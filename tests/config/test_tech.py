@@ -7,7 +7,7 @@ import pickle
 import pytest
 import yaml
 
-from hfp8sim.energy import DEFAULT_TECH, load_tech, parse_tech, shipped_tech_files
+from hfp8sim.config.tech import DEFAULT_TECH, load_tech, parse_tech, shipped_tech_files
 from hfp8sim.errors import ConfigError
 
 SMALL = {
