@@ -26,7 +26,7 @@ from .errors import Hfp8SimError
 from .datapath.contract import ArrayArithmetic
 from .config.tech import load_tech
 from .energy import energy_of
-from .formats.spec import FormatSpec, Scheme, get_format, get_scheme
+from .formats.spec import FormatSpec, Scheme, get_format
 from .results import LayerResult, NetworkResult
 from .schedule import scalesim
 from .schedule.fold_latency import gemm_fold_schedule
@@ -169,7 +169,7 @@ def fastest_schedule(problem: GemmProblem, array: ArraySpec, core: CoreTiming,
 def array_arithmetic(arch: ArchConfig, scheme: str | Scheme | None = None) -> ArrayArithmetic:
     """The datapath arithmetic of ``arch`` under ``scheme``: the same array, fold order and accumulators that
     the timing model schedules (pair mode when the PEs do two MACs per cycle at the operand width)."""
-    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    scheme = arch.resolve_scheme(scheme)
     m = arch.model
     acc = m.array.accumulator
     acc_format = arch.accumulator_format() if scheme is arch.scheme else (
@@ -341,7 +341,7 @@ def _split(problem: GemmProblem, partition: str, cores: int) -> list[GemmProblem
 
 def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = None):
     """(schedule, timing) of one GEMM layer: the tiles in execution order and the SimPy counters."""
-    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    scheme = arch.resolve_scheme(scheme)
     model = _CoreModel(arch, scheme)
     return model.plan_and_time(model.problem(layer))
 
@@ -353,7 +353,7 @@ def simulate_network(arch: ArchConfig, network: Network, *, scheme: str | Scheme
 
     ``record_events``: also return every DMA transfer, tile and vector-unit span with its cycle (for a
     timeline); layers run one after another, each starting when the previous one ended."""
-    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    scheme = arch.resolve_scheme(scheme)
     m = arch.model
     model = _CoreModel(arch, scheme)
     results = []

@@ -131,7 +131,7 @@ def arithmetic_for_arch(arch, operand_bits: int = 8, scheme: str | Scheme | None
     """
     array = arch.array
     acc = array.accumulator
-    scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+    scheme = arch.resolve_scheme(scheme)
     return ArrayArithmetic(
         dataflow=array.dataflow, rows=array.rows, cols=array.cols,
         acc_format=get_format(acc.format) if acc.format else scheme.accumulate, acc_rounding=acc.rounding,
@@ -260,7 +260,7 @@ class DatapathOps:
     def from_arch(cls, arch, scheme: str | Scheme | None = None, scaling: str = "per_tensor",
                   **kwargs) -> DatapathOps:
         """Ops with the arithmetic of ``arch`` (pair mode by operand width); its scheme unless one is given."""
-        scheme = get_scheme(scheme) if scheme is not None else arch.scheme
+        scheme = arch.resolve_scheme(scheme)
         return cls(scheme, arithmetic_for_arch(arch, 8, scheme), scaling,
                    wide_arith=arithmetic_for_arch(arch, 16, scheme), **kwargs)
 
