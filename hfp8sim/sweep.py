@@ -42,10 +42,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import Hfp8SimError
+from .errors import Hfp8SimError, SweepError
 
 __all__ = [
-    "Axis", "Point", "PointTask", "Sweep", "SweepError", "SweepResult", "arch_keys", "build_sweep", "check_key",
+    "Axis", "Point", "PointTask", "Sweep", "SweepResult", "arch_keys", "build_sweep", "check_key",
     "csv_row", "load_points", "parse_set", "parse_value", "run_point", "run_sweep",
 ]
 
@@ -70,10 +70,6 @@ SHORTCUTS = {
 }
 # Setting one key of a group drops the others from the base config (the schema allows only one of them).
 EXCLUSIVE = (("dram.bw_gb_per_s", "dram.bw_bytes_per_cycle"),)
-
-
-class SweepError(Hfp8SimError, ValueError):
-    """A sweep that cannot start: an unknown key, an empty grid, an unreachable scheduler."""
 
 
 # ------------------------------------------------------------------------------------------ config keys

@@ -267,6 +267,7 @@ class TechTable:
         values are used (clamped).  Exactly the tabulated value at a point.
         """
         if access not in ("read", "write"):
+            # internal invariant: only the energy model calls this, with the literals "read" and "write"
             raise ValueError(f"access is 'read' or 'write', not {access!r}")
         curve = self.model.sram_pj_per_byte
         if curve is None:

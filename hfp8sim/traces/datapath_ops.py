@@ -46,7 +46,7 @@ import numpy as np
 
 from ..datapath import ArrayArithmetic, accumulate
 from ..datapath.conv import lower_conv
-from ..errors import FormatError, Hfp8SimError
+from ..errors import FormatError, NetworkOpError, TraceError
 from ..formats import FormatSpec, Scheme, decode_table, encode, get_format, get_scheme
 from ..formats.scaling import scale_from_amax
 from ..networks.ops import ACTIVATION, ROLES, WEIGHT
@@ -54,10 +54,6 @@ from ..networks.ops import ACTIVATION, ROLES, WEIGHT
 SCALINGS = ("per_tensor", "per_channel")
 GRADIENT = "gradient"
 TRANSPOSE_BELOW_COLUMNS = 16
-
-
-class TraceError(Hfp8SimError, ValueError):
-    """A bad trace request or file: unknown scaling policy, a workload that cannot be traced, a corrupt trace."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -328,10 +324,10 @@ class DatapathOps:
         entry's M are computed and returned (``[..., len(rows), N]``)."""
         for role in (a_role, b_role):
             if role not in ROLES + (GRADIENT,):
-                raise TraceError(f"{name}: operand role {role!r} is not one of activation, weight, gradient")
+                raise NetworkOpError(f"{name}: operand role {role!r} is not one of activation, weight, gradient")
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-            raise TraceError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
+            raise NetworkOpError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
         a_spec, b_spec = self.operand_format(name, a_role), self.operand_format(name, b_role)
         arith = self.arithmetic(a_spec, b_spec)
         m_dim, k_dim, n_dim = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -385,7 +381,7 @@ class DatapathOps:
         row-major) the GEMM-layout result ``[groups, len(rows), K/groups]``."""
         x, w = np.asarray(x), np.asarray(w)
         if x.ndim != 4 or w.ndim != 4:
-            raise TraceError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
+            raise NetworkOpError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
         x_spec, w_spec = self.operand_format(name, ACTIVATION), self.operand_format(name, WEIGHT)
         arith = self.arithmetic(x_spec, w_spec)
         k_dim = w.shape[1] * w.shape[2] * w.shape[3]
@@ -504,6 +500,6 @@ def _four(value) -> tuple[int, int, int, int]:
     return values if len(values) == 4 else (values[0], values[0], values[1], values[1])  # type: ignore[return-value]
 
 
-__all__ = ["DatapathOps", "GemmRecord", "OperandRecord", "SCALINGS", "TraceError", "TRANSPOSE_BELOW_COLUMNS",
+__all__ = ["DatapathOps", "GemmRecord", "OperandRecord", "SCALINGS", "TRANSPOSE_BELOW_COLUMNS",
            "accumulate_any_order", "accumulator_limit", "arithmetic_for_arch", "describe_arith", "summarize_by_layer",
            "values_sha256"]

@@ -35,12 +35,12 @@ import numpy as np
 
 from .. import __version__
 from ..config.arch import ArchConfig, parse_arch, resolve_arch
-from ..errors import WorkloadError
+from ..errors import TraceError, WorkloadError
 from ..formats import Scheme
 from ..workloads import Conv2d, load_workload, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
-from .datapath_ops import DatapathOps, GemmRecord, TraceError, describe_arith
+from .datapath_ops import DatapathOps, GemmRecord, describe_arith
 
 TRACE_FORMAT = "hfp8sim-trace/1"
 REAL_NETWORKS = {"minilm": "minilm_l6_seq128", "efficientnet_lite0": "efficientnet_lite0"}

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from hfp8sim.cli import main
-from hfp8sim.sweep import SweepError, check_key
+from hfp8sim.errors import SweepError
+from hfp8sim.sweep import check_key
 
 
 def _one_line_error(capsys) -> str:
