@@ -313,7 +313,7 @@ def main() -> None:
     # 2. warm runs in this process
     t_import = time.perf_counter()
     from hfp8sim.config.arch import load_arch, parse_arch
-    from hfp8sim.config.yaml_io import read_yaml
+    from hfp8sim.io import read_yaml
     from hfp8sim.run import simulate_network
     from hfp8sim.workloads import import_scalesim_csv, load_workload, resolve_workload
     t_import = time.perf_counter() - t_import

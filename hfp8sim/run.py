@@ -23,7 +23,7 @@ from .config.arch import ArchConfig
 from .core.model import CoreModel
 from .energy.accounting import EnergyAccountant
 from .errors import Hfp8SimError
-from .formats.spec import Scheme, get_scheme
+from .formats.spec import Scheme
 from .results import LayerResult, NetworkResult
 from .schedule.mapper import GemmProblem, LayerSchedule
 from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
@@ -39,7 +39,7 @@ Event = tuple[str, str, str, float, float, str]  # (layer, name, track, start cy
 
 def core_model(arch: ArchConfig, scheme: str | Scheme | None = None) -> CoreModel:
     """The core model of ``arch`` under ``scheme`` (a name or a Scheme; default: the arch's)."""
-    return CoreModel.build(arch, get_scheme(scheme) if scheme is not None else None)
+    return CoreModel.build(arch, arch.resolve_scheme(scheme))
 
 
 def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = None

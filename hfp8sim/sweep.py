@@ -42,10 +42,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import Hfp8SimError
+from .errors import Hfp8SimError, SweepError
 
 __all__ = [
-    "Axis", "Point", "PointTask", "Sweep", "SweepError", "SweepResult", "arch_keys", "build_sweep", "check_key",
+    "Axis", "Point", "PointTask", "Sweep", "SweepResult", "arch_keys", "build_sweep", "check_key",
     "csv_row", "load_points", "parse_set", "parse_value", "run_point", "run_sweep",
 ]
 
@@ -70,10 +70,6 @@ SHORTCUTS = {
 }
 # Setting one key of a group drops the others from the base config (the schema allows only one of them).
 EXCLUSIVE = (("dram.bw_gb_per_s", "dram.bw_bytes_per_cycle"),)
-
-
-class SweepError(Hfp8SimError, ValueError):
-    """A sweep that cannot start: an unknown key, an empty grid, an unreachable scheduler."""
 
 
 # ------------------------------------------------------------------------------------------ config keys
@@ -258,18 +254,6 @@ def _array_values(text: str) -> list[tuple[int, int]]:
     return shapes
 
 
-def _resolve_arch_file(text: str) -> Path:
-    from .errors import ConfigError
-    from .shipped import shipped_arch_configs
-
-    shipped = shipped_arch_configs()
-    if text in shipped:
-        return shipped[text]
-    if not Path(text).exists() and not text.endswith((".yaml", ".yml")):
-        raise ConfigError(f"unknown arch config; shipped: {', '.join(shipped)}", file=text)
-    return Path(text)
-
-
 def _set_path(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node = data
     for part in path[:-1]:
@@ -303,7 +287,7 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
     with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
     lengths."""
-    from .config.yaml_io import read_yaml
+    from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
     from .workloads import load_workload, resolve_workload
 
     arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
@@ -314,7 +298,7 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
         raise SweepError("empty grid: no workload given")
     archs = []
     for name in arch_names:
-        path = _resolve_arch_file(name)
+        path = Path(resolve_shipped(name, ARCH_CONFIGS))
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise SweepError(f"{path}: an arch config is a mapping of keys (name, clock_ghz, array, ...)")

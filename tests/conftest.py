@@ -36,3 +36,17 @@ def photos():
     from hfp8sim.networks import real_photos
 
     return real_photos()
+
+
+@pytest.fixture(autouse=True)
+def _format_registry_restored():
+    """Each test sees the registry of formats and schemes as it was before it: loading a format library
+    registers names globally, and a test that does so must not change what later tests print or resolve."""
+    from hfp8sim.formats import spec
+
+    formats, schemes = dict(spec._formats), dict(spec._schemes)
+    yield
+    spec._formats.clear()
+    spec._formats.update(formats)
+    spec._schemes.clear()
+    spec._schemes.update(schemes)

@@ -38,7 +38,6 @@ def _progress(index: int, total: int, name: str) -> None:
 
 def run_main_job(args: argparse.Namespace) -> int:
     from ..errors import Hfp8SimError
-    from ..formats import get_scheme
     from ..run import simulate_network
     from ..workloads import load_workload, resolve_workload
 
@@ -69,7 +68,7 @@ def run_main_job(args: argparse.Namespace) -> int:
         schemes = [arch.scheme.name, "fp16"]
     else:
         schemes = [arch.scheme.name]
-    schemes = [get_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
+    schemes = [arch.resolve_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
     out = Path(args.out)
     results = []
     for scheme in schemes:

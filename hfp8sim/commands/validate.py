@@ -12,9 +12,10 @@ def register(sub) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from ..config import load_format_library, read_yaml
+    from ..config import load_format_library
     from ..config.arch import parse_arch
     from ..errors import ConfigError
+    from ..io import read_yaml
     from ..workloads import parse_workload
 
     for path in args.files:
@@ -28,7 +29,7 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"{path}: arch config {arch.name}: {arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
                   f"{arch.clock_ghz:g} GHz, scheme {arch.scheme.name}, {arch.mode} mode")
         elif isinstance(data, dict) and "operating_points" in data:
-            from ..energy import parse_tech
+            from ..config.tech import parse_tech
 
             tech = parse_tech(data, str(path))
             print(f"{path}: technology table {tech.name}: operating points "

@@ -1,6 +1,6 @@
-"""YAML loading and strict validation: format libraries now, arch configs later."""
+"""The schemas of the user's configuration files, strictly validated: arch configs (:mod:`.arch`), format
+libraries (:mod:`.formats_file`).  Reading the YAML itself is :mod:`hfp8sim.io`'s job."""
 
 from .formats_file import load_format_library
-from .yaml_io import parse_yaml, read_yaml
 
-__all__ = ["load_format_library", "parse_yaml", "read_yaml"]
+__all__ = ["load_format_library"]

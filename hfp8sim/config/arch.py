@@ -30,8 +30,9 @@ from typing import Any, Literal
 import pydantic
 
 from ..errors import ConfigError, FormatError
-from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme, register_scheme
-from .yaml_io import read_yaml, validation_error
+from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme
+from ..io import ARCH_CONFIGS, default_arch_path, read_yaml, resolve_shipped, validation_error
+from .tech import load_tech
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -159,7 +160,12 @@ class ArchConfigModel(pydantic.BaseModel):
 
 
 class ArchConfig:
-    """A validated architecture with its formats resolved (immutable)."""
+    """A validated architecture with its formats resolved (immutable).
+
+    ``scheme`` is the arch's own :class:`Scheme` object: a registered one when the file names it, or one built
+    for this arch alone (named ``NAME:scheme``) when the file defines it inline; parsing never touches the
+    global scheme registry.  Resolve a scheme name in the context of this arch with :meth:`resolve_scheme`.
+    """
 
     def __init__(self, model: ArchConfigModel, source: str | None, scheme: Scheme):
         self.model = model
@@ -188,6 +194,14 @@ class ArchConfig:
         width = 8 if operand_bits <= 8 else 16 if operand_bits <= 16 else 32
         return int(rates.get(width, 1))
 
+    def resolve_scheme(self, scheme: str | Scheme | None = None) -> Scheme:
+        """The scheme ``scheme`` means on this arch: None or the name of the arch's own scheme give that scheme
+        (an inline one is known only here), a :class:`Scheme` is itself, any other name is looked up in the
+        registry (an unknown name raises FormatError listing the registered ones)."""
+        if scheme is None or scheme == self.scheme.name:
+            return self.scheme
+        return get_scheme(scheme)
+
     def accumulator_format(self) -> FormatSpec:
         acc = self.model.array.accumulator
         return get_format(acc.format) if acc.format else self.scheme.accumulate
@@ -205,8 +219,9 @@ def _resolve_scheme(model: ArchConfigModel) -> Scheme:
     if isinstance(model.scheme, str):
         return get_scheme(model.scheme)
     inline = model.scheme
-    return register_scheme(f"{model.name}:scheme", forward=inline.forward, backward=inline.backward,
-                           accumulate=inline.accumulate, description=f"inline scheme of {model.name}", replace=True)
+    # built for this arch alone, not registered: two archs may define different inline schemes in one process
+    return Scheme(f"{model.name}:scheme", get_format(inline.forward), get_format(inline.backward),
+                  get_format(inline.accumulate), f"inline scheme of {model.name}")
 
 
 def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
@@ -230,8 +245,6 @@ def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
             except FormatError as exc:
                 problems.append(f"array.accumulator.{key}: {exc}")
     # the energy section names a technology table: its operating point and DRAM kind must exist there
-    from ..energy.table import load_tech  # the table format lives with the energy model
-
     try:
         tech = load_tech(model.energy.tech)
     except ConfigError as exc:
@@ -288,18 +301,8 @@ def load_arch(path: str | Path) -> ArchConfig:
 def resolve_arch(arch: ArchConfig | str | Path | None) -> ArchConfig:
     """An ArchConfig, an arch file, or the name of a shipped one (``default``, ``tpu_v1_like``, ...); None is
     the default core."""
-    from ..shipped import default_arch_path, shipped_arch_configs
-
     if isinstance(arch, ArchConfig):
         return arch
     if arch is None:
         return load_arch(default_arch_path())
-    text = str(arch)
-    shipped = shipped_arch_configs()
-    if text in shipped:
-        return load_arch(shipped[text])
-    if not Path(text).exists():
-        what = "arch config file not found" if text.endswith((".yaml", ".yml")) or "/" in text else \
-            "unknown arch config"
-        raise ConfigError(f"{what}; give a YAML file or a shipped name: {', '.join(shipped)}", file=text)
-    return load_arch(text)
+    return load_arch(resolve_shipped(arch, ARCH_CONFIGS))

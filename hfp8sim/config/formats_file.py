@@ -30,7 +30,7 @@ import pydantic
 
 from ..errors import ConfigError, FormatError
 from ..formats.spec import FormatSpec, Scheme, register_format, register_scheme
-from .yaml_io import read_yaml, validation_error
+from ..io import FORMAT_LIBRARIES, read_yaml, resolve_shipped, validation_error
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -66,7 +66,9 @@ class FormatLibraryModel(pydantic.BaseModel):
 
 
 def load_format_library(path: str | Path) -> tuple[list[FormatSpec], list[Scheme]]:
-    """Validate a format library file and register its formats and schemes (all or nothing per entry)."""
+    """Validate a format library (a file, or a shipped name such as ``example_formats``) and register its
+    formats and schemes (all or nothing per entry)."""
+    path = resolve_shipped(path, FORMAT_LIBRARIES)  # as given when it is a path (messages name it so)
     data = read_yaml(path)
     if data is None:
         data = {}

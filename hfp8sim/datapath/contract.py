@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..errors import DatapathError
+from ..errors import ArraySpecError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES
 from ..formats.spec import FormatSpec, get_format
 from ..vocabulary import Dataflow
@@ -50,30 +50,30 @@ class ArrayArithmetic:
 
     def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
-            raise DatapathError(f"unknown dataflow {self.dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+            raise ArraySpecError(f"unknown dataflow {self.dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
         for key in ("rows", "cols"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise DatapathError(f"array {key} must be a positive integer, got {value!r}")
+                raise ArraySpecError(f"array {key} must be a positive integer, got {value!r}")
         object.__setattr__(self, "acc_format", get_format(self.acc_format))
         buffer = self.acc_format if self.buffer_format is None else get_format(self.buffer_format)
         object.__setattr__(self, "buffer_format", buffer)
         if self.acc_rounding not in ROUNDING_MODES or self.acc_rounding == "stochastic":
             allowed = ", ".join(m for m in ROUNDING_MODES if m != "stochastic")
-            raise DatapathError(f"unknown accumulator rounding {self.acc_rounding!r}; allowed: {allowed}")
+            raise ArraySpecError(f"unknown accumulator rounding {self.acc_rounding!r}; allowed: {allowed}")
         if self.acc_overflow not in OVERFLOW_MODES:
-            raise DatapathError(
+            raise ArraySpecError(
                 f"unknown accumulator overflow {self.acc_overflow!r}; allowed: {', '.join(OVERFLOW_MODES)}")
         if self.chunk is not None:
             if self.dataflow != "os":
-                raise DatapathError("chunk applies to the output-stationary dataflow only (ws/is fold by rows)")
+                raise ArraySpecError("chunk applies to the output-stationary dataflow only (ws/is fold by rows)")
             if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
-                raise DatapathError(f"chunk must be a positive integer number of products, got {self.chunk!r}")
+                raise ArraySpecError(f"chunk must be a positive integer number of products, got {self.chunk!r}")
         if self.chain and self.dataflow == "os":
-            raise DatapathError("chain applies to ws/is (an output-stationary PE is one chain already)")
+            raise ArraySpecError("chain applies to ws/is (an output-stationary PE is one chain already)")
         for spec in (self.acc_format, self.buffer_format):
             if spec.bits > 16 and spec.name != "float32":
-                raise DatapathError(f"accumulator format {spec.name} is not supported")
+                raise ArraySpecError(f"accumulator format {spec.name} is not supported")
 
     @property
     def products_per_step(self) -> int:

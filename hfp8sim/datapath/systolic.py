@@ -56,14 +56,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import DatapathError
+from ..errors import DatapathError, StructuralHazard
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES
 from .arithmetic import add_rounded, mac, mac_pair, round_value
 from .contract import ArrayArithmetic, FoldSlot
-
-
-class StructuralHazard(DatapathError):
-    """Two things need one register or port in the same cycle, or a value is used before it exists."""
 
 
 @dataclasses.dataclass(frozen=True)

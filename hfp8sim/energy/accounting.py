@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from ..core.model import CoreModel, element_bytes
 from ..results import LayerResult
+from ..config.tech import load_tech
 from .model import energy_of
-from .table import load_tech
 
 
 class EnergyAccountant:

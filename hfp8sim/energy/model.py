@@ -34,8 +34,8 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping
 
-from ..errors import ConfigError
-from .table import Entry, TechTable
+from ..errors import ConfigError, EnergyError
+from ..config.tech import Entry, TechTable
 
 __all__ = [
     "ACTIONS", "COMPONENTS", "SCRATCHPADS", "VECTOR_OPS", "WIDTHS", "EnergyBreakdown", "average_power_w",
@@ -88,7 +88,7 @@ class EnergyBreakdown:
         ordered = {name: float(components.get(name, 0.0)) for name in COMPONENTS}
         unknown = set(components) - set(COMPONENTS)
         if unknown:
-            raise ValueError(f"unknown energy components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
+            raise EnergyError(f"unknown energy components {sorted(unknown)}; known: {', '.join(COMPONENTS)}")
         dynamic = 0.0
         for name in COMPONENTS[:-1]:
             dynamic += ordered[name]
@@ -111,7 +111,7 @@ class EnergyBreakdown:
         if not isinstance(other, EnergyBreakdown):
             return NotImplemented
         if (other.op_point, other.voltage_v, other.clock_ghz) != (self.op_point, self.voltage_v, self.clock_ghz):
-            raise ValueError(f"cannot add energies at different operating points ({self.op_point} "
+            raise EnergyError(f"cannot add energies at different operating points ({self.op_point} "
                              f"{self.clock_ghz:g} GHz/{self.voltage_v:g} V and {other.op_point} "
                              f"{other.clock_ghz:g} GHz/{other.voltage_v:g} V)")
         return EnergyBreakdown.from_components(
@@ -137,7 +137,7 @@ def sum_breakdowns(breakdowns: Iterable[EnergyBreakdown]) -> EnergyBreakdown:
     """Network total of per-layer breakdowns (at least one)."""
     items = list(breakdowns)
     if not items:
-        raise ValueError("sum_breakdowns needs at least one breakdown")
+        raise EnergyError("sum_breakdowns needs at least one breakdown")
     total = items[0]
     for item in items[1:]:
         total = total + item
@@ -181,7 +181,7 @@ def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, s
         raise ConfigError(f"unknown DRAM kind {dram_kind!r}; known: {known}", file=tech.source,
                           key_path="dram_pj_per_byte")
     if isinstance(cores, bool) or not isinstance(cores, numbers.Integral) or cores < 1:
-        raise ValueError(f"cores must be an integer >= 1, not {cores!r}")
+        raise EnergyError(f"cores must be an integer >= 1, not {cores!r}")
     n = counts.get
     logic = tech.dynamic_scale(op_point)
     sram_scale = tech.sram_scale(op_point)
@@ -264,14 +264,14 @@ def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, s
 def average_power_w(breakdown: EnergyBreakdown, cycles: float, clock_ghz: float) -> float:
     """Mean power in watts of ``breakdown`` spent over ``cycles`` at ``clock_ghz`` (pJ / ns = mW)."""
     if not cycles > 0 or not clock_ghz > 0:
-        raise ValueError(f"cycles and clock_ghz must be > 0 (got {cycles!r}, {clock_ghz!r})")
+        raise EnergyError(f"cycles and clock_ghz must be > 0 (got {cycles!r}, {clock_ghz!r})")
     return breakdown.total_pj / (cycles / clock_ghz) * 1e-3
 
 
 def tops_per_watt(macs: float, breakdown: EnergyBreakdown) -> float:
     """Tera-operations per second per watt = operations per picojoule (1 MAC = 2 operations)."""
     if not breakdown.total_pj > 0:
-        raise ValueError("the breakdown has no energy")
+        raise EnergyError("the breakdown has no energy")
     return 2.0 * macs / breakdown.total_pj
 
 

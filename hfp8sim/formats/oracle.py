@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from ..errors import FormatError
 from .codec import OVERFLOW_SATURATE, ROUND_NEAREST_AWAY, ROUND_NEAREST_EVEN, ROUND_STOCHASTIC, ROUND_TOWARD_ZERO
 from .spec import FormatSpec
 
@@ -110,10 +111,10 @@ def round_exact(x: ExactValue | float, spec: FormatSpec, rounding: int = ROUND_N
         up = False
     elif rounding == ROUND_STOCHASTIC:
         if u is None:
-            raise ValueError("stochastic rounding needs the uniform draw u")
+            raise FormatError("stochastic rounding needs the uniform draw u")
         up = u < rest
     else:
-        raise ValueError(f"unknown rounding {rounding}")
+        raise FormatError(f"unknown rounding {rounding}")
     result = (whole + int(up)) * Fraction(2) ** q
     if result == 0 or (not spec.subnormals and result < spec.min_normal):
         return _zero_code(spec, negative)

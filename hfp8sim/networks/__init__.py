@@ -12,7 +12,6 @@ implementing :class:`GemmOps` (``matmul`` and ``conv2d``, each called with a sta
 from __future__ import annotations
 
 from .efficientnet_lite0 import Classification, EfficientNetLite0, preprocess
-from .errors import NetworkInputError, WeightFileError
 from .inputs import PHOTO_NAMES, all_real_sentences, real_photos, real_sentences
 from .legacy_pth import read_legacy_pth
 from .minilm import BertConfig, MiniLM
@@ -45,5 +44,5 @@ __all__ = [
     "MiniLM", "BertConfig", "WordPieceTokenizer", "TokenBatch", "EfficientNetLite0", "Classification", "preprocess",
     "GemmOps", "NumpyOps", "Float32Ops", "Float64Ops", "RecordingOps", "GemmCall", "ACTIVATION", "WEIGHT",
     "im2col", "conv_weight_matrix", "conv2d_output_size", "tf_same_padding",
-    "read_safetensors", "read_legacy_pth", "WeightFileError", "NetworkInputError",
+    "read_safetensors", "read_legacy_pth",
 ]

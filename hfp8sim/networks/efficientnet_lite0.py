@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NetworkInputError, WeightFileError
+from ..errors import NetworkInputError, WeightFileError
 from .functional import batch_norm_affine, channel_affine, relu6, softmax
 from .legacy_pth import read_legacy_pth
 from .ops import ACTIVATION, WEIGHT, Float32Ops, GemmOps, tf_same_padding

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from .errors import NetworkInputError
+from ..errors import NetworkInputError
 from .packages import require
 
 MIN_SENTENCE_CHARS = 40

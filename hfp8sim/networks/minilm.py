@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NetworkInputError, WeightFileError
+from ..errors import NetworkInputError, WeightFileError
 from .functional import gelu, layer_norm, softmax
 from .ops import ACTIVATION, WEIGHT, Float32Ops, GemmOps
 from .safetensors import read_safetensors

@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import NetworkOpError
+
 ACTIVATION = "activation"
 WEIGHT = "weight"
 ROLES = (ACTIVATION, WEIGHT)
@@ -54,13 +56,13 @@ class GemmOps(Protocol):
 
 def conv2d_output_size(height: int, width: int, kernel: Pair, stride: Pair = (1, 1),
                        padding: Padding = (0, 0, 0, 0), dilation: Pair = (1, 1)) -> Pair:
-    """Output ``(P, Q)`` of a convolution; raises ValueError when the padded input is smaller than the kernel."""
+    """Output ``(P, Q)`` of a convolution; raises NetworkOpError when the padded input is smaller than the kernel."""
     (r, s), (sh, sw), (dh, dw) = kernel, stride, dilation
     top, bottom, left, right = padding
     span_h, span_w = (r - 1) * dh + 1, (s - 1) * dw + 1
     padded_h, padded_w = height + top + bottom, width + left + right
     if padded_h < span_h or padded_w < span_w:
-        raise ValueError(f"conv2d: padded input {padded_h}x{padded_w} is smaller than the kernel span "
+        raise NetworkOpError(f"conv2d: padded input {padded_h}x{padded_w} is smaller than the kernel span "
                          f"{span_h}x{span_w}")
     return (padded_h - span_h) // sh + 1, (padded_w - span_w) // sw + 1
 
@@ -107,15 +109,15 @@ def conv_weight_matrix(w: np.ndarray) -> np.ndarray:
 
 def _check_conv_operands(name: str, x: np.ndarray, w: np.ndarray, groups: int) -> None:
     if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
+        raise NetworkOpError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
     if groups < 1 or x.shape[1] % groups or w.shape[0] % groups or x.shape[1] // groups != w.shape[1]:
-        raise ValueError(f"{name}: {groups} groups do not split input {x.shape} and weights {w.shape}")
+        raise NetworkOpError(f"{name}: {groups} groups do not split input {x.shape} and weights {w.shape}")
 
 
 def _check_roles(name: str, *roles: str) -> None:
     for role in roles:
         if role not in ROLES:
-            raise ValueError(f"{name}: operand role {role!r} is not one of {ROLES}")
+            raise NetworkOpError(f"{name}: operand role {role!r} is not one of {ROLES}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ class NumpyOps:
     def __init__(self, dtype: type | np.dtype):
         self.float_dtype = np.dtype(dtype)
         if self.float_dtype.kind != "f":
-            raise ValueError(f"NumpyOps needs a float dtype, got {self.float_dtype}")
+            raise NetworkOpError(f"NumpyOps needs a float dtype, got {self.float_dtype}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -142,7 +144,7 @@ class NumpyOps:
                b_role: str = WEIGHT) -> np.ndarray:
         _check_roles(name, a_role, b_role)
         if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
+            raise NetworkOpError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
         return np.matmul(a.astype(self.float_dtype, copy=False), b.astype(self.float_dtype, copy=False))
 
     def conv2d(self, name: str, x: np.ndarray, w: np.ndarray, stride: Pair = (1, 1),

@@ -74,6 +74,8 @@ def model_package(name: str) -> ModelPackage:
     try:
         return _BY_NAME[name]
     except KeyError:
+        # a programming error, not a user's: every caller passes a literal package name from hfp8sim's own code,
+        # so this stays a plain ValueError (the CLI shows its traceback as a bug)
         raise ValueError(f"unknown model package {name!r}; known: {', '.join(_BY_NAME)}") from None
 
 

@@ -3,7 +3,7 @@
 Layout: an 8-byte little-endian header length ``n``, ``n`` bytes of JSON (``{name: {"dtype", "shape",
 "data_offsets": [begin, end]}, "__metadata__": {...}}``), then the raw little-endian tensor bytes, with offsets
 relative to the end of the header.  Every field is checked, so a truncated or foreign file fails with a
-:class:`~hfp8sim.networks.errors.WeightFileError` naming the problem rather than with a numpy traceback.
+:class:`~hfp8sim.errors.WeightFileError` naming the problem rather than with a numpy traceback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WeightFileError
+from ..errors import WeightFileError
 
 # dtypes numpy holds natively (safetensors data is always little-endian)
 _NUMPY_DTYPES = {

@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from ..errors import Hfp8SimError  # noqa: E402
+from ..errors import PlotError  # noqa: E402
 
 __all__ = ["Figure", "PlotReport", "RunData", "SweepTable", "detect", "load_run", "load_sweep", "plot_compare",
            "plot_results", "plot_run", "plot_sweep"]
@@ -50,10 +50,6 @@ ENERGY_ORDER = ("mac", "pe_registers", "sram_input", "sram_weight", "sram_output
                 "vector", "static")  # stacking order, bottom up; other components follow
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
                      "figure.dpi": 110, "savefig.bbox": "tight", "svg.hashsalt": "hfp8sim"})
-
-
-class PlotError(Hfp8SimError):
-    """Results that cannot be plotted (not a sweep or run folder, unreadable files)."""
 
 
 @dataclasses.dataclass

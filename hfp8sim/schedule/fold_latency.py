@@ -77,17 +77,18 @@ from __future__ import annotations
 import math
 
 from ..datapath.contract import DATAFLOWS, FoldSlot
+from ..errors import ArraySpecError
 
 
 def _positive(**values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ArraySpecError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_dataflow(dataflow: str) -> None:
     if dataflow not in DATAFLOWS:
-        raise ValueError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
+        raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}")
 
 
 def os_pe_step_count(k_total: int, *, pair: bool = False, chunk: int | None = None) -> int:
@@ -110,7 +111,7 @@ def fold_latency(dataflow: str, rows: int, cols: int, t_steps: int, r_used: int,
     _check_dataflow(dataflow)
     _positive(rows=rows, cols=cols, t_steps=t_steps, r_used=r_used, c_used=c_used)
     if r_used > rows or c_used > cols:
-        raise ValueError(f"a fold uses at most {rows} x {cols} PEs, got {r_used} x {c_used}")
+        raise ArraySpecError(f"a fold uses at most {rows} x {cols} PEs, got {r_used} x {c_used}")
     if dataflow == "os":
         return t_steps + 2 * r_used + c_used - 2
     preload = 1 if overlap else r_used
@@ -134,9 +135,9 @@ def gemm_fold_schedule(dataflow: str, rows: int, cols: int, m: int, n: int, k: i
     if chunk is not None:
         _positive(chunk=chunk)
         if dataflow != "os":
-            raise ValueError("chunk applies to the output-stationary dataflow only")
+            raise ArraySpecError("chunk applies to the output-stationary dataflow only")
     if chain and dataflow == "os":
-        raise ValueError("chain applies to ws/is only")
+        raise ArraySpecError("chain applies to ws/is only")
     if dataflow == "os":
         return _output_stationary(rows, cols, m, n, k, os_pe_step_count(k, pair=pair, chunk=chunk), overlap)
     return _stationary(dataflow, rows, cols, m, n, k, 2 if pair else 1, overlap, chain)

@@ -27,12 +27,8 @@ import dataclasses
 import math
 from functools import lru_cache
 
-from ..errors import Hfp8SimError
 from ..core.model import ArraySpec
-
-
-class ScheduleError(Hfp8SimError, ValueError):
-    """A layer cannot be mapped onto the array with the given scratchpads."""
+from ..errors import ScheduleError
 
 
 @dataclasses.dataclass(frozen=True)

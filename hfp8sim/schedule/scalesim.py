@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ..errors import ArraySpecError
+
 
 @dataclasses.dataclass(frozen=True)
 class ScaleSimLayer:
@@ -57,7 +59,7 @@ def spatial_temporal(layer: ScaleSimLayer, dataflow: str) -> tuple[int, int, int
         return layer.Wn, layer.K, layer.P
     if dataflow == "is":
         return layer.Wn, layer.P, layer.K
-    raise ValueError(f"unknown dataflow {dataflow!r}")
+    raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: os, ws, is")
 
 
 def fold_count(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> int:

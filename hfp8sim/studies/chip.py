@@ -16,10 +16,9 @@ import dataclasses
 from pathlib import Path
 
 from ..config.arch import parse_arch
-from ..config.yaml_io import read_yaml
-from ..energy import load_tech
+from ..config.tech import load_tech
+from ..io import read_yaml, shipped_dir
 from ..run import simulate_network
-from ..shipped import shipped_dir
 from ..workloads import MatMul, Network, load_workload, resolve_workload
 
 REFERENCE_ARCH = "ibm_like_4core.yaml"

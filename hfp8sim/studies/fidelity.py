@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import get_scheme
 from ..traces.datapath_ops import (
     DatapathOps, accumulator_limit, arithmetic_for_arch, describe_arith, summarize_by_layer,
 )
@@ -196,7 +195,7 @@ def _amax_limits(arch) -> dict[str, float]:
     limits = {}
     for scheme in SCHEMES:
         arith = dataclasses.replace(arithmetic_for_arch(arch, 8, scheme), pair=False)
-        fmt = get_scheme(scheme).forward
+        fmt = arch.resolve_scheme(scheme).forward
         top = min(float(fmt.max_value), accumulator_limit(arith, 1024))
         limits[scheme] = round(top, 3)
     return limits

@@ -31,7 +31,7 @@ import simpy
 
 from ..core.model import CoreTiming, NocSpec
 from ..schedule.mapper import LayerSchedule
-from .engine import DramChannel, LayerTiming, SharedOperand, TileCycles, _start_core
+from .engine import DramChannel, LayerTiming, SharedOperand, TileCycles, start_core_processes
 
 PARTITIONS = ("output_channels", "rows", "reduction")
 
@@ -117,8 +117,9 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
     results = [LayerTiming(tiles=len(s.tiles)) for s in schedules]
     procs = []
     for index, schedule in enumerate(schedules):
-        compute, stores = _start_core(env, dram, schedule, core, tile_cycles, results[index], record_events,
-                                      index=index, shared=shared, keep_outputs=partition == "reduction")
+        compute, stores = start_core_processes(env, dram, schedule, core, tile_cycles, results[index],
+                                               record_events, index=index, shared=shared,
+                                               keep_outputs=partition == "reduction")
         procs.append((compute, stores))
     done = [c for c, _ in procs]
     if give_up_after is not None:

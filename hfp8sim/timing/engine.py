@@ -144,12 +144,19 @@ class SharedOperand:
     multicast: Callable  # (nbytes) -> generator that moves the bytes from the owner to all cores
 
 
-def _start_core(env: simpy.Environment, dram: DramChannel, schedule: LayerSchedule, core: CoreTiming,
-                tile_cycles: TileCycles, result: LayerTiming, events: list | None, *, index: int = 0,
-                shared: SharedOperand | None = None, keep_outputs: bool = False):
+def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: LayerSchedule, core: CoreTiming,
+                         tile_cycles: TileCycles, result: LayerTiming, events: list | None, *, index: int = 0,
+                         shared: SharedOperand | None = None, keep_outputs: bool = False):
     """Create one core's loader/compute/store processes on ``env``; returns (compute process, store list).
 
-    ``keep_outputs``: the outputs stay on chip (partial sums for a cross-core reduction): no stores."""
+    The building block of both a single-core layer (:func:`simulate_layer`) and a chip layer
+    (:func:`hfp8sim.timing.chip.simulate_chip_layer`, one call per core on a shared ``env`` and ``dram``).
+    The caller runs ``env`` until the compute process and every store event have finished; ``result``
+    accumulates the core's bytes and busy cycles as the processes run.
+
+    ``index``: the core's number (event labels, and which core owns a ``shared`` operand).  ``shared``: an
+    operand block fetched once by its owner and multicast to the other cores.  ``keep_outputs``: the outputs
+    stay on chip (partial sums for a cross-core reduction): no stores."""
     slots_in = 2 if core.double_buffered_inputs else 1
     slots_out = 2 if core.double_buffered_output else 1
     in_slots = simpy.Container(env, capacity=slots_in, init=slots_in)
@@ -238,8 +245,8 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
     env = simpy.Environment()
     dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
     result = LayerTiming(tiles=len(schedule.tiles))
-    compute_proc, stores_done = _start_core(env, dram, schedule, core, tile_cycles, result,
-                                            result.events if record else None)
+    compute_proc, stores_done = start_core_processes(env, dram, schedule, core, tile_cycles, result,
+                                                     result.events if record else None)
     if give_up_after is not None:
         deadline = env.timeout(give_up_after)
         env.run(until=simpy.AnyOf(env, [compute_proc, deadline]))

@@ -47,7 +47,7 @@ import numpy as np
 from ..core.model import CoreModel
 from ..datapath import ArrayArithmetic, accumulate
 from ..datapath.conv import lower_conv
-from ..errors import FormatError, TraceError
+from ..errors import FormatError, NetworkOpError, TraceError
 from ..formats import FormatSpec, Scheme, decode_table, encode, get_format, get_scheme
 from ..formats.scaling import scale_from_amax
 from ..networks.ops import ACTIVATION, ROLES, WEIGHT
@@ -122,7 +122,7 @@ class GemmRecord:
 def arithmetic_for_arch(arch, operand_bits: int = 8, scheme: str | Scheme | None = None) -> ArrayArithmetic:
     """The datapath arithmetic of an arch config for operands of ``operand_bits`` (from its core model:
     see :meth:`hfp8sim.core.CoreModel.arithmetic_for_bits`)."""
-    return CoreModel.build(arch, get_scheme(scheme) if scheme is not None else None).arithmetic_for_bits(operand_bits)
+    return CoreModel.build(arch, arch.resolve_scheme(scheme)).arithmetic_for_bits(operand_bits)
 
 
 def describe_arith(arith: ArrayArithmetic) -> str:
@@ -252,7 +252,7 @@ class DatapathOps:
     def from_arch(cls, arch, scheme: str | Scheme | None = None, scaling: str = "per_tensor",
                   **kwargs) -> DatapathOps:
         """Ops with the arithmetic of ``arch``; its scheme unless one is given."""
-        return cls.from_core(CoreModel.build(arch, get_scheme(scheme) if scheme is not None else None), scaling,
+        return cls.from_core(CoreModel.build(arch, arch.resolve_scheme(scheme)), scaling,
                              **kwargs)
 
     def clear_cache(self) -> None:
@@ -319,10 +319,10 @@ class DatapathOps:
         entry's M are computed and returned (``[..., len(rows), N]``)."""
         for role in (a_role, b_role):
             if role not in ROLES + (GRADIENT,):
-                raise TraceError(f"{name}: operand role {role!r} is not one of activation, weight, gradient")
+                raise NetworkOpError(f"{name}: operand role {role!r} is not one of activation, weight, gradient")
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-            raise TraceError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
+            raise NetworkOpError(f"{name}: matmul wants a [..., M, K] and b [..., K, N], got {a.shape} and {b.shape}")
         a_spec, b_spec = self.operand_format(name, a_role), self.operand_format(name, b_role)
         arith = self.arithmetic(a_spec, b_spec)
         m_dim, k_dim, n_dim = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -376,7 +376,7 @@ class DatapathOps:
         row-major) the GEMM-layout result ``[groups, len(rows), K/groups]``."""
         x, w = np.asarray(x), np.asarray(w)
         if x.ndim != 4 or w.ndim != 4:
-            raise TraceError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
+            raise NetworkOpError(f"{name}: conv2d wants NCHW input and KCRS weights, got {x.shape} and {w.shape}")
         x_spec, w_spec = self.operand_format(name, ACTIVATION), self.operand_format(name, WEIGHT)
         arith = self.arithmetic(x_spec, w_spec)
         k_dim = w.shape[1] * w.shape[2] * w.shape[3]
@@ -495,6 +495,6 @@ def _four(value) -> tuple[int, int, int, int]:
     return values if len(values) == 4 else (values[0], values[0], values[1], values[1])  # type: ignore[return-value]
 
 
-__all__ = ["DatapathOps", "GemmRecord", "OperandRecord", "SCALINGS", "TraceError", "TRANSPOSE_BELOW_COLUMNS",
+__all__ = ["DatapathOps", "GemmRecord", "OperandRecord", "SCALINGS", "TRANSPOSE_BELOW_COLUMNS",
            "accumulate_any_order", "accumulator_limit", "arithmetic_for_arch", "describe_arith", "summarize_by_layer",
            "values_sha256"]

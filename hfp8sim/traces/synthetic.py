@@ -79,6 +79,8 @@ def sample(rng: np.random.Generator, shape: tuple[int, ...], distribution: str) 
         return np.tanh(z)
     if distribution == "gradient":
         return z * np.float32(GRADIENT_STD)
+    # internal invariant, not a user mistake: the distribution names come from producer_distribution and
+    # operand_distributions in this module, never from a user; reaching this is a bug here
     raise ValueError(f"unknown distribution {distribution!r}")
 
 

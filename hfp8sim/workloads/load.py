@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
-from ..config.yaml_io import parse_yaml, read_yaml
+from ..io import parse_yaml, read_yaml
 from ..errors import ConfigError, WorkloadError
 from .layers import (
     BINARY_OPS,

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import WorkloadError
-from ..shipped import shipped_dir
+from ..io import WORKLOADS, resolve_shipped
 
-SHIPPED_DIR = shipped_dir("workloads")
+SHIPPED_DIR = WORKLOADS.folder
 """Where the shipped workload files live: ``workloads/`` at the root of a source checkout (or the copy an
 installed wheel carries)."""
 
 
 def shipped_workloads() -> dict[str, Path]:
     """Shipped workload files by name (the file stem, e.g. ``resnet50``), sorted by name."""
-    if not SHIPPED_DIR.is_dir():
-        return {}
-    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.yaml"))}
+    return WORKLOADS.files()
 
 
 def resolve_workload(name_or_path: str | Path) -> Path:
@@ -24,14 +21,4 @@ def resolve_workload(name_or_path: str | Path) -> Path:
 
     Anything else raises a WorkloadError listing the shipped names.
     """
-    text = str(name_or_path)
-    shipped = shipped_workloads()
-    if text in shipped:
-        return shipped[text]
-    path = Path(text)
-    if path.is_file():
-        return path
-    looks_like_path = path.suffix != "" or "/" in text or "\\" in text
-    what = "workload file not found" if looks_like_path else "unknown workload"
-    names = ", ".join(shipped) or "(none found in " + str(SHIPPED_DIR) + ")"
-    raise WorkloadError(f"{what}; shipped workloads: {names}", file=text)
+    return Path(resolve_shipped(name_or_path, WORKLOADS))

@@ -5,8 +5,9 @@ import copy
 import pytest
 
 from hfp8sim.config.arch import load_arch, parse_arch
-from hfp8sim.config.yaml_io import read_yaml
-from hfp8sim.errors import ConfigError
+from hfp8sim.errors import ConfigError, FormatError
+from hfp8sim.formats import get_scheme, scheme_names
+from hfp8sim.io import read_yaml
 
 
 def shipped(project_root):
@@ -70,6 +71,25 @@ def test_unknown_scheme_and_format_names(default_data):
     data["array"]["accumulator"]["buffer_format"] = "float33"
     with pytest.raises(ConfigError, match="array.accumulator.buffer_format: unknown format 'float33'"):
         parse_arch(data, "my.yaml")
+
+
+def test_inline_schemes_belong_to_their_arch_and_register_nothing(default_data):
+    registered = scheme_names()
+    one, two = copy.deepcopy(default_data), copy.deepcopy(default_data)
+    one["scheme"] = {"forward": "float8_e4m3fn", "backward": "float8_e5m2", "accumulate": "float16"}
+    two["scheme"] = {"forward": "float8_e5m2", "backward": "float8_e5m2", "accumulate": "float32"}
+    arch_one, arch_two = parse_arch(one, "one.yaml"), parse_arch(two, "two.yaml")  # same name, different schemes
+    assert scheme_names() == registered
+    assert arch_one.scheme.name == arch_two.scheme.name == f"{default_data['name']}:scheme"
+    # each arch resolves its own scheme's name to its own scheme, and other names through the registry
+    assert arch_one.resolve_scheme(arch_one.scheme.name).accumulate.name == "float16"
+    assert arch_two.resolve_scheme(arch_two.scheme.name).accumulate.name == "float32"
+    assert arch_one.resolve_scheme(None) is arch_one.scheme
+    assert arch_one.resolve_scheme("fp16") is get_scheme("fp16")
+    with pytest.raises(FormatError, match="unknown scheme"):
+        get_scheme(arch_one.scheme.name)
+    with pytest.raises(FormatError, match="unknown scheme 'hfp9'"):
+        arch_one.resolve_scheme("hfp9")
 
 
 def test_missing_file_and_non_mapping(tmp_path):

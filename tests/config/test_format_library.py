@@ -67,8 +67,14 @@ def test_bad_library_files_give_located_errors(tmp_path, text, message):
 
 
 def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
+    with pytest.raises(ConfigError, match=r"nope.yaml: format library file not found; shipped format libraries: "
+                                          r"example_formats$"):
         load_format_library(tmp_path / "nope.yaml")
+
+
+def test_shipped_format_library_by_name():
+    formats, schemes = load_format_library("example_formats")
+    assert formats[0].name == "e4m3b11_ieee" and schemes[0].forward is formats[0]
 
 
 def test_shipped_format_library_loads(project_root):

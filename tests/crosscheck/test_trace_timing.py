@@ -4,10 +4,10 @@ the zero-operand MACs measured on its tensors (which zero gating turns into ener
 import pytest
 
 from hfp8sim.config.arch import load_arch
+from hfp8sim.io import default_arch_path
 from hfp8sim.run import simulate_network
-from hfp8sim.traces.timing_view import network_from_trace
-from hfp8sim.shipped import default_arch_path
 from hfp8sim.traces.schema import Trace
+from hfp8sim.traces.timing_view import network_from_trace
 from hfp8sim.traces.trace import trace_workload
 from hfp8sim.workloads import load_workload, resolve_workload
 

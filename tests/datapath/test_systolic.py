@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hfp8sim.datapath import gemm
 from hfp8sim.datapath.arithmetic import add_rounded, mac, mac_pair, round_value
 from hfp8sim.datapath.contract import ArrayArithmetic
-from hfp8sim.datapath.systolic import StructuralHazard, replay_gemm, simulate_gemm
+from hfp8sim.datapath.systolic import replay_gemm, simulate_gemm
+from hfp8sim.errors import StructuralHazard
 from hfp8sim.formats import OVERFLOW_MODES, ROUNDING_MODES, decode, decode_table, get_format
 from hfp8sim.schedule import fold_latency, gemm_cycles, gemm_fold_schedule, os_pe_step_count
 

@@ -11,15 +11,14 @@ from hfp8sim.energy import (
     EnergyBreakdown,
     average_power_w,
     energy_of,
-    load_tech,
-    parse_tech,
     sum_breakdowns,
     tflops_per_watt,
     tops_per_watt,
 )
+from hfp8sim.config.tech import load_tech, parse_tech
 from hfp8sim.errors import ConfigError
 
-from .test_table import SMALL
+from ..config.test_tech import SMALL
 
 PADS = {"input": 1024, "weight": 1024, "output": 1024}
 

@@ -5,11 +5,10 @@ import copy
 import pytest
 
 from hfp8sim.config.arch import parse_arch
-from hfp8sim.config.yaml_io import read_yaml
+from hfp8sim.io import default_arch_path, read_yaml
 from hfp8sim.run import simulate_network
 from hfp8sim.traces.schema import TRACE_FORMAT, Trace
 from hfp8sim.traces.timing_view import network_from_trace
-from hfp8sim.shipped import default_arch_path
 from hfp8sim.workloads import load_workload, resolve_workload
 
 COMPONENTS = ("mac", "pe_registers", "sram_input", "sram_weight", "sram_output", "dram", "edge", "noc", "vector",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfp8sim.networks import Float32Ops, Float64Ops, NetworkInputError, RecordingOps, preprocess, read_legacy_pth
+from hfp8sim.errors import NetworkInputError
+from hfp8sim.networks import Float32Ops, Float64Ops, RecordingOps, preprocess, read_legacy_pth
 from hfp8sim.networks.efficientnet_lite0 import BLOCKS
 from hfp8sim.networks.packages import efficientnet_lite0_weights_path
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfp8sim.errors import ModelPackageError
-from hfp8sim.networks import NetworkInputError, all_real_sentences, packages, real_photos, real_sentences
+from hfp8sim.errors import ModelPackageError, NetworkInputError
+from hfp8sim.networks import all_real_sentences, packages, real_photos, real_sentences
 
 PHOTO_SHAPES = {
     "chelsea": (300, 451, 3), "coffee": (400, 600, 3), "rocket": (427, 640, 3), "motorcycle_left": (500, 741, 3),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfp8sim.networks import Float32Ops, Float64Ops, NetworkInputError, RecordingOps, TokenBatch, real_sentences
+from hfp8sim.errors import NetworkInputError
+from hfp8sim.networks import Float32Ops, Float64Ops, RecordingOps, TokenBatch, real_sentences
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hfp8sim.errors import Hfp8SimError
-from hfp8sim.networks import WeightFileError, read_legacy_pth, read_safetensors
+from hfp8sim.errors import Hfp8SimError, WeightFileError
+from hfp8sim.networks import read_legacy_pth, read_safetensors
 from hfp8sim.networks.packages import efficientnet_lite0_weights_path, minilm_model_dir
 
 # ---------------------------------------------------------------------------------------------------- safetensors

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hfp8sim.networks import NetworkInputError, WeightFileError, WordPieceTokenizer
+from hfp8sim.errors import NetworkInputError, WeightFileError
+from hfp8sim.networks import WordPieceTokenizer
 from hfp8sim.networks.wordpiece import normalize, pre_tokenize
 
 # Ids are line numbers (from 0) of vocab.txt; the Hugging Face fast tokenizer gives the same ids for these

@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from hfp8sim.cli import main
-from hfp8sim.sweep import SweepError, check_key
+from hfp8sim.errors import SweepError
+from hfp8sim.sweep import check_key
 
 
 def _one_line_error(capsys) -> str:
@@ -41,7 +42,7 @@ def test_bad_grids_fail_in_one_line(args, message, tmp_path, capsys):
 
 def test_bad_arch_or_workload(tmp_path, capsys):
     assert main(["sweep", "no_such_core", "tiny_cnn", "--out", str(tmp_path)]) == 2
-    assert "no_such_core: unknown arch config; shipped: " in _one_line_error(capsys)
+    assert "no_such_core: unknown arch config; shipped arch configs: array_128x128, " in _one_line_error(capsys)
     assert main(["sweep", "default", "tiny_cnn,resnet5O", "--out", str(tmp_path)]) == 2
     assert "resnet5O: unknown workload; shipped workloads:" in _one_line_error(capsys)
     assert main(["sweep", "default", ",", "--out", str(tmp_path)]) == 2

@@ -6,7 +6,7 @@ from hfp8sim.cli import main
 from hfp8sim.config.arch import load_arch
 from hfp8sim.reports.timeline import chrome_trace
 from hfp8sim.run import simulate_network
-from hfp8sim.shipped import default_arch_path
+from hfp8sim.io import default_arch_path
 from hfp8sim.workloads import load_workload, resolve_workload
 
 

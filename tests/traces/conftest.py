@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from hfp8sim.config.arch import load_arch
-from hfp8sim.shipped import default_arch_path
+from hfp8sim.io import default_arch_path
 from hfp8sim.traces import arithmetic_for_arch
 
 

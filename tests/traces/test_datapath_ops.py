@@ -10,11 +10,11 @@ import pytest
 
 from hfp8sim.datapath import ArrayArithmetic, accumulate
 from hfp8sim.datapath.conv import conv2d, lower_conv
-from hfp8sim.errors import FormatError
+from hfp8sim.errors import FormatError, NetworkOpError, TraceError
 from hfp8sim.formats import encode, get_format
 from hfp8sim.formats.scaling import channel_scales, tensor_scale
 from hfp8sim.networks import Float32Ops, preprocess
-from hfp8sim.traces import DatapathOps, TraceError, accumulator_limit, values_sha256
+from hfp8sim.traces import DatapathOps, accumulator_limit, values_sha256
 
 FWD = "float8_e4m3b11fnuz"
 
@@ -191,5 +191,5 @@ def test_bad_settings_are_refused():
         DatapathOps("hfp9")
     with pytest.raises(TraceError, match="margin must be a non-negative integer"):
         DatapathOps("hfp8", margin=-1)
-    with pytest.raises(TraceError, match=r"m: matmul wants a \[..., M, K\]"):
+    with pytest.raises(NetworkOpError, match=r"m: matmul wants a \[..., M, K\]"):
         DatapathOps().matmul("m", np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32))

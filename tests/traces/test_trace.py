@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from hfp8sim.cli import main
-from hfp8sim.errors import Hfp8SimError
-from hfp8sim.traces import TraceError
+from hfp8sim.errors import Hfp8SimError, TraceError
 from hfp8sim.traces.schema import TRACE_FORMAT, Trace
 from hfp8sim.traces.trace import trace_workload
 from hfp8sim.workloads import load_workload, resolve_workload

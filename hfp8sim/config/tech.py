@@ -1,7 +1,9 @@
 """Technology (energy) tables: per-action energies at a nominal voltage, strictly validated from YAML.
 
 A tech file is the Energy Reference Table (Timeloop/Accelergy ERT style) of one technology.  The timing model
-only counts actions; :func:`hfp8sim.energy.model.energy_of` multiplies those counts by this table.  Every number
+only counts actions; :func:`hfp8sim.energy.model.energy_of` multiplies those counts by this table.  The table
+is configuration (an arch config names one and is checked against it), so it lives in ``config`` and the
+energy model imports it from here.  Every number
 may carry its ``source`` and a sweep ``range``; every problem in a file is reported at once as
 ``file: key.path: message``, and unknown keys are errors.
 
@@ -40,7 +42,7 @@ from typing import Any
 import pydantic
 from pydantic_core import PydanticCustomError
 
-from ..config.yaml_io import read_yaml, validation_error
+from ..io import TECH_TABLES, read_yaml, resolve_shipped, validation_error
 from ..errors import ConfigError
 
 __all__ = [
@@ -265,6 +267,7 @@ class TechTable:
         values are used (clamped).  Exactly the tabulated value at a point.
         """
         if access not in ("read", "write"):
+            # internal invariant: only the energy model calls this, with the literals "read" and "write"
             raise ValueError(f"access is 'read' or 'write', not {access!r}")
         curve = self.model.sram_pj_per_byte
         if curve is None:
@@ -308,19 +311,10 @@ def parse_tech(data: Any, source: str = "<tech>") -> TechTable:
 
 def shipped_tech_files() -> dict[str, Path]:
     """The shipped tech files by name (file stem): ``arch_configs/tech/*.yaml``."""
-    from ..shipped import shipped_dir
-
-    root = shipped_dir("arch_configs") / "tech"
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))}
+    return TECH_TABLES.files()
 
 
 def load_tech(path: str | Path = DEFAULT_TECH) -> TechTable:
     """Read and validate a tech file: a path, or a shipped name such as ``tech_7nm``."""
-    text = str(path)
-    p = Path(path)
-    if not p.exists() and not text.endswith((".yaml", ".yml")) and "/" not in text:
-        shipped = shipped_tech_files()
-        if text in shipped:
-            return parse_tech(read_yaml(shipped[text]), str(shipped[text]))
-        raise ConfigError(f"unknown tech file; shipped: {', '.join(shipped) or '(none)'}", file=text)
-    return parse_tech(read_yaml(p), text)
+    file = resolve_shipped(path, TECH_TABLES)
+    return parse_tech(read_yaml(file), str(file))

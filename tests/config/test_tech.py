@@ -7,7 +7,7 @@ import pickle
 import pytest
 import yaml
 
-from hfp8sim.energy import DEFAULT_TECH, load_tech, parse_tech, shipped_tech_files
+from hfp8sim.config.tech import DEFAULT_TECH, load_tech, parse_tech, shipped_tech_files
 from hfp8sim.errors import ConfigError
 
 SMALL = {
@@ -200,10 +200,10 @@ def test_operating_points_are_required(tmp_path):
 def test_missing_file_and_unknown_shipped_name(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_tech(tmp_path / "nope.yaml")
-    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: file not found"
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: tech table file not found; shipped tech tables: tech_7nm"
     with pytest.raises(ConfigError) as info:
         load_tech("tech_3nm")
-    assert str(info.value) == "tech_3nm: unknown tech file; shipped: tech_7nm"
+    assert str(info.value) == "tech_3nm: unknown tech table; shipped tech tables: tech_7nm"
 
 
 def test_yaml_mistakes_are_located(tmp_path):
