@@ -1,4 +1,6 @@
-"""Shared fixtures.  Tests run from a clean checkout: paths are resolved from this file."""
+"""Shared fixtures.  Tests run from a clean checkout with nothing beside it: every path is resolved from this
+file and stays inside the repository (reference data the tests need is copied under ``tests/``, each folder
+with a README saying where it came from)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT_ROOT.parent / "shared"
+# SCALE-Sim's example topologies and the independent layer-shape tables (see the READMEs there)
+WORKLOAD_DATA = PROJECT_ROOT / "tests" / "workloads" / "data"
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -61,7 +63,8 @@ ARITHMETICS = [
                          f"{a.acc_overflow}-{a.acc_rounding}")
 @pytest.mark.parametrize("operands", OPERAND_PAIRS, ids=lambda p: f"{p[0][7:]}x{p[1][7:]}")
 def test_gemm_is_bit_identical_to_the_exact_oracle(arith, operands):
-    rng = np.random.default_rng(hash((arith.dataflow, arith.rows, arith.pair, operands)) & 0xFFFF)
+    # crc32, not hash(): string hashes change with PYTHONHASHSEED, and the codes must be the same every run
+    rng = np.random.default_rng(zlib.crc32(repr((arith.dataflow, arith.rows, arith.pair, operands)).encode()))
     fa, fb = operands
     for m, k, n in [(3, 11, 2), (2, 17, 3), (1, 1, 1), (2, 0, 2)]:
         a = random_codes(rng, (m, k), fa, nan_rate=0.02)

@@ -16,7 +16,7 @@ from hfp8sim.schedule import scalesim
 from hfp8sim.schedule.fold_latency import gemm_cycles
 from hfp8sim.timing.engine import DramChannel
 from hfp8sim.workloads import Conv2d, Network, load_workload, resolve_workload
-from tests.conftest import SHARED
+from tests.conftest import WORKLOAD_DATA
 from tests.timing.conftest import make_arch, one_gemm
 
 
@@ -137,7 +137,7 @@ def test_scalesim_mode_reproduces_scalesim_reports(layer, side, dataflow, cycles
 
 def resnet18_scalesim_network() -> Network:
     layers = []
-    with (SHARED / "reference" / "scalesim_inputs" / "topologies" / "Resnet18.csv").open() as handle:
+    with (WORKLOAD_DATA / "scalesim" / "Resnet18.csv").open() as handle:
         for row in csv.reader(handle):
             if not row or not row[1].strip().isdigit():
                 continue
@@ -162,7 +162,7 @@ def test_scalesim_mode_whole_resnet18_matches_scalesim(side, total):
 @pytest.mark.parametrize("side", [8, 32, 128, 256])
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
 def test_scalesim_mode_matches_formulas_on_layer_tables(table, side, dataflow):
-    with (SHARED / "reference" / "layer_tables" / table).open() as handle:
+    with (WORKLOAD_DATA / "layer_tables" / table).open() as handle:
         rows = list(csv.DictReader(handle))
     arch = scalesim_arch(side, dataflow)
     layers, expected = [], 0
