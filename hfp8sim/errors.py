@@ -91,8 +91,12 @@ class SweepError(Hfp8SimError, ValueError):
     """A sweep that cannot start: an unknown key, an empty grid, an unreachable scheduler."""
 
 
+class ResultsError(Hfp8SimError, ValueError):
+    """A result file that cannot be read back: missing, not CSV/JSON, or not a result."""
+
+
 class PlotError(Hfp8SimError):
-    """Results that cannot be plotted (not a sweep or run folder, unreadable files)."""
+    """Results that cannot be plotted (not a sweep or run folder, no summary, nothing to draw)."""
 
 
 class ModelPackageError(Hfp8SimError):

@@ -1,4 +1,10 @@
-"""Typed, additive results: one row per layer, totals per network, written as CSV and JSON."""
+"""Typed, additive results: one row per layer, totals per network, written as CSV and JSON and read back here.
+
+A run folder holds ``layers.csv`` (one :class:`LayerResult` row per layer, energy columns flattened) and
+``summary.json`` (totals, the resolved config, the version); :meth:`NetworkResult.write` writes both and
+:func:`read_run_folder` reads them back (for plots); :func:`read_rows` and :func:`read_result_json` read any
+result table or JSON object (a sweep's ``points.csv`` and point files too), with numbers typed again.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
+
+from .errors import ResultsError
+
+RUN_FILES = ("layers.csv", "summary.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +169,7 @@ class NetworkResult:
         from . import __version__
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        layers_path = out_dir / "layers.csv"
+        layers_path = out_dir / RUN_FILES[0]
         with layers_path.open("w", newline="") as handle:
             rows = [layer.row() for layer in self.layers]
             fields = list(rows[0]) if rows else list(LayerResult.__dataclass_fields__)
@@ -168,9 +178,54 @@ class NetworkResult:
             writer = csv.DictWriter(handle, fieldnames=fields, restval=0.0)
             writer.writeheader()
             writer.writerows(rows)
-        summary_path = out_dir / "summary.json"
+        summary_path = out_dir / RUN_FILES[1]
         payload = {"hfp8sim_version": __version__, "summary": self.summary(), "config": self.config}
         if extra:
             payload.update(extra)
         summary_path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
         return layers_path, summary_path
+
+
+# ---- reading back ------------------------------------------------------------------------------------------
+
+def typed_cell(text: Any) -> Any:
+    """A CSV cell as the value it was written from: int, float, bool, None for an empty cell, else the text."""
+    if not isinstance(text, str):
+        return text
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return {"True": True, "False": False}.get(text, text)
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a result CSV (``layers.csv``, ``points.csv``), values typed."""
+    try:
+        with path.open(newline="") as handle:
+            return [{k: typed_cell(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from None
+
+
+def read_result_json(path: Path) -> dict[str, Any]:
+    """A result JSON object (``summary.json``, a sweep point, ``sweep.json``)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: not a result file (expected a JSON object)")
+    return data
+
+
+def is_run_folder(path: Path) -> bool:
+    return all((path / name).is_file() for name in RUN_FILES)
+
+
+def read_run_folder(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(``summary.json`` payload, ``layers.csv`` rows) of a run folder written by :meth:`NetworkResult.write`."""
+    return read_result_json(folder / RUN_FILES[1]), read_rows(folder / RUN_FILES[0])
+

@@ -32,8 +32,8 @@ class Pass(enum.StrEnum):
     """Which pass of a training step a GEMM belongs to (inference runs the forward pass only)."""
 
     FORWARD = "forward"
-    BACKWARD_DATA = "backward_data"
-    WEIGHT_GRADIENT = "weight_gradient"
+    BACKWARD_DATA = "backward_data"  # dX = dY x W^T
+    BACKWARD_WEIGHT = "backward_weight"  # dW = X^T x dY
 
 
 class Partition(enum.StrEnum):

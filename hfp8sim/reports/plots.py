@@ -18,9 +18,7 @@ Every figure is written as PNG and SVG and comes with a one-line caption whose n
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 import statistics
 from collections import defaultdict
@@ -35,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from ..errors import PlotError  # noqa: E402
+from ..results import typed_cell, is_run_folder, read_result_json, read_rows, read_run_folder  # noqa: E402
 
 __all__ = ["Figure", "PlotReport", "RunData", "SweepTable", "detect", "load_run", "load_sweep", "plot_compare",
            "plot_results", "plot_run", "plot_sweep"]
@@ -70,36 +69,6 @@ class PlotReport:
 # ------------------------------------------------------------------------------------------ reading
 
 
-def _value(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    if text == "":
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return {"True": True, "False": False}.get(text, text)
-    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
-
-
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    try:
-        with path.open(newline="") as handle:
-            return [{k: _value(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise PlotError(f"{path}: cannot read: {exc}") from None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise PlotError(f"{path}: cannot read: {exc}") from None
-    if not isinstance(data, dict):
-        raise PlotError(f"{path}: not a result file (expected a JSON object)")
-    return data
-
-
 @dataclasses.dataclass
 class SweepTable:
     folder: Path
@@ -115,9 +84,9 @@ def load_sweep(folder: str | Path) -> SweepTable:
     folder = Path(folder)
     if folder.is_file():
         folder = folder.parent
-    rows = _read_csv(folder / "points.csv")
+    rows = read_rows(folder / "points.csv")
     manifest = folder / "sweep.json"
-    params = _read_json(manifest).get("param_columns", []) if manifest.is_file() else []
+    params = read_result_json(manifest).get("param_columns", []) if manifest.is_file() else []
     return SweepTable(folder, rows, list(params))
 
 
@@ -162,7 +131,7 @@ def _run_from(label: str, payload: dict[str, Any], layers: list[dict[str, Any]],
     if not peak:
         util, cycles = summary.get("utilization") or 0.0, summary.get("cycles") or 0.0
         peak = summary.get("macs", 0.0) / (cycles * util) if util and cycles else math.nan
-    return RunData(label, summary, [{k: _value(v) for k, v in row.items()} for row in layers], config,
+    return RunData(label, summary, [{k: typed_cell(v) for k, v in row.items()} for row in layers], config,
                    float(peak), clock, _dram_bytes_per_second(config, clock, payload.get("dram_bytes_per_cycle")))
 
 
@@ -170,12 +139,11 @@ def load_run(path: str | Path) -> RunData:
     """A run folder (``layers.csv`` + ``summary.json``) or one sweep point (``points/<id>.json``)."""
     path = Path(path)
     if path.is_dir():
-        payload = _read_json(path / "summary.json")
-        layers = _read_csv(path / "layers.csv")
+        payload, layers = read_run_folder(path)
         summary = payload.get("summary") or {}
         label = f"{summary.get('workload', path.name)} {summary.get('scheme', '')}".strip()
         return _run_from(label, payload, layers, path)
-    payload = _read_json(path)
+    payload = read_result_json(path)
     summary = payload.get("summary") or {}
     config = payload.get("config") or {}
     array = config.get("array") or {}
@@ -183,10 +151,6 @@ def load_run(path: str | Path) -> RunData:
                                       f"{array.get('rows')}x{array.get('cols')}", array.get("dataflow", ""),
                                       summary.get("scheme", "")) if x)
     return _run_from(label, payload, payload.get("layers") or [], path)
-
-
-def _is_run_dir(path: Path) -> bool:
-    return (path / "layers.csv").is_file() and (path / "summary.json").is_file()
 
 
 def detect(path: str | Path) -> str:
@@ -201,9 +165,9 @@ def detect(path: str | Path) -> str:
             return "run"
     elif (path / "points.csv").is_file():
         return "sweep"
-    elif _is_run_dir(path):
+    elif is_run_folder(path):
         return "run"
-    elif any(_is_run_dir(child) for child in path.iterdir() if child.is_dir()):
+    elif any(is_run_folder(child) for child in path.iterdir() if child.is_dir()):
         return "compare"
     raise PlotError(f"{path}: not a sweep folder (points.csv), a run folder (layers.csv + summary.json), a folder "
                     "of run folders, or a sweep point (points/<id>.json)")
@@ -866,9 +830,9 @@ def _layer_energy(run: RunData, out_dir: Path, prefix: str, formats):
 
 def plot_compare(folder: str | Path, out_dir: str | Path, *, formats: Sequence[str] = FORMATS) -> PlotReport:
     folder, out_dir = Path(folder), Path(out_dir)
-    runs = [load_run(child) for child in sorted(folder.iterdir()) if child.is_dir() and _is_run_dir(child)]
+    runs = [load_run(child) for child in sorted(folder.iterdir()) if child.is_dir() and is_run_folder(child)]
     report = PlotReport("compare", folder, [], [])
-    for run, child in zip(runs, [c for c in sorted(folder.iterdir()) if c.is_dir() and _is_run_dir(c)]):
+    for run, child in zip(runs, [c for c in sorted(folder.iterdir()) if c.is_dir() and is_run_folder(c)]):
         sub = plot_run(run, out_dir / child.name, formats=formats)
         report.figures += sub.figures
         report.notes += sub.notes

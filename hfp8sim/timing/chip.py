@@ -31,9 +31,8 @@ import simpy
 
 from ..core.model import CoreTiming, NocSpec
 from ..schedule.mapper import LayerSchedule
+from ..vocabulary import Partition
 from .engine import DramChannel, LayerTiming, SharedOperand, TileCycles, start_core_processes
-
-PARTITIONS = ("output_channels", "rows", "reduction")
 
 
 class Noc:
@@ -110,8 +109,8 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
     dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines * cores)
     noc = Noc(env, cores, noc_spec)
     shared = None
-    if partition in ("output_channels", "rows"):
-        which = "a" if partition == "output_channels" else "b"
+    if partition in (Partition.OUTPUT_CHANNELS, Partition.ROWS):
+        which = "a" if partition == Partition.OUTPUT_CHANNELS else "b"
         arrivals = {t.index: env.event() for t in schedules[0].tiles}
         shared = SharedOperand(which, 0, arrivals, lambda nbytes: noc.multicast(0, nbytes))
     results = [LayerTiming(tiles=len(s.tiles)) for s in schedules]
@@ -119,7 +118,7 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
     for index, schedule in enumerate(schedules):
         compute, stores = start_core_processes(env, dram, schedule, core, tile_cycles, results[index],
                                                record_events, index=index, shared=shared,
-                                               keep_outputs=partition == "reduction")
+                                               keep_outputs=partition == Partition.REDUCTION)
         procs.append((compute, stores))
     done = [c for c, _ in procs]
     if give_up_after is not None:
@@ -129,7 +128,7 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
     else:
         env.run(until=simpy.AllOf(env, done))
     reduction_cycles, adds = 0.0, 0.0
-    if partition == "reduction" and cores > 1:
+    if partition == Partition.REDUCTION and cores > 1:
         p = schedules[0].problem
         outputs = p.batch * p.M * p.N
         chunk = math.ceil(outputs / cores)

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from ..errors import WorkloadError
+from ..vocabulary import Pass, Role
 
-PASSES = ("forward", "backward_data", "backward_weight")
+PASSES: tuple[str, ...] = tuple(p.value for p in Pass)  # forward, backward_data, backward_weight
 """Training passes: the forward pass, the data-gradient pass (dX) and the weight-gradient pass (dW)."""
 
-ROLES = ("activation", "weight", "gradient")
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)  # activation, weight, gradient
 """Tensor roles.  A precision scheme maps each role (and the pass) to a number format."""
 
 CONVENTIONS = ("native", "scalesim")
