@@ -81,8 +81,7 @@ def run_chip_study(progress=None, *, dense_size: int = DENSE_SIZE, workloads=WOR
                 if progress:
                     progress(f"{op}: {workload} {scheme}")
                 s = simulate_network(arch, network, scheme=scheme).summary()
-                peak_macs = arch.array.rows * arch.array.cols * arch.macs_per_pe(8 if scheme == "hfp8" else 16) \
-                    * arch.chip.cores
+                peak_macs = s["peak_macs_per_cycle"]  # the chip's, at the scheme's operand width
                 total = s["energy_total_pj"]
                 points.append(ChipPoint(
                     op, point.clock_ghz, point.voltage_v, workload, scheme,

@@ -77,8 +77,8 @@ def _arch_record(arch: ArchConfig, ops: DatapathOps) -> dict:
     array = arch.array
     acc = array.accumulator
     return {
-        "name": arch.name, "file": Path(arch.source).name if arch.source else None, "rows": array.rows,
-        "cols": array.cols, "dataflow": array.dataflow, "clock_ghz": arch.clock_ghz,
+        "name": arch.name, "file": Path(arch.source).name if arch.source else None, "rows": ops.arith.rows,
+        "cols": ops.arith.cols, "dataflow": ops.arith.dataflow, "clock_ghz": arch.clock_ghz,
         "macs_per_pe_per_cycle": {str(bits): int(rate) for bits, rate in sorted(array.macs_per_pe_per_cycle.items())},
         "accumulator": {"format": ops.arith.acc_format.name, "buffer_format": ops.arith.buffer_format.name,
                         "chunk": acc.chunk, "chain": acc.chain, "rounding": acc.rounding, "overflow": acc.overflow},
