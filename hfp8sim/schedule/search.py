@@ -14,7 +14,7 @@ import dataclasses
 import math
 from typing import Any, NamedTuple, Protocol
 
-from ..core.model import CoreModel, CoreTiming
+from ..core.model import CoreModel, CoreTiming, element_bytes
 from ..errors import Hfp8SimError
 from ..vocabulary import Partition
 from .mapper import ArraySpec, Candidate, GemmProblem, LayerSchedule, Tile, build_schedule, candidates, \
@@ -45,11 +45,7 @@ def gemm_problem(layer, core: CoreModel) -> GemmProblem:
     g = layer.gemm()
     return GemmProblem(layer.name, g.M, g.N, g.K, g.batch, core.element_bytes(g.a_role),
                        core.element_bytes(g.b_role), core.element_bytes(layer.output_role),
-                       _bytes(core.psum_format.bits))
-
-
-def _bytes(bits: int) -> int:
-    return max(1, math.ceil(bits / 8))
+                       element_bytes(core.psum_format))
 
 
 def _flow_shop_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency: float) -> float:
