@@ -87,3 +87,29 @@ def round_f32(typingctx, value, params, magic):
         return builder.bitcast(builder.or_(result, sign), _F32)
 
     return types.float32(value, params, magic), codegen
+
+
+@intrinsic
+def round_to_odd_f32(typingctx, rounded_sum, error, error_mask):
+    """round_to_odd_f32(s: float32, e: float32, error_mask: int32) -> float32: the float32 sum ``s = fl(x + y)``
+    with its error ``e`` (``x + y = s + e`` exactly, from TwoSum) turned into the round-to-odd of ``x + y``.
+
+    When the sum was inexact, step to the neighbour of ``s`` on the side of ``e`` if ``s`` is even, i.e. set
+    the last bit after moving one unit toward zero when ``e`` has the other sign: ``((s - [signs differ]) | 1)``
+    on the bit pattern (below a power of two that lands on the all-ones significand of the binade below, which
+    is odd).  The inexact test is an *ordered* ``e != 0``: an infinite or NaN sum has a NaN error and is left
+    alone.  ``error_mask`` is -1, or 0 to return ``s`` unchanged (a float32 target, where ``s`` itself is the
+    correctly rounded sum) at the cost of one AND instead of a second loop."""
+    if rounded_sum != types.float32 or error != types.float32 or not isinstance(error_mask, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        s, e, mask = args
+        s_bits = builder.bitcast(s, _I32)
+        e_bits = builder.and_(builder.bitcast(e, _I32), builder.trunc(mask, _I32) if mask.type.width > 32 else mask)
+        inexact = builder.fcmp_ordered("!=", builder.bitcast(e_bits, _F32), _F32(0.0))
+        toward_zero = builder.ashr(builder.xor(s_bits, e_bits), _I32(31))  # -1 when the signs differ
+        odd = builder.or_(builder.add(s_bits, toward_zero), _I32(1))
+        return builder.bitcast(builder.select(inexact, odd, s_bits), _F32)
+
+    return types.float32(rounded_sum, error, error_mask), codegen

@@ -27,12 +27,17 @@ import numpy as np
 from ..errors import DatapathError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
-from .arithmetic import add_rounded, mac, mac_pair, round_value
+from .arithmetic import add_rounded, mac, mac_pair, round_value, two_sum
 from .contract import ArrayArithmetic
-from .fast_round import fast_round_params, round_f32
+from .fast_round import fast_round_params, round_f32, round_to_odd_f32
 
 _FLOAT32_MIN_NORMAL = 2.0**-126
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_F32_ZERO = np.float32(0.0)
+_F32_INF = np.float32(np.inf)
+_ALL_ONES = np.int32(-1)
+# round to odd in float32 (24 bits) then to nearest in p bits equals rounding the exact sum once iff p <= 22
+_ODD_TARGET_MAX_BITS = 22
 
 
 # ---- kernels ---------------------------------------------------------------------------------------------
@@ -106,6 +111,96 @@ def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_mag
             k0 = k1
 
 
+@numba.njit(cache=True, inline="always")
+def _add_rounded_f32(x, y, params, magic, odd_mask):
+    """round_p(x + y) for float32 x, y: TwoSum, round to odd in float32 (``odd_mask`` -1: p <= 22 bits), then
+    the one rounding into p; for a float32 target (``odd_mask`` 0) the float32 sum is already the answer."""
+    s, e = two_sum(x, y)
+    return round_f32(round_to_odd_f32(s, e, odd_mask), params, magic)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_to_odd_f32(x, y, z, odd_mask):
+    """x + y + z rounded to odd in float32 (or to nearest with ``odd_mask`` 0), by Boldo and Melquiond's
+    error-free transformation (see ``arithmetic.sum3_round_to_odd``), for finite addends with a nonzero sum."""
+    uh, ul = two_sum(y, z)
+    th, tl = two_sum(x, uh)
+    vs, ve = two_sum(tl, ul)
+    s, e = two_sum(th, round_to_odd_f32(vs, ve, _ALL_ONES))
+    return round_to_odd_f32(s, e, odd_mask)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_rounded_f32(x, y, z, params, magic, odd_mask):
+    """round_p(x + y + z), the exact three-term sum rounded once, where no addend is infinite and the exact
+    sum of nonzero addends is never zero (the dispatcher's ``special_sums`` is False)."""
+    return round_f32(_add3_to_odd_f32(x, y, z, odd_mask), params, magic)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_rounded_f32_special(x, y, z, params, magic, odd_mask):
+    """``_add3_rounded_f32`` for every input: an exact zero sum takes its sign from the plain float32 sum (-0
+    only when every addend is -0), and an infinite accumulator ``x`` (nonsaturating overflow) propagates
+    through the plain sum too, where TwoSum's error terms would be NaN."""
+    total = _add3_to_odd_f32(x, y, z, odd_mask)
+    plain = (x + y) + z
+    if total == _F32_ZERO or not abs(plain) < _F32_INF:
+        total = plain
+    return round_f32(total, params, magic)
+
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_fast_odd(a_val, b_val, seg_len, pair, special_sums, acc_params, acc_magic, acc_odd_mask, run_params,
+                   run_magic, run_odd_mask, has_init, chain_init, out):
+    """The float32 kernel with round-to-odd additions: any products exact in float32 (FP16 x FP16 too), one
+    or two per step (``pair``).  Shapes as ``_gemm_fast``; vectorised over N."""
+    groups, rows, depth = a_val.shape
+    cols = b_val.shape[2]
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        psum = np.empty(cols, np.float32)
+        running = out[g, i]
+        if not has_init:
+            running[:] = 0.0
+        k0 = 0
+        while k0 < depth:
+            k1 = min(depth, k0 + seg_len)
+            if chain_init and k0 == 0:
+                psum[:] = running
+            else:
+                psum[:] = 0.0
+            k = k0
+            if pair:
+                while k + 1 < k1:
+                    a0 = a_val[g, i, k]
+                    a1 = a_val[g, i, k + 1]
+                    b0_row = b_val[g, k]
+                    b1_row = b_val[g, k + 1]
+                    if special_sums:  # two loops, so that the common one carries no special cases
+                        for j in range(cols):
+                            psum[j] = _add3_rounded_f32_special(psum[j], a0 * b0_row[j], a1 * b1_row[j],
+                                                                acc_params, acc_magic, acc_odd_mask)
+                    else:
+                        for j in range(cols):
+                            psum[j] = _add3_rounded_f32(psum[j], a0 * b0_row[j], a1 * b1_row[j], acc_params,
+                                                        acc_magic, acc_odd_mask)
+                    k += 2
+            while k < k1:
+                a = a_val[g, i, k]
+                b_row = b_val[g, k]
+                for j in range(cols):
+                    psum[j] = _add_rounded_f32(psum[j], a * b_row[j], acc_params, acc_magic, acc_odd_mask)
+                k += 1
+            if k0 == 0 and (chain_init or not has_init):
+                for j in range(cols):
+                    running[j] = round_f32(psum[j], run_params, run_magic)
+            else:
+                for j in range(cols):
+                    running[j] = _add_rounded_f32(running[j], psum[j], run_params, run_magic, run_odd_mask)
+            k0 = k1
+
+
 # ---- checks and dispatch ---------------------------------------------------------------------------------
 
 def _check_codes(bits, spec: FormatSpec, what: str) -> np.ndarray:
@@ -156,6 +251,61 @@ def fast_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithm
     return smallest >= _FLOAT32_MIN_NORMAL and largest < _FLOAT32_MAX / 4
 
 
+def odd_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
+                     depth: int = 0, running_bound: float = 0.0) -> bool:
+    """Whether the float32 round-to-odd kernel gives exactly the contract's bits (see the module notes).
+
+    ``depth`` is K and ``running_bound`` the largest magnitude of the running values continued from: a float32
+    accumulator or buffer has no saturation of its own that keeps TwoSum away from float32 overflow, so its
+    values are bounded by ``running_bound + depth * largest product`` and that must stay far from it."""
+    if arith.acc_rounding != "nearest_even" or operands_have_inf:
+        return False
+    if _significant_bits(a_spec) + _significant_bits(b_spec) > 24:
+        return False
+    smallest = float(a_spec.min_subnormal) * float(b_spec.min_subnormal)
+    largest = float(a_spec.max_value) * float(b_spec.max_value)
+    headroom = _FLOAT32_MAX / 16
+    if not (smallest >= _FLOAT32_MIN_NORMAL and largest <= headroom):
+        return False
+    for spec in (arith.acc_format, arith.segment_sum_format):
+        if spec.name == "float32":
+            if not 2 * (running_bound + depth * largest) <= headroom:  # also refuses a NaN bound
+                return False
+        elif not (spec.bits <= 16 and _significant_bits(spec) <= _ODD_TARGET_MAX_BITS and spec.emin >= -126
+                  and spec.emax <= 127 and float(spec.max_value) <= headroom):
+            return False
+    return True
+
+
+def _odd_mask(spec: FormatSpec) -> np.int32:
+    """-1 (round to odd, then into ``spec``) for formats of at most 22 bits; 0 for float32 itself."""
+    return np.int32(0 if spec.name == "float32" else -1)
+
+
+def _special_sums(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, chain_init: bool) -> bool:
+    """Whether a pair step can meet an infinite accumulator or an exact zero sum whose sign needs care.
+
+    Infinite: only a nonsaturating accumulator overflows to infinity (operands are finite on this path).
+    Zero: the sum of +0 and two -0 products is +0 as TwoSum computes it, and only a sum of three -0 is -0;
+    the accumulator is -0 only when a nonzero sum rounds to zero, which a sum of products, a multiple of the
+    smallest product, cannot do when that is at least the accumulator's smallest positive value, or when a
+    chain continues from running values (which may be -0)."""
+    smallest_product = a_spec.min_subnormal * b_spec.min_subnormal
+    return (arith.acc_overflow != "saturate" or chain_init
+            or smallest_product < arith.acc_format.min_subnormal)
+
+
+def select_kernel(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
+                  depth: int = 0, running_bound: float = 0.0) -> str:
+    """The kernel ``accumulate`` runs: ``"float32"`` (FP8-like products, one per step), ``"float32_odd"``
+    (wider products or pair mode) or ``"exact"`` (everything no float32 kernel is proven for)."""
+    if fast_path_applies(a_spec, b_spec, arith, operands_have_inf):
+        return "float32"
+    if odd_path_applies(a_spec, b_spec, arith, operands_have_inf, depth, running_bound):
+        return "float32_odd"
+    return "exact"
+
+
 def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, running=None,
                force_exact: bool = False):
     """The accumulated values (float64) of A @ B under ``arith``; 2-D or batched 3-D operands.
@@ -187,14 +337,22 @@ def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, ru
         running = np.asarray(running, dtype=np.float64)
         if running.shape != (groups, rows, cols) and running.shape != (rows, cols):
             raise DatapathError(f"running values have shape {running.shape}; the outputs are {(rows, cols)}")
-    if not force_exact and fast_path_applies(a_spec, b_spec, arith, has_inf):
-        acc_params, acc_magic = fast_round_params(arith.acc_format, overflow)
-        run_params, run_magic = fast_round_params(arith.segment_sum_format, overflow)
+    running_bound = float(np.abs(running).max()) if has_init and running.size else 0.0
+    kernel = "exact" if force_exact else select_kernel(a_spec, b_spec, arith, has_inf, a.shape[2], running_bound)
+    if kernel != "exact":
+        acc, run = arith.acc_format, arith.segment_sum_format
+        acc_params, acc_magic = fast_round_params(acc, overflow)
+        run_params, run_magic = fast_round_params(run, overflow)
         out32 = np.empty((groups, rows, cols), np.float32)
         if has_init:
             out32[...] = running.reshape(groups, rows, cols)
-        _gemm_fast(np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32), seg_len,
-                   acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
+        a32, b32 = np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32)
+        if kernel == "float32":
+            _gemm_fast(a32, b32, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
+        else:
+            _gemm_fast_odd(a32, b32, seg_len, arith.pair, _special_sums(a_spec, b_spec, arith, chain_init),
+                           acc_params, acc_magic, _odd_mask(acc), run_params, run_magic, _odd_mask(run), has_init,
+                           chain_init, out32)
         out = out32.astype(np.float64)
     else:
         out = np.empty((groups, rows, cols), np.float64)
