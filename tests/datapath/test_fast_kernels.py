@@ -16,7 +16,7 @@ from hfp8sim.datapath import ArrayArithmetic, accumulate, gemm, round_output
 from hfp8sim.datapath.conv import conv2d
 from hfp8sim.datapath.gemm import select_kernel
 from hfp8sim.datapath.oracle import oracle_accumulate
-from hfp8sim.formats import decode, encode, get_format
+from hfp8sim.formats import FormatSpec, decode, encode, get_format
 
 FWD, BWD, FP16 = "float8_e4m3b11fnuz", "float8_e5m2", "float16"
 OPERANDS = [(FP16, FP16), (FP16, FWD), (FWD, FP16), (BWD, FP16), (FWD, FWD), (BWD, FWD), (BWD, BWD)]
@@ -129,8 +129,15 @@ def test_the_round_to_odd_kernel_is_chosen_for_fp16_products_and_pair_mode():
         for arith in (default, ArrayArithmetic(pair=True), ArrayArithmetic("os", acc_format="float16"),
                       ArrayArithmetic("is", acc_format="float32", pair=True)):
             assert select_kernel(spec_a, spec_b, arith, False, 512) == "float32_odd"
-    for spec_a, spec_b in [(fwd, fwd), (bwd, fwd), (bwd, bwd)]:
-        assert select_kernel(spec_a, spec_b, ArrayArithmetic(pair=True), False, 512) == "float32_odd"
+    # FP8 pair mode into DLFloat16: exact int64 fixed point, unless the range needs more than 62 bits
+    assert select_kernel(fwd, fwd, ArrayArithmetic(pair=True), False, 512) == "fixed"
+    assert select_kernel(bwd, fwd, ArrayArithmetic(pair=True), False, 512) == "fixed"
+    assert select_kernel(bwd, bwd, ArrayArithmetic(pair=True), False, 512) == "float32_odd"
+    # ... and when a step could round a nonzero sum to zero, continue a chain, or overflow without saturating
+    assert select_kernel(fwd, fwd, ArrayArithmetic(pair=True, acc_format="float16"), False, 512) == "float32_odd"
+    assert select_kernel(fwd, fwd, ArrayArithmetic(pair=True), False, 512, chain_init=True) == "float32_odd"
+    nonsaturating = ArrayArithmetic(pair=True, acc_overflow="nonsaturating")
+    assert select_kernel(fwd, fwd, nonsaturating, False, 512) == "float32_odd"
 
 
 def test_the_exact_kernel_stays_where_float32_is_not_proven():
@@ -180,6 +187,33 @@ def test_pair_steps_keep_a_negative_zero_and_an_infinite_accumulator(acc):
     expected = oracle_accumulate(a, b, FP16, FP16, arith)
     for force_exact in (False, True):
         assert np.array_equal(as_codes(gemm(a, b, FP16, FP16, arith, force_exact=force_exact), arith), expected)
+
+
+def test_the_fixed_point_kernel_saturates_and_puts_nan_back_on_its_rows_and_columns():
+    """Products of 30 * 30 into a narrow accumulator (1,6,9) with bias 50, max about 16376: the chain
+    saturates.  NaN codes in A and B reach exactly their row and column."""
+    narrow = FormatSpec("e6m9b50fn", 6, 9, 50, subnormals=False, nan="fn")
+    arith = ArrayArithmetic("os", pair=True, acc_format=narrow)
+    a = encode(np.full((3, 100), 30.0), FWD)
+    b = encode(np.full((100, 4), 30.0), FWD)
+    a[1, 50] = get_format(FWD).nan_code
+    b[7, 2] = get_format(FWD).nan_code
+    assert select_kernel(get_format(FWD), get_format(FWD), arith, False, 100) == "fixed"
+    got = gemm(a, b, FWD, FWD, arith)
+    assert_same_bits(got, gemm(a, b, FWD, FWD, arith, force_exact=True))
+    assert np.isnan(got[1]).all() and np.isnan(got[:, 2]).all()
+    assert np.count_nonzero(np.isnan(got)) == 4 + 3 - 1
+    assert got[0, 0] == float(narrow.max_value)
+    # random tiles added to running values in a float32 buffer
+    rng = np.random.default_rng(13)
+    a = codes_for(rng, (5, 96), BWD, "wide", 0.02)
+    b = codes_for(rng, (96, 6), FWD, "wide", 0.0)
+    arith = ArrayArithmetic("ws", rows=8, pair=True, buffer_format="float32")
+    fast = exact = None
+    for k0 in range(0, 96, 32):
+        fast = accumulate(a[:, k0:k0 + 32], b[k0:k0 + 32], BWD, FWD, arith, running=fast)
+        exact = accumulate(a[:, k0:k0 + 32], b[k0:k0 + 32], BWD, FWD, arith, running=exact, force_exact=True)
+    assert_same_bits(fast, exact)
 
 
 def test_large_random_gemms_agree_for_every_operand_pair():
