@@ -56,11 +56,19 @@ def add_round_to_odd(a, b):
 
 @numba.njit(cache=True, inline="always")
 def sum3_round_to_odd(a, b, c):
-    """a + b + c rounded to odd in 53 bits."""
+    """a + b + c rounded to odd in 53 bits.
+
+    Two cases take the plain sum instead: an exact zero sum, whose sign is -0 only when every addend is -0
+    (TwoSum's error terms are +0 there, and th + (+0) would lose the sign), and an infinite or NaN addend
+    (an accumulator that overflowed without saturating), where TwoSum's error terms are NaN.  Finite
+    addends of at most 24 significant bits from formats of at most 8 exponent bits never overflow float64."""
     uh, ul = two_sum(b, c)
     th, tl = two_sum(a, uh)
     v = add_round_to_odd(tl, ul)
-    return add_round_to_odd(th, v)
+    total = add_round_to_odd(th, v)
+    if total == 0.0 or not math.isfinite(total):
+        return (a + b) + c
+    return total
 
 
 @numba.njit(cache=True, inline="always")

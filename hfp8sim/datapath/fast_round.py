@@ -15,6 +15,10 @@ integer arithmetic to 64 bits and the loop would not vectorise as well):
   keep the unbounded-exponent result and flush it to (signed) zero if it is below the smallest normal;
 * above max finite: the overflow pattern (max finite, inf or NaN, per the overflow mode);
 * NaN stays NaN.  The sign is put back last.
+
+The float32 round-to-odd kernel feeds ``round_f32`` with the round-to-odd of an exact sum instead
+(``round_to_odd_f32``): rounding that to any format of at most 22 significant bits equals rounding the
+exact sum, including into the subnormal quantum and at the overflow threshold.
 """
 
 from __future__ import annotations
@@ -87,3 +91,30 @@ def round_f32(typingctx, value, params, magic):
         return builder.bitcast(builder.or_(result, sign), _F32)
 
     return types.float32(value, params, magic), codegen
+
+
+@intrinsic
+def round_to_odd_f32(typingctx, rounded_sum, error, error_mask):
+    """round_to_odd_f32(s: float32, e: float32, error_mask: int32) -> float32: the float32 sum ``s = fl(x + y)``
+    with its error ``e`` (``x + y = s + e`` exactly) turned into the round-to-odd of ``x + y``.
+
+    When the sum was inexact, step to the neighbour of ``s`` on the side of ``e`` if ``s`` is even, i.e. set
+    the last bit after moving one unit toward zero when ``e`` has the other sign: ``((s - [signs differ]) | 1)``
+    on the bit pattern (below a power of two that lands on the all-ones significand of the binade below, which
+    is odd).  Infinite and NaN sums are left alone (their error is NaN).  ``error_mask`` is -1, or 0 to return
+    ``s`` unchanged (a float32 target, where ``s`` itself is the correctly rounded sum) at the cost of one AND
+    instead of a second loop."""
+    if rounded_sum != types.float32 or error != types.float32 or not isinstance(error_mask, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        s, e, mask = args
+        s_bits = builder.bitcast(s, _I32)
+        e_bits = builder.and_(builder.bitcast(e, _I32), builder.trunc(mask, _I32) if mask.type.width > 32 else mask)
+        inexact = builder.icmp_unsigned("!=", builder.and_(e_bits, _I32(0x7FFFFFFF)), _I32(0))
+        finite = builder.icmp_unsigned("!=", builder.and_(s_bits, _I32(0x7F800000)), _I32(0x7F800000))
+        toward_zero = builder.ashr(builder.xor(s_bits, e_bits), _I32(31))  # -1 when the signs differ
+        odd = builder.or_(builder.add(s_bits, toward_zero), _I32(1))
+        return builder.bitcast(builder.select(builder.and_(inexact, finite), odd, s_bits), _F32)
+
+    return types.float32(rounded_sum, error, error_mask), codegen

@@ -5,16 +5,33 @@ values the accumulator/buffer holds), or, with ``out_format``, their codes round
 format.  Batched operands (``[G, M, K] x [G, K, N]``) run G independent GEMMs in one parallel call (grouped
 and depthwise convolutions use it).
 
-Two kernels give the same bits:
+Four kernels give the same bits; ``select_kernel`` takes the fastest one proven for the case, and
+``force_exact`` the last:
 
-* the **fast path** (float32, vectorised over output columns, ``fast_round.round_f32``) is taken when the
-  products are exact in float32 and fit the accumulator's precision p <= 11, the accumulator and running
-  formats are at most 11 bits (or float32), accumulation rounds to nearest-even, pair mode is off and no
-  operand is infinite;
-* the **exact path** (float64 with round-to-odd additions, ``arithmetic.py``) handles everything else:
-  pair mode, wider products (FP16 x FP16), other accumulator roundings, infinite operands.
+* **float32** (``_gemm_fast``, vectorised over output columns, ``fast_round.round_f32``): one product per
+  step, products exact in float32 and within the accumulator's precision p <= 11, accumulator and running
+  formats of at most 11 bits (or float32).  ``round_p(fl32(acc + p))`` is then the correctly rounded sum
+  (Figueroa's double-rounding theorem, 24 >= 2p + 2).  This is the FP8 x FP8 kernel.
+* **fixed** (``_gemm_fixed``, int64 lanes): products and accumulator as exact integer multiples of the
+  quantum Q = (smallest A value) x (smallest B value).  When the accumulator's finest step is at most Q,
+  every accumulator value is such a multiple, so ``acc + p0 + p1`` is an exact integer sum, and
+  ``_round_fixed`` rounds it once (leading-zero count, nearest-even, saturation).  It needs a saturating
+  accumulator and ``(acc max + 2 products) / Q < 2**62``: FP8 pair mode into DLFloat16 (e4m3 x e4m3,
+  e5m2 x e4m3).  NaN operands are set aside and put back (a NaN reaches exactly the outputs of its row or
+  column), and a zero sum is +0 (no -0 can arise, see ``fixed_path_applies``).
+* **float32_odd** (``_gemm_fast_odd``): any products exact in float32 (FP16 x FP16: 22 bits), one or two per
+  step.  A float32 TwoSum gives each addition's exact error; setting the last bit toward it (round to odd in
+  24 bits, ``fast_round.round_to_odd_f32``) and then rounding into a format of p <= 22 bits equals rounding
+  the exact sum once (Boldo and Melquiond, see ``arithmetic.py``); the pair step uses their error-free
+  three-term transformation.  A float32 accumulator takes the float32 sum itself (correctly rounded), with
+  its values bounded far below float32's overflow.  Exact zero sums and an infinite (nonsaturating)
+  accumulator in pair mode take a plain float32 sum instead (``_special_sums``), in a loop of their own.
+* **exact** (float64 with round-to-odd additions, ``arithmetic.py``): everything else, i.e. other accumulator
+  roundings, infinite operands, products of more than 24 bits or outside float32's normal range,
+  accumulators wider than 22 bits other than float32.
 
-Tests check both against the exact ``fractions`` oracle and against each other.
+Tests check every kernel against the exact ``fractions`` oracle and against the exact kernel
+(``tests/datapath/test_fast_kernels.py``).
 """
 
 from __future__ import annotations
@@ -23,16 +40,22 @@ import math
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from ..errors import DatapathError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
-from .arithmetic import add_rounded, mac, mac_pair, round_value
+from .arithmetic import add_rounded, mac, mac_pair, round_value, two_sum
 from .contract import ArrayArithmetic
-from .fast_round import fast_round_params, round_f32
+from .fast_round import fast_round_params, round_f32, round_to_odd_f32
 
 _FLOAT32_MIN_NORMAL = 2.0**-126
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_F32_ZERO = np.float32(0.0)
+_F32_INF = np.float32(np.inf)
+_ALL_ONES = np.int32(-1)
+# round to odd in float32 (24 bits) then to nearest in p bits equals rounding the exact sum once iff p <= 22
+_ODD_TARGET_MAX_BITS = 22
 
 
 # ---- kernels ---------------------------------------------------------------------------------------------
@@ -106,6 +129,158 @@ def _gemm_fast(a_val, b_val, seg_len, acc_params, acc_magic, run_params, run_mag
             k0 = k1
 
 
+@numba.njit(cache=True, inline="always")
+def _add_rounded_f32(x, y, params, magic, odd_mask):
+    """round_p(x + y) for float32 x, y: TwoSum, round to odd in float32 (``odd_mask`` -1: p <= 22 bits), then
+    the one rounding into p; for a float32 target (``odd_mask`` 0) the float32 sum is already the answer."""
+    s, e = two_sum(x, y)
+    return round_f32(round_to_odd_f32(s, e, odd_mask), params, magic)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_to_odd_f32(x, y, z, odd_mask):
+    """x + y + z rounded to odd in float32 (or to nearest with ``odd_mask`` 0), by Boldo and Melquiond's
+    error-free transformation (see ``arithmetic.sum3_round_to_odd``), for finite addends with a nonzero sum."""
+    uh, ul = two_sum(y, z)
+    th, tl = two_sum(x, uh)
+    vs, ve = two_sum(tl, ul)
+    s, e = two_sum(th, round_to_odd_f32(vs, ve, _ALL_ONES))
+    return round_to_odd_f32(s, e, odd_mask)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_rounded_f32(x, y, z, params, magic, odd_mask):
+    """round_p(x + y + z), the exact three-term sum rounded once, where no addend is infinite and the exact
+    sum of nonzero addends is never zero (the dispatcher's ``special_sums`` is False)."""
+    return round_f32(_add3_to_odd_f32(x, y, z, odd_mask), params, magic)
+
+
+@numba.njit(cache=True, inline="always")
+def _add3_rounded_f32_special(x, y, z, params, magic, odd_mask):
+    """``_add3_rounded_f32`` for every input: an exact zero sum takes its sign from the plain float32 sum (-0
+    only when every addend is -0), and an infinite accumulator ``x`` (nonsaturating overflow) propagates
+    through the plain sum too, where TwoSum's error terms would be NaN."""
+    total = _add3_to_odd_f32(x, y, z, odd_mask)
+    plain = (x + y) + z
+    if total == _F32_ZERO or not abs(plain) < _F32_INF:
+        total = plain
+    return round_f32(total, params, magic)
+
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_fast_odd(a_val, b_val, seg_len, pair, special_sums, acc_params, acc_magic, acc_odd_mask, run_params,
+                   run_magic, run_odd_mask, has_init, chain_init, out):
+    """The float32 kernel with round-to-odd additions: any products exact in float32 (FP16 x FP16 too), one
+    or two per step (``pair``).  Shapes as ``_gemm_fast``; vectorised over N."""
+    groups, rows, depth = a_val.shape
+    cols = b_val.shape[2]
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        psum = np.empty(cols, np.float32)
+        running = out[g, i]
+        if not has_init:
+            running[:] = 0.0
+        k0 = 0
+        while k0 < depth:
+            k1 = min(depth, k0 + seg_len)
+            if chain_init and k0 == 0:
+                psum[:] = running
+            else:
+                psum[:] = 0.0
+            k = k0
+            if pair:
+                while k + 1 < k1:
+                    a0 = a_val[g, i, k]
+                    a1 = a_val[g, i, k + 1]
+                    b0_row = b_val[g, k]
+                    b1_row = b_val[g, k + 1]
+                    if special_sums:  # two loops, so that the common one carries no special cases
+                        for j in range(cols):
+                            psum[j] = _add3_rounded_f32_special(psum[j], a0 * b0_row[j], a1 * b1_row[j],
+                                                                acc_params, acc_magic, acc_odd_mask)
+                    else:
+                        for j in range(cols):
+                            psum[j] = _add3_rounded_f32(psum[j], a0 * b0_row[j], a1 * b1_row[j], acc_params,
+                                                        acc_magic, acc_odd_mask)
+                    k += 2
+            while k < k1:
+                a = a_val[g, i, k]
+                b_row = b_val[g, k]
+                for j in range(cols):
+                    psum[j] = _add_rounded_f32(psum[j], a * b_row[j], acc_params, acc_magic, acc_odd_mask)
+                k += 1
+            if k0 == 0 and (chain_init or not has_init):
+                for j in range(cols):
+                    running[j] = round_f32(psum[j], run_params, run_magic)
+            else:
+                for j in range(cols):
+                    running[j] = _add_rounded_f32(running[j], psum[j], run_params, run_magic, run_odd_mask)
+            k0 = k1
+
+
+@numba.njit(cache=True, inline="always")
+def _round_fixed(total, sig_bits, max_fixed):
+    """Round the integer ``total`` (a multiple of the quantum Q, counted in Q) to ``sig_bits`` significant bits,
+    nearest-even, and saturate at ``max_fixed``: the accumulator format's rounding on a grid no finer than Q
+    (the dispatcher checks that its subnormals, if any, are finer than Q), all in int64 lanes."""
+    magnitude = np.uint64(abs(total))
+    top_bit = np.int64(63) - np.int64(leading_zeros(magnitude))  # -1 for zero
+    shift = np.uint64(max(top_bit - (sig_bits - 1), 0))
+    below = (np.uint64(1) << shift) - np.uint64(1)  # the bits that fall below the result's last place
+    last = (magnitude >> shift) & np.uint64(1)
+    # add half an ulp less one, plus one more when the kept part is odd: ties go to even; nothing when shift=0
+    rounded = min((magnitude + (((below >> np.uint64(1)) + last) & below)) & ~below, max_fixed)
+    return -np.int64(rounded) if total < 0 else np.int64(rounded)
+
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_fixed(a_fix, b_fix, seg_len, pair, sig_bits, max_fixed, quantum, run_params, run_magic,
+                run_odd_mask, has_init, out):
+    """Products and accumulator as exact int64 multiples of the quantum Q (``a_fix * b_fix`` = product / Q):
+    the sum of the accumulator and one or two products is exact, and ``_round_fixed`` rounds it once.
+    ``a_fix`` [G, M, K] and ``b_fix`` [G, K, N] float32 hold the operands as integers; segment sums go to the
+    running values (float32 ``out``) as in ``_gemm_fast_odd``."""
+    groups, rows, depth = a_fix.shape
+    cols = b_fix.shape[2]
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        psum = np.empty(cols, np.int64)
+        running = out[g, i]
+        if not has_init:
+            running[:] = 0.0
+        k0 = 0
+        while k0 < depth:
+            k1 = min(depth, k0 + seg_len)
+            psum[:] = 0
+            k = k0
+            if pair:
+                while k + 1 < k1:
+                    a0 = a_fix[g, i, k]
+                    a1 = a_fix[g, i, k + 1]
+                    b0_row = b_fix[g, k]
+                    b1_row = b_fix[g, k + 1]
+                    for j in range(cols):
+                        total = psum[j] + np.int64(a0 * b0_row[j]) + np.int64(a1 * b1_row[j])
+                        psum[j] = _round_fixed(total, sig_bits, max_fixed)
+                    k += 2
+            while k < k1:
+                a = a_fix[g, i, k]
+                b_row = b_fix[g, k]
+                for j in range(cols):
+                    psum[j] = _round_fixed(psum[j] + np.int64(a * b_row[j]), sig_bits, max_fixed)
+                k += 1
+            if k0 == 0 and not has_init:
+                for j in range(cols):
+                    running[j] = round_f32(np.float32(psum[j]) * quantum, run_params, run_magic)
+            else:
+                for j in range(cols):
+                    running[j] = _add_rounded_f32(running[j], np.float32(psum[j]) * quantum, run_params, run_magic,
+                                                  run_odd_mask)
+            k0 = k1
+
+
 # ---- checks and dispatch ---------------------------------------------------------------------------------
 
 def _check_codes(bits, spec: FormatSpec, what: str) -> np.ndarray:
@@ -156,6 +331,108 @@ def fast_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithm
     return smallest >= _FLOAT32_MIN_NORMAL and largest < _FLOAT32_MAX / 4
 
 
+def odd_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
+                     depth: int = 0, running_bound: float = 0.0) -> bool:
+    """Whether the float32 round-to-odd kernel gives exactly the contract's bits (see the module notes).
+
+    ``depth`` is K and ``running_bound`` the largest magnitude of the running values continued from: a float32
+    accumulator or buffer has no saturation of its own that keeps TwoSum away from float32 overflow, so its
+    values are bounded by ``running_bound + depth * largest product`` and that must stay far from it."""
+    if arith.acc_rounding != "nearest_even" or operands_have_inf:
+        return False
+    if _significant_bits(a_spec) + _significant_bits(b_spec) > 24:
+        return False
+    smallest = float(a_spec.min_subnormal) * float(b_spec.min_subnormal)
+    largest = float(a_spec.max_value) * float(b_spec.max_value)
+    headroom = _FLOAT32_MAX / 16
+    if not (smallest >= _FLOAT32_MIN_NORMAL and largest <= headroom):
+        return False
+    for spec in (arith.acc_format, arith.segment_sum_format):
+        if spec.name == "float32":
+            if not 2 * (running_bound + depth * largest) <= headroom:  # also refuses a NaN bound
+                return False
+        elif not _narrow_target(spec):
+            return False
+    return True
+
+
+def _narrow_target(spec: FormatSpec) -> bool:
+    """A format that round-to-odd float32 values round into correctly: at most 22 significant bits, inside
+    float32's normal range, far enough from float32's overflow that TwoSum never overflows."""
+    return (spec.bits <= 16 and _significant_bits(spec) <= _ODD_TARGET_MAX_BITS and spec.emin >= -126
+            and spec.emax <= 127 and float(spec.max_value) <= _FLOAT32_MAX / 16)
+
+
+def fixed_path_applies(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
+                       chain_init: bool = False) -> bool:
+    """Whether the int64 fixed-point kernel gives exactly the contract's bits (see the module notes).
+
+    Every product is a multiple of the quantum Q = (smallest A value) x (smallest B value), and so is every
+    accumulator value when the accumulator's own finest step is at most Q (then no nonzero sum rounds to
+    zero either, so no -0 appears, and a segment starts from +0 unless it continues a chain).  The sums fit
+    int64 when (accumulator max + two products) / Q < 2**62; a saturating accumulator never leaves that range."""
+    acc, run = arith.acc_format, arith.segment_sum_format
+    if (arith.acc_rounding != "nearest_even" or arith.acc_overflow != "saturate" or operands_have_inf
+            or chain_init or acc.name == "float32" or acc.bits > 16):
+        return False
+    if _significant_bits(a_spec) + _significant_bits(b_spec) > 24:
+        return False
+    quantum = a_spec.min_subnormal * b_spec.min_subnormal
+    largest = a_spec.max_value * b_spec.max_value
+    if quantum < acc.min_subnormal or quantum < _FLOAT32_MIN_NORMAL:
+        return False
+    if (acc.max_value + 2 * largest) / quantum >= 2**62:
+        return False
+    return run.name == "float32" or _narrow_target(run)
+
+
+def _odd_mask(spec: FormatSpec) -> np.int32:
+    """-1 (round to odd, then into ``spec``) for formats of at most 22 bits; 0 for float32 itself."""
+    return np.int32(0 if spec.name == "float32" else -1)
+
+
+def _special_sums(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, chain_init: bool) -> bool:
+    """Whether a pair step can meet an infinite accumulator or an exact zero sum whose sign needs care.
+
+    Infinite: only a nonsaturating accumulator overflows to infinity (operands are finite on this path).
+    Zero: the sum of +0 and two -0 products is +0 as TwoSum computes it, and only a sum of three -0 is -0;
+    the accumulator is -0 only when a nonzero sum rounds to zero, which a sum of products, a multiple of the
+    smallest product, cannot do when that is at least the accumulator's smallest positive value, or when a
+    chain continues from running values (which may be -0)."""
+    smallest_product = a_spec.min_subnormal * b_spec.min_subnormal
+    return (arith.acc_overflow != "saturate" or chain_init
+            or smallest_product < arith.acc_format.min_subnormal)
+
+
+def select_kernel(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
+                  depth: int = 0, running_bound: float = 0.0, chain_init: bool = False) -> str:
+    """The kernel ``accumulate`` runs, fastest first: ``"float32"`` (FP8-like products, one per step),
+    ``"fixed"`` (int64 fixed point: FP8 pair mode into DLFloat16), ``"float32_odd"`` (FP16 products, pair
+    mode) or ``"exact"`` (everything no faster kernel is proven for)."""
+    if fast_path_applies(a_spec, b_spec, arith, operands_have_inf):
+        return "float32"
+    if fixed_path_applies(a_spec, b_spec, arith, operands_have_inf, chain_init):
+        return "fixed"
+    if odd_path_applies(a_spec, b_spec, arith, operands_have_inf, depth, running_bound):
+        return "float32_odd"
+    return "exact"
+
+
+def _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32):
+    """Run ``_gemm_fixed``: operands scaled to integers, NaN operands set aside and put back afterwards (with a
+    saturating accumulator and finite operands an output is NaN exactly when a NaN operand reaches it)."""
+    a_nan, b_nan = np.isnan(a32), np.isnan(b32)
+    a_fix = np.where(a_nan, np.float32(0), a32 * np.float32(1 / a_spec.min_subnormal))
+    b_fix = np.where(b_nan, np.float32(0), b32 * np.float32(1 / b_spec.min_subnormal))
+    quantum = a_spec.min_subnormal * b_spec.min_subnormal
+    acc = arith.acc_format
+    _gemm_fixed(a_fix, b_fix, seg_len, arith.pair, _significant_bits(acc), np.uint64(acc.max_value / quantum),
+                np.float32(quantum), run_params, run_magic, _odd_mask(arith.segment_sum_format), has_init, out32)
+    rows_nan, cols_nan = a_nan.any(axis=2), b_nan.any(axis=1)
+    if rows_nan.any() or cols_nan.any():
+        out32[rows_nan[:, :, None] | cols_nan[:, None, :]] = np.nan
+
+
 def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, running=None,
                force_exact: bool = False):
     """The accumulated values (float64) of A @ B under ``arith``; 2-D or batched 3-D operands.
@@ -187,14 +464,25 @@ def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, ru
         running = np.asarray(running, dtype=np.float64)
         if running.shape != (groups, rows, cols) and running.shape != (rows, cols):
             raise DatapathError(f"running values have shape {running.shape}; the outputs are {(rows, cols)}")
-    if not force_exact and fast_path_applies(a_spec, b_spec, arith, has_inf):
-        acc_params, acc_magic = fast_round_params(arith.acc_format, overflow)
-        run_params, run_magic = fast_round_params(arith.segment_sum_format, overflow)
+    running_bound = float(np.abs(running).max()) if has_init and running.size else 0.0
+    kernel = "exact" if force_exact else select_kernel(a_spec, b_spec, arith, has_inf, a.shape[2], running_bound,
+                                                       chain_init)
+    if kernel != "exact":
+        acc, run = arith.acc_format, arith.segment_sum_format
+        acc_params, acc_magic = fast_round_params(acc, overflow)
+        run_params, run_magic = fast_round_params(run, overflow)
         out32 = np.empty((groups, rows, cols), np.float32)
         if has_init:
             out32[...] = running.reshape(groups, rows, cols)
-        _gemm_fast(np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32), seg_len,
-                   acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
+        a32, b32 = np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32)
+        if kernel == "float32":
+            _gemm_fast(a32, b32, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
+        elif kernel == "fixed":
+            _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32)
+        else:
+            _gemm_fast_odd(a32, b32, seg_len, arith.pair, _special_sums(a_spec, b_spec, arith, chain_init),
+                           acc_params, acc_magic, _odd_mask(acc), run_params, run_magic, _odd_mask(run), has_init,
+                           chain_init, out32)
         out = out32.astype(np.float64)
     else:
         out = np.empty((groups, rows, cols), np.float64)
