@@ -287,31 +287,58 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
     with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
     lengths."""
-    from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
-    from .workloads import load_workload, resolve_workload
-
     arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
     workload_names = _split_list(workload) if isinstance(workload, str) else list(workload)
     if not arch_names:
         raise SweepError("empty grid: no arch config given")
     if not workload_names:
         raise SweepError("empty grid: no workload given")
+    archs = _load_archs(arch_names)
+    networks, digests = _load_workloads(workload_names)
+    keys = arch_keys()
+    axes = _build_axes(keys, sets=sets, array=array, dataflow=dataflow, scheme=scheme,
+                       scratchpads_kib=scratchpads_kib, cores=cores)
+    _check_schemes(axes)
+    combos = _zip_axes(axes) if zipped and axes else list(itertools.product(*(a.values for a in axes)))
+    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
+    paths = {key: check_key(key, keys) for a in axes for key in a.keys}
+    points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths)
+    if not points:
+        raise SweepError("empty grid: no points")
+    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+
+
+def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(file, parsed YAML) of each arch config name or path; validated later, per point."""
+    from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
+
     archs = []
-    for name in arch_names:
+    for name in names:
         path = Path(resolve_shipped(name, ARCH_CONFIGS))
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise SweepError(f"{path}: an arch config is a mapping of keys (name, clock_ghz, array, ...)")
         archs.append((str(path), data))
+    return archs
+
+
+def _load_workloads(names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Networks by name, and the SHA-256 of each one's file (part of its points' ids)."""
+    from .workloads import load_workload, resolve_workload
+
     networks: dict[str, Any] = {}
     digests: dict[str, str] = {}
-    for name in workload_names:
+    for name in names:
         path = resolve_workload(name)
         network = load_workload(path)
         networks[network.name] = network
         digests[network.name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return networks, digests
 
-    keys = arch_keys()
+
+def _build_axes(keys: dict[str, str], *, sets: Sequence[str], array: str | None, dataflow: str | None,
+                scheme: str | None, scratchpads_kib: str | None, cores: str | None) -> list[Axis]:
+    """The grid's axes in column order: ``--array``, each ``--set``, then the other shortcuts."""
     axes: list[Axis] = []
 
     def add(label: str, axis_keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
@@ -338,21 +365,25 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
         add("--dataflow", SHORTCUTS["dataflow"], [(v,) for v in _split_list(dataflow)])
     if scheme is not None:
         add("--scheme", SHORTCUTS["scheme"], [(v,) for v in _split_list(scheme)])
-    _check_schemes(axes)
+    return axes
 
-    if zipped and axes:
-        lengths = {a.label: len(a.values) for a in axes}
-        longest = max(lengths.values())
-        uneven = {label: n for label, n in lengths.items() if n not in (1, longest)}
-        if uneven:
-            raise SweepError("--zip needs lists of equal length (or of one value): "
-                             + ", ".join(f"{label} has {n}" for label, n in lengths.items()))
-        combos = [tuple(a.values[i if len(a.values) > 1 else 0] for a in axes) for i in range(longest)]
-    else:
-        combos = list(itertools.product(*(a.values for a in axes)))
 
-    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
-    paths = {key: check_key(key, keys) for a in axes for key in a.keys}
+def _zip_axes(axes: list[Axis]) -> list[tuple[tuple[Any, ...], ...]]:
+    """The combinations of ``--zip``: position i of every axis, a one-value axis repeated."""
+    lengths = {a.label: len(a.values) for a in axes}
+    longest = max(lengths.values())
+    uneven = {label: n for label, n in lengths.items() if n not in (1, longest)}
+    if uneven:
+        raise SweepError("--zip needs lists of equal length (or of one value): "
+                         + ", ".join(f"{label} has {n}" for label, n in lengths.items()))
+    return [tuple(a.values[i if len(a.values) > 1 else 0] for a in axes) for i in range(longest)]
+
+
+def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, Any], digests: dict[str, str],
+                   axes: list[Axis], combos: list[tuple[tuple[Any, ...], ...]],
+                   paths: dict[str, tuple[Any, ...]]) -> tuple[list[Point], int]:
+    """Every (arch file, workload, combination) as a point, in grid order; a point whose resolved config and
+    workload repeat an earlier one's is counted as a duplicate, not kept."""
     points: list[Point] = []
     seen: set[str] = set()
     duplicates = 0
@@ -361,15 +392,7 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
             for combo in combos:
                 data = copy.deepcopy(base)
                 params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
-                for axis, values in zip(axes, combo):
-                    for key, value in zip(axis.keys, values):
-                        for group in EXCLUSIVE:
-                            if key in group:
-                                for other in group:
-                                    if other != key and other not in paths:
-                                        _drop_path(data, tuple(other.split(".")))
-                        _set_path(data, paths[key], value)
-                        params[key] = value
+                params.update(_apply_combo(data, axes, combo, paths))
                 point_id = _digest({"arch": data, "workload": name, "workload_sha256": digests[name]})[:16]
                 if point_id in seen:
                     duplicates += 1
@@ -377,9 +400,24 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
                 seen.add(point_id)
                 points.append(Point(len(points), point_id, params, arch_file, name, data,
                                     _cost(data, network)))
-    if not points:
-        raise SweepError("empty grid: no points")
-    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+    return points, duplicates
+
+
+def _apply_combo(data: dict[str, Any], axes: list[Axis], combo: tuple[tuple[Any, ...], ...],
+                 paths: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """Set one combination's values in the config ``data``; returns them by key.  Setting a key of an
+    :data:`EXCLUSIVE` group drops the group's other keys that are not swept themselves."""
+    params: dict[str, Any] = {}
+    for axis, values in zip(axes, combo):
+        for key, value in zip(axis.keys, values):
+            for group in EXCLUSIVE:
+                if key in group:
+                    for other in group:
+                        if other != key and other not in paths:
+                            _drop_path(data, tuple(other.split(".")))
+            _set_path(data, paths[key], value)
+            params[key] = value
+    return params
 
 
 def _check_schemes(axes: list[Axis]) -> None:
