@@ -686,69 +686,107 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, sch
     points (the others are left for a later ``resume``); ``on_point(point, payload)`` is called in this
     process after each point is written.  A KeyboardInterrupt stops the sweep; what finished is on disk.
     """
-    from . import __version__
-
     start = time.perf_counter()
     client = _dask_client(scheduler, connect_timeout) if scheduler else None  # fail before writing anything
     out = Path(out_dir)
-    points_dir = out / POINTS_DIR
-    points_dir.mkdir(parents=True, exist_ok=True)
+    ledger = _Ledger(sweep, out)
+    ledger.points_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / MANIFEST, json.dumps(sweep.manifest(), indent=1, default=str) + "\n")
-
-    rows: dict[int, dict[str, Any]] = {}
-    skipped, failed, computed, lost = [], [], [], []
-    pending: list[Point] = []
-    for point in sweep.points:
-        done = _load_done(points_dir / f"{point.point_id}.json") if resume else None
-        if done is not None and not (retry_failed and done["status"] != "ok"):
-            rows[point.index] = csv_row(point, done)
-            skipped.append(point.point_id)
-            if done["status"] != "ok":
-                failed.append(point.point_id)
-        else:
-            pending.append(point)
+    pending = ledger.take_pending(resume, retry_failed)
     to_run = pending if limit is None else pending[:limit]
     not_run = [p.point_id for p in pending[len(to_run):]]
     mode = "dask" if scheduler else "serial" if (jobs == 1 or len(to_run) <= 1) else "processes"
-    _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+    ledger.write_csv()
     bar = _progress_bar(len(to_run), progress, mode)
 
     def record(point: Point, payload: dict[str, Any]) -> None:
-        payload = {**payload, "point_id": point.point_id, "params": point.params, "workload": point.workload,
-                   "arch_file": point.arch_file, "hfp8sim_version": payload.get("hfp8sim_version", __version__)}
-        if "config" not in payload:
-            payload["config"] = point.arch
-        if payload["status"] == "lost":
-            lost.append(point.point_id)
-        else:
-            _atomic_write(points_dir / f"{point.point_id}.json",
-                          json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
-            computed.append(point.point_id)
-            if payload["status"] != "ok":
-                failed.append(point.point_id)
-        rows[point.index] = csv_row(point, payload)
-        _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+        payload = ledger.record(point, payload)
         bar.update(1)
-        if failed:
-            bar.set_postfix_str(f"{len(failed)} failed", refresh=False)
+        if ledger.failed:
+            bar.set_postfix_str(f"{len(ledger.failed)} failed", refresh=False)
         if on_point is not None:
             on_point(point, payload)
 
     ordered = sorted(to_run, key=lambda p: -p.cost)  # longest first: a shorter tail
     try:
-        if client is not None:
-            _run_dask(sweep, ordered, client, record)
-        elif mode == "serial":
-            for point in ordered:
-                record(point, run_point(sweep.task(point)))
-        elif ordered:
-            _run_processes(sweep, ordered, jobs or os.cpu_count() or 1, record)
+        _execute(sweep, ordered, client, mode, jobs, record)
     finally:  # on KeyboardInterrupt too: every finished point is already on disk
         bar.close()
         if client is not None:
             client.close()
-    return SweepResult(out, [rows[i] for i in sorted(rows)], computed, skipped, failed, lost, not_run,
-                       time.perf_counter() - start, mode)
+    return SweepResult(out, ledger.ordered_rows(), ledger.computed, ledger.skipped, ledger.failed, ledger.lost,
+                       not_run, time.perf_counter() - start, mode)
+
+
+@dataclasses.dataclass
+class _Ledger:
+    """What a running sweep knows of its points, kept on disk as it changes: the points.csv rows by grid
+    position, and the point ids by outcome (the lists of :class:`SweepResult`)."""
+
+    sweep: Sweep
+    out: Path
+    rows: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    computed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    lost: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def points_dir(self) -> Path:
+        return self.out / POINTS_DIR
+
+    def ordered_rows(self) -> list[dict[str, Any]]:
+        return [self.rows[i] for i in sorted(self.rows)]
+
+    def write_csv(self) -> None:
+        _write_csv(self.out / POINTS_CSV, self.ordered_rows(), self.sweep.param_columns)
+
+    def take_pending(self, resume: bool, retry_failed: bool) -> list[Point]:
+        """The points still to run, in grid order; with ``resume``, the ones found done become skipped rows
+        (a recorded error is rerun only with ``retry_failed``)."""
+        pending: list[Point] = []
+        for point in self.sweep.points:
+            done = _load_done(self.points_dir / f"{point.point_id}.json") if resume else None
+            if done is not None and not (retry_failed and done["status"] != "ok"):
+                self.rows[point.index] = csv_row(point, done)
+                self.skipped.append(point.point_id)
+                if done["status"] != "ok":
+                    self.failed.append(point.point_id)
+            else:
+                pending.append(point)
+        return pending
+
+    def record(self, point: Point, payload: dict[str, Any]) -> dict[str, Any]:
+        """Write a finished point's JSON (a lost point has none) and rewrite points.csv; returns the payload
+        as written."""
+        from . import __version__
+
+        payload = {**payload, "point_id": point.point_id, "params": point.params, "workload": point.workload,
+                   "arch_file": point.arch_file, "hfp8sim_version": payload.get("hfp8sim_version", __version__)}
+        if "config" not in payload:
+            payload["config"] = point.arch
+        if payload["status"] == "lost":
+            self.lost.append(point.point_id)
+        else:
+            _atomic_write(self.points_dir / f"{point.point_id}.json",
+                          json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
+            self.computed.append(point.point_id)
+            if payload["status"] != "ok":
+                self.failed.append(point.point_id)
+        self.rows[point.index] = csv_row(point, payload)
+        self.write_csv()
+        return payload
+
+
+def _execute(sweep: Sweep, ordered: list[Point], client, mode: str, jobs: int | None, record) -> None:
+    """Run ``ordered`` on the Dask cluster, in this process, or in a pool of local processes."""
+    if client is not None:
+        _run_dask(sweep, ordered, client, record)
+    elif mode == "serial":
+        for point in ordered:
+            record(point, run_point(sweep.task(point)))
+    elif ordered:
+        _run_processes(sweep, ordered, jobs or os.cpu_count() or 1, record)
 
 
 def _lost(point: Point, reason: str) -> dict[str, Any]:
