@@ -287,31 +287,58 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
     with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
     lengths."""
-    from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
-    from .workloads import load_workload, resolve_workload
-
     arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
     workload_names = _split_list(workload) if isinstance(workload, str) else list(workload)
     if not arch_names:
         raise SweepError("empty grid: no arch config given")
     if not workload_names:
         raise SweepError("empty grid: no workload given")
+    archs = _load_archs(arch_names)
+    networks, digests = _load_workloads(workload_names)
+    keys = arch_keys()
+    axes = _build_axes(keys, sets=sets, array=array, dataflow=dataflow, scheme=scheme,
+                       scratchpads_kib=scratchpads_kib, cores=cores)
+    _check_schemes(axes)
+    combos = _zip_axes(axes) if zipped and axes else list(itertools.product(*(a.values for a in axes)))
+    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
+    paths = {key: check_key(key, keys) for a in axes for key in a.keys}
+    points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths)
+    if not points:
+        raise SweepError("empty grid: no points")
+    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+
+
+def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(file, parsed YAML) of each arch config name or path; validated later, per point."""
+    from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
+
     archs = []
-    for name in arch_names:
+    for name in names:
         path = Path(resolve_shipped(name, ARCH_CONFIGS))
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise SweepError(f"{path}: an arch config is a mapping of keys (name, clock_ghz, array, ...)")
         archs.append((str(path), data))
+    return archs
+
+
+def _load_workloads(names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Networks by name, and the SHA-256 of each one's file (part of its points' ids)."""
+    from .workloads import load_workload, resolve_workload
+
     networks: dict[str, Any] = {}
     digests: dict[str, str] = {}
-    for name in workload_names:
+    for name in names:
         path = resolve_workload(name)
         network = load_workload(path)
         networks[network.name] = network
         digests[network.name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return networks, digests
 
-    keys = arch_keys()
+
+def _build_axes(keys: dict[str, str], *, sets: Sequence[str], array: str | None, dataflow: str | None,
+                scheme: str | None, scratchpads_kib: str | None, cores: str | None) -> list[Axis]:
+    """The grid's axes in column order: ``--array``, each ``--set``, then the other shortcuts."""
     axes: list[Axis] = []
 
     def add(label: str, axis_keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
@@ -338,21 +365,25 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
         add("--dataflow", SHORTCUTS["dataflow"], [(v,) for v in _split_list(dataflow)])
     if scheme is not None:
         add("--scheme", SHORTCUTS["scheme"], [(v,) for v in _split_list(scheme)])
-    _check_schemes(axes)
+    return axes
 
-    if zipped and axes:
-        lengths = {a.label: len(a.values) for a in axes}
-        longest = max(lengths.values())
-        uneven = {label: n for label, n in lengths.items() if n not in (1, longest)}
-        if uneven:
-            raise SweepError("--zip needs lists of equal length (or of one value): "
-                             + ", ".join(f"{label} has {n}" for label, n in lengths.items()))
-        combos = [tuple(a.values[i if len(a.values) > 1 else 0] for a in axes) for i in range(longest)]
-    else:
-        combos = list(itertools.product(*(a.values for a in axes)))
 
-    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
-    paths = {key: check_key(key, keys) for a in axes for key in a.keys}
+def _zip_axes(axes: list[Axis]) -> list[tuple[tuple[Any, ...], ...]]:
+    """The combinations of ``--zip``: position i of every axis, a one-value axis repeated."""
+    lengths = {a.label: len(a.values) for a in axes}
+    longest = max(lengths.values())
+    uneven = {label: n for label, n in lengths.items() if n not in (1, longest)}
+    if uneven:
+        raise SweepError("--zip needs lists of equal length (or of one value): "
+                         + ", ".join(f"{label} has {n}" for label, n in lengths.items()))
+    return [tuple(a.values[i if len(a.values) > 1 else 0] for a in axes) for i in range(longest)]
+
+
+def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, Any], digests: dict[str, str],
+                   axes: list[Axis], combos: list[tuple[tuple[Any, ...], ...]],
+                   paths: dict[str, tuple[Any, ...]]) -> tuple[list[Point], int]:
+    """Every (arch file, workload, combination) as a point, in grid order; a point whose resolved config and
+    workload repeat an earlier one's is counted as a duplicate, not kept."""
     points: list[Point] = []
     seen: set[str] = set()
     duplicates = 0
@@ -361,15 +392,7 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
             for combo in combos:
                 data = copy.deepcopy(base)
                 params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
-                for axis, values in zip(axes, combo):
-                    for key, value in zip(axis.keys, values):
-                        for group in EXCLUSIVE:
-                            if key in group:
-                                for other in group:
-                                    if other != key and other not in paths:
-                                        _drop_path(data, tuple(other.split(".")))
-                        _set_path(data, paths[key], value)
-                        params[key] = value
+                params.update(_apply_combo(data, axes, combo, paths))
                 point_id = _digest({"arch": data, "workload": name, "workload_sha256": digests[name]})[:16]
                 if point_id in seen:
                     duplicates += 1
@@ -377,9 +400,24 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
                 seen.add(point_id)
                 points.append(Point(len(points), point_id, params, arch_file, name, data,
                                     _cost(data, network)))
-    if not points:
-        raise SweepError("empty grid: no points")
-    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+    return points, duplicates
+
+
+def _apply_combo(data: dict[str, Any], axes: list[Axis], combo: tuple[tuple[Any, ...], ...],
+                 paths: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
+    """Set one combination's values in the config ``data``; returns them by key.  Setting a key of an
+    :data:`EXCLUSIVE` group drops the group's other keys that are not swept themselves."""
+    params: dict[str, Any] = {}
+    for axis, values in zip(axes, combo):
+        for key, value in zip(axis.keys, values):
+            for group in EXCLUSIVE:
+                if key in group:
+                    for other in group:
+                        if other != key and other not in paths:
+                            _drop_path(data, tuple(other.split(".")))
+            _set_path(data, paths[key], value)
+            params[key] = value
+    return params
 
 
 def _check_schemes(axes: list[Axis]) -> None:
@@ -648,69 +686,107 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, sch
     points (the others are left for a later ``resume``); ``on_point(point, payload)`` is called in this
     process after each point is written.  A KeyboardInterrupt stops the sweep; what finished is on disk.
     """
-    from . import __version__
-
     start = time.perf_counter()
     client = _dask_client(scheduler, connect_timeout) if scheduler else None  # fail before writing anything
     out = Path(out_dir)
-    points_dir = out / POINTS_DIR
-    points_dir.mkdir(parents=True, exist_ok=True)
+    ledger = _Ledger(sweep, out)
+    ledger.points_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / MANIFEST, json.dumps(sweep.manifest(), indent=1, default=str) + "\n")
-
-    rows: dict[int, dict[str, Any]] = {}
-    skipped, failed, computed, lost = [], [], [], []
-    pending: list[Point] = []
-    for point in sweep.points:
-        done = _load_done(points_dir / f"{point.point_id}.json") if resume else None
-        if done is not None and not (retry_failed and done["status"] != "ok"):
-            rows[point.index] = csv_row(point, done)
-            skipped.append(point.point_id)
-            if done["status"] != "ok":
-                failed.append(point.point_id)
-        else:
-            pending.append(point)
+    pending = ledger.take_pending(resume, retry_failed)
     to_run = pending if limit is None else pending[:limit]
     not_run = [p.point_id for p in pending[len(to_run):]]
     mode = "dask" if scheduler else "serial" if (jobs == 1 or len(to_run) <= 1) else "processes"
-    _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+    ledger.write_csv()
     bar = _progress_bar(len(to_run), progress, mode)
 
     def record(point: Point, payload: dict[str, Any]) -> None:
-        payload = {**payload, "point_id": point.point_id, "params": point.params, "workload": point.workload,
-                   "arch_file": point.arch_file, "hfp8sim_version": payload.get("hfp8sim_version", __version__)}
-        if "config" not in payload:
-            payload["config"] = point.arch
-        if payload["status"] == "lost":
-            lost.append(point.point_id)
-        else:
-            _atomic_write(points_dir / f"{point.point_id}.json",
-                          json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
-            computed.append(point.point_id)
-            if payload["status"] != "ok":
-                failed.append(point.point_id)
-        rows[point.index] = csv_row(point, payload)
-        _write_csv(out / POINTS_CSV, [rows[i] for i in sorted(rows)], sweep.param_columns)
+        payload = ledger.record(point, payload)
         bar.update(1)
-        if failed:
-            bar.set_postfix_str(f"{len(failed)} failed", refresh=False)
+        if ledger.failed:
+            bar.set_postfix_str(f"{len(ledger.failed)} failed", refresh=False)
         if on_point is not None:
             on_point(point, payload)
 
     ordered = sorted(to_run, key=lambda p: -p.cost)  # longest first: a shorter tail
     try:
-        if client is not None:
-            _run_dask(sweep, ordered, client, record)
-        elif mode == "serial":
-            for point in ordered:
-                record(point, run_point(sweep.task(point)))
-        elif ordered:
-            _run_processes(sweep, ordered, jobs or os.cpu_count() or 1, record)
+        _execute(sweep, ordered, client, mode, jobs, record)
     finally:  # on KeyboardInterrupt too: every finished point is already on disk
         bar.close()
         if client is not None:
             client.close()
-    return SweepResult(out, [rows[i] for i in sorted(rows)], computed, skipped, failed, lost, not_run,
-                       time.perf_counter() - start, mode)
+    return SweepResult(out, ledger.ordered_rows(), ledger.computed, ledger.skipped, ledger.failed, ledger.lost,
+                       not_run, time.perf_counter() - start, mode)
+
+
+@dataclasses.dataclass
+class _Ledger:
+    """What a running sweep knows of its points, kept on disk as it changes: the points.csv rows by grid
+    position, and the point ids by outcome (the lists of :class:`SweepResult`)."""
+
+    sweep: Sweep
+    out: Path
+    rows: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    computed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    lost: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def points_dir(self) -> Path:
+        return self.out / POINTS_DIR
+
+    def ordered_rows(self) -> list[dict[str, Any]]:
+        return [self.rows[i] for i in sorted(self.rows)]
+
+    def write_csv(self) -> None:
+        _write_csv(self.out / POINTS_CSV, self.ordered_rows(), self.sweep.param_columns)
+
+    def take_pending(self, resume: bool, retry_failed: bool) -> list[Point]:
+        """The points still to run, in grid order; with ``resume``, the ones found done become skipped rows
+        (a recorded error is rerun only with ``retry_failed``)."""
+        pending: list[Point] = []
+        for point in self.sweep.points:
+            done = _load_done(self.points_dir / f"{point.point_id}.json") if resume else None
+            if done is not None and not (retry_failed and done["status"] != "ok"):
+                self.rows[point.index] = csv_row(point, done)
+                self.skipped.append(point.point_id)
+                if done["status"] != "ok":
+                    self.failed.append(point.point_id)
+            else:
+                pending.append(point)
+        return pending
+
+    def record(self, point: Point, payload: dict[str, Any]) -> dict[str, Any]:
+        """Write a finished point's JSON (a lost point has none) and rewrite points.csv; returns the payload
+        as written."""
+        from . import __version__
+
+        payload = {**payload, "point_id": point.point_id, "params": point.params, "workload": point.workload,
+                   "arch_file": point.arch_file, "hfp8sim_version": payload.get("hfp8sim_version", __version__)}
+        if "config" not in payload:
+            payload["config"] = point.arch
+        if payload["status"] == "lost":
+            self.lost.append(point.point_id)
+        else:
+            _atomic_write(self.points_dir / f"{point.point_id}.json",
+                          json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
+            self.computed.append(point.point_id)
+            if payload["status"] != "ok":
+                self.failed.append(point.point_id)
+        self.rows[point.index] = csv_row(point, payload)
+        self.write_csv()
+        return payload
+
+
+def _execute(sweep: Sweep, ordered: list[Point], client, mode: str, jobs: int | None, record) -> None:
+    """Run ``ordered`` on the Dask cluster, in this process, or in a pool of local processes."""
+    if client is not None:
+        _run_dask(sweep, ordered, client, record)
+    elif mode == "serial":
+        for point in ordered:
+            record(point, run_point(sweep.task(point)))
+    elif ordered:
+        _run_processes(sweep, ordered, jobs or os.cpu_count() or 1, record)
 
 
 def _lost(point: Point, reason: str) -> dict[str, Any]:

@@ -182,83 +182,102 @@ def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, s
                           key_path="dram_pj_per_byte")
     if isinstance(cores, bool) or not isinstance(cores, numbers.Integral) or cores < 1:
         raise EnergyError(f"cores must be an integer >= 1, not {cores!r}")
-    n = counts.get
     logic = tech.dynamic_scale(op_point)
     sram_scale = tech.sram_scale(op_point)
+    model = tech.model
+    dram = model.dram_pj_per_byte[dram_kind]
+    # Components in this order: a table missing several entries names the first one, as it always did.
+    components: dict[str, float] = {
+        "mac": _mac_pj(counts, tech, zero_gating) * logic,
+        "pe_registers": _per_count_pj(counts, tech, "pe_register_bytes", model.pe_register_pj_per_byte,
+                                      "pe_register_pj_per_byte", logic),
+        **_sram_pj(counts, tech, sram_size_kib, sram_scale),
+        "dram": counts.get("dram_read_bytes", 0.0) * dram.read + counts.get("dram_write_bytes", 0.0) * dram.write,
+        "edge": _per_count_pj(counts, tech, "edge_bytes", model.edge_pj_per_byte, "edge_pj_per_byte", logic),
+        "noc": _per_count_pj(counts, tech, "noc_byte_hops", model.noc_pj_per_byte_hop, "noc_pj_per_byte_hop",
+                             logic),
+        "vector": _vector_pj(counts, tech) * logic,
+        "static": _static_pj(counts, tech, op_point, cores, point.clock_ghz),
+    }
+    return EnergyBreakdown.from_components(components, op_point=op_point, voltage_v=point.voltage_v,
+                                           clock_ghz=point.clock_ghz, cycles=counts.get("cycles", 0.0))
 
-    def need(entry: Entry | None, action: str, key_path: str) -> float:
-        """The table's value for a counted action (only called when the count is nonzero)."""
-        if entry is None:
-            raise ConfigError(f"action {action!r} is counted ({n(action, 0.0):g}) but the tech table has no "
-                              f"energy for it (add {key_path})", file=tech.source, key_path=key_path)
-        return entry.value
 
-    components: dict[str, float] = {}
+def _table_value(entry: Entry | None, counts: Mapping[str, float], tech: TechTable, action: str,
+                 key_path: str) -> float:
+    """The table's value for a counted action (only called when the count is nonzero)."""
+    if entry is None:
+        raise ConfigError(f"action {action!r} is counted ({counts.get(action, 0.0):g}) but the tech table has no "
+                          f"energy for it (add {key_path})", file=tech.source, key_path=key_path)
+    return entry.value
 
-    # MACs by operand width; the zero-operand ones are a subset
+
+def _mac_pj(counts: Mapping[str, float], tech: TechTable, zero_gating: bool) -> float:
+    """MAC energy at the nominal voltage, by operand width; the zero-operand MACs are a subset."""
     mac = 0.0
     for width in WIDTHS:
-        total, zeros = n(f"mac_{width}", 0.0), n(f"mac_zero_{width}", 0.0)
+        total, zeros = counts.get(f"mac_{width}", 0.0), counts.get(f"mac_zero_{width}", 0.0)
         if zeros > total:
             raise ConfigError(f"action 'mac_zero_{width}' ({zeros:g}) exceeds 'mac_{width}' ({total:g}): zero-operand "
                               "MACs are a subset of the MACs")
         if total == 0:
             continue
-        per_mac = need(getattr(tech.model.mac_pj, width), f"mac_{width}", f"mac_pj.{width}")
+        per_mac = _table_value(getattr(tech.model.mac_pj, width), counts, tech, f"mac_{width}", f"mac_pj.{width}")
         if zero_gating and zeros > 0:
-            gated = need(tech.model.zero_gated_fraction, f"mac_zero_{width}", "zero_gated_fraction")
+            gated = _table_value(tech.model.zero_gated_fraction, counts, tech, f"mac_zero_{width}",
+                                 "zero_gated_fraction")
             mac += ((total - zeros) + zeros * gated) * per_mac
         else:
             mac += total * per_mac
-    components["mac"] = mac * logic
+    return mac
 
-    count = n("pe_register_bytes", 0.0)
-    components["pe_registers"] = (
-        count * need(tech.model.pe_register_pj_per_byte, "pe_register_bytes", "pe_register_pj_per_byte") * logic
-        if count else 0.0)
 
+def _per_count_pj(counts: Mapping[str, float], tech: TechTable, action: str, entry: Entry | None, key_path: str,
+                  scale: float) -> float:
+    """count x the table's energy per unit x the voltage scale; exactly 0.0 for an action not counted."""
+    count = counts.get(action, 0.0)
+    return count * _table_value(entry, counts, tech, action, key_path) * scale if count else 0.0
+
+
+def _sram_pj(counts: Mapping[str, float], tech: TechTable, sram_size_kib: Mapping[str, float],
+             sram_scale: float) -> dict[str, float]:
+    """The ``sram.<pad>`` components: read and write bytes priced on the curve at each pad's size."""
+    components = {}
     for pad in SCRATCHPADS:
-        reads, writes = n(f"sram_read_bytes.{pad}", 0.0), n(f"sram_write_bytes.{pad}", 0.0)
+        reads, writes = counts.get(f"sram_read_bytes.{pad}", 0.0), counts.get(f"sram_write_bytes.{pad}", 0.0)
         energy = 0.0
         if reads or writes:
             if tech.model.sram_pj_per_byte is None:
                 action = f"sram_read_bytes.{pad}" if reads else f"sram_write_bytes.{pad}"
-                need(None, action, "sram_pj_per_byte")
+                _table_value(None, counts, tech, action, "sram_pj_per_byte")
             if pad not in sram_size_kib:
                 raise ConfigError(f"sram_size_kib has no size for scratchpad {pad!r} (it has bytes counted); "
                                   f"give {', '.join(SCRATCHPADS)}")
             size = sram_size_kib[pad]
             energy = (reads * tech.sram_pj_per_byte(size, "read") + writes * tech.sram_pj_per_byte(size, "write"))
         components[f"sram.{pad}"] = energy * sram_scale
+    return components
 
-    dram = tech.model.dram_pj_per_byte[dram_kind]
-    components["dram"] = n("dram_read_bytes", 0.0) * dram.read + n("dram_write_bytes", 0.0) * dram.write
 
-    count = n("edge_bytes", 0.0)
-    components["edge"] = count * need(tech.model.edge_pj_per_byte, "edge_bytes", "edge_pj_per_byte") * logic \
-        if count else 0.0
-
-    count = n("noc_byte_hops", 0.0)
-    components["noc"] = count * need(tech.model.noc_pj_per_byte_hop, "noc_byte_hops", "noc_pj_per_byte_hop") * logic \
-        if count else 0.0
-
+def _vector_pj(counts: Mapping[str, float], tech: TechTable) -> float:
+    """Vector-unit energy at the nominal voltage, by operation."""
     vector = 0.0
     for op in VECTOR_OPS:
-        count = n(f"vector_ops.{op}", 0.0)
+        count = counts.get(f"vector_ops.{op}", 0.0)
         if count:
-            vector += count * need(getattr(tech.model.vector_pj, op), f"vector_ops.{op}", f"vector_pj.{op}")
-    components["vector"] = vector * logic
+            vector += count * _table_value(getattr(tech.model.vector_pj, op), counts, tech, f"vector_ops.{op}",
+                                           f"vector_pj.{op}")
+    return vector
 
-    cycles = n("cycles", 0.0)
-    if cycles:
-        power_mw = need(tech.model.static_power_mw_per_core, "cycles", "static_power_mw_per_core")
-        # mW x ns = pJ; cycles / GHz = ns
-        components["static"] = power_mw * cores * tech.static_scale(op_point) * cycles / point.clock_ghz
-    else:
-        components["static"] = 0.0
 
-    return EnergyBreakdown.from_components(components, op_point=op_point, voltage_v=point.voltage_v,
-                                           clock_ghz=point.clock_ghz, cycles=cycles)
+def _static_pj(counts: Mapping[str, float], tech: TechTable, op_point: str, cores: int, clock_ghz: float) -> float:
+    """Leakage of every core over the elapsed ``cycles``."""
+    cycles = counts.get("cycles", 0.0)
+    if not cycles:
+        return 0.0
+    power_mw = _table_value(tech.model.static_power_mw_per_core, counts, tech, "cycles", "static_power_mw_per_core")
+    # mW x ns = pJ; cycles / GHz = ns
+    return power_mw * cores * tech.static_scale(op_point) * cycles / clock_ghz
 
 
 def average_power_w(breakdown: EnergyBreakdown, cycles: float, clock_ghz: float) -> float:

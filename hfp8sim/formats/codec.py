@@ -134,28 +134,45 @@ def round_to_format(x, p, rounding, overflow, rbits):
     else:
         q = lg - man_bits
     shift = q - (e - 53)  # how many low bits of sig fall below the result's last place
+    mi = _round_significand(sig, shift, rounding, rbits)
+    return _encode_rounded(mi, q, sign, p, overflow, rounding)
+
+
+# The two steps of round_to_format are inlined into it (inline="always"): the compiled kernel is the one
+# function it was, so the per-element hot path pays no call.
+
+@numba.njit(cache=True, inline="always")
+def _round_significand(sig, shift, rounding, rbits):
+    """``sig`` with its ``shift`` low bits rounded away by ``rounding`` (``shift <= 0``: shifted up, exact)."""
     if shift <= 0:
-        mi = sig << (-shift)
-    elif shift >= 63:
+        return sig << (-shift)
+    if shift >= 63:  # every bit falls below the last place: only stochastic rounding can give one unit
         mi = np.int64(0)
         if rounding == ROUND_STOCHASTIC:
             u = float(rbits >> numba.uint64(11)) * _TWO_POW_M53
             if u < math.ldexp(float(sig), -shift):
                 mi = np.int64(1)
-    else:
-        mi = sig >> shift
-        rem = sig & ((np.int64(1) << shift) - 1)
-        half = np.int64(1) << (shift - 1)
-        if rounding == ROUND_NEAREST_EVEN:
-            if rem > half or (rem == half and (mi & 1) == 1):
-                mi += 1
-        elif rounding == ROUND_NEAREST_AWAY:
-            if rem >= half:
-                mi += 1
-        elif rounding == ROUND_STOCHASTIC:
-            u = float(rbits >> numba.uint64(11)) * _TWO_POW_M53
-            if u < math.ldexp(float(rem), -shift):
-                mi += 1
+        return mi
+    mi = sig >> shift
+    rem = sig & ((np.int64(1) << shift) - 1)
+    half = np.int64(1) << (shift - 1)
+    if rounding == ROUND_NEAREST_EVEN:
+        if rem > half or (rem == half and (mi & 1) == 1):
+            mi += 1
+    elif rounding == ROUND_NEAREST_AWAY:
+        if rem >= half:
+            mi += 1
+    elif rounding == ROUND_STOCHASTIC:
+        u = float(rbits >> numba.uint64(11)) * _TWO_POW_M53
+        if u < math.ldexp(float(rem), -shift):
+            mi += 1
+    return mi
+
+
+@numba.njit(cache=True, inline="always")
+def _encode_rounded(mi, q, sign, p, overflow, rounding):
+    """(code, value) of the rounded magnitude ``mi * 2**q``: zero, flush, overflow, normal or subnormal."""
+    man_bits = p[P_MAN_BITS]
     if mi == 0:
         return _zero(p, sign)
     if mi >= (np.int64(2) << man_bits):  # rounding carried into the next binade

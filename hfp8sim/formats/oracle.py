@@ -102,29 +102,36 @@ def round_exact(x: ExactValue | float, spec: FormatSpec, rounding: int = ROUND_N
     q = max(e, spec.emin) - spec.man_bits if spec.subnormals else e - spec.man_bits
     scaled = a / Fraction(2) ** q
     whole = scaled.numerator // scaled.denominator
-    rest = scaled - whole
-    if rounding == ROUND_NEAREST_EVEN:
-        up = rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2 == 1)
-    elif rounding == ROUND_NEAREST_AWAY:
-        up = rest >= Fraction(1, 2)
-    elif rounding == ROUND_TOWARD_ZERO:
-        up = False
-    elif rounding == ROUND_STOCHASTIC:
-        if u is None:
-            raise FormatError("stochastic rounding needs the uniform draw u")
-        up = u < rest
-    else:
-        raise FormatError(f"unknown rounding {rounding}")
+    up = _rounds_up(whole, scaled - whole, rounding, u)
     result = (whole + int(up)) * Fraction(2) ** q
     if result == 0 or (not spec.subnormals and result < spec.min_normal):
         return _zero_code(spec, negative)
     if result > spec.max_value:
         return overflowed(False)
+    return _finite_code(result, spec) | (spec.sign_bit if negative else 0)
+
+
+def _rounds_up(whole: int, rest: Fraction, rounding: int, u: Fraction | None) -> bool:
+    """Whether ``whole + rest`` (``rest`` in [0, 1), the part below the last place) rounds up to ``whole + 1``."""
+    if rounding == ROUND_NEAREST_EVEN:
+        return rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2 == 1)
+    if rounding == ROUND_NEAREST_AWAY:
+        return rest >= Fraction(1, 2)
+    if rounding == ROUND_TOWARD_ZERO:
+        return False
+    if rounding == ROUND_STOCHASTIC:
+        if u is None:
+            raise FormatError("stochastic rounding needs the uniform draw u")
+        return u < rest
+    raise FormatError(f"unknown rounding {rounding}")
+
+
+def _finite_code(result: Fraction, spec: FormatSpec) -> int:
+    """The unsigned code of a rounded magnitude on the grid of ``spec``, normal or subnormal."""
     if result >= spec.min_normal:
         e = _floor_log2(result)
         exp_field, mant = e + spec.bias, result / Fraction(2) ** (e - spec.man_bits) - (1 << spec.man_bits)
     else:
         exp_field, mant = 0, result / Fraction(2) ** (spec.emin - spec.man_bits)
     assert mant.denominator == 1, "rounded value off the grid"
-    code = (exp_field << spec.man_bits) | int(mant)
-    return code | (spec.sign_bit if negative else 0)
+    return (exp_field << spec.man_bits) | int(mant)

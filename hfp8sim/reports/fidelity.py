@@ -179,36 +179,58 @@ def _minilm_findings(rows: list[dict], layers: list[dict]) -> list[str]:
 
 
 def _efficientnet_findings(rows: list[dict], layers: list[dict]) -> list[str]:
-    out = []
+    """The EfficientNet-Lite0 statements: outcome, scales, worst layers, what fixes it, fp16 and pair mode."""
     pt = _find(rows, "efficientnet_lite0", "hfp8", "per_tensor")
     pc = _find(rows, "efficientnet_lite0", "hfp8", "per_channel")
     base = pc or pt
     if base is None:
-        return out
-    n = int(base["inputs"])
-    present = [r for r in (pt, pc) if r is not None]
+        return []
+    lc = _case_layers(layers, base)
+    out = [_effnet_outcome([r for r in (pt, pc) if r is not None], int(base["inputs"]))]
+    if pt and pc:
+        out.append(_effnet_scales(pt, pc, _case_layers(layers, pt), lc))
+    out.append(_effnet_worst_layers(base, lc))
+    variants = [r for r in rows if r["network"] == "efficientnet_lite0" and r["scheme"] == "hfp8"
+                and r["variant"] != ALL_FP8 and "pair" not in r["variant"]]
+    if variants:
+        out.append(_effnet_fixes(base, variants, layers))
+    fp16 = _find(rows, "efficientnet_lite0", "fp16", "per_tensor")
+    if fp16:
+        out.append(f"`fp16` (FP16 operands, FP16 accumulation) keeps top-1 on {int(fp16['top1_agreement'])}/"
+                   f"{int(fp16['inputs'])} photos, logit error {fp16['logit_rel_error']:.2%}.")
+    pair = [r for r in rows if r["network"] == "efficientnet_lite0" and "pair" in r["variant"]]
+    if pair:
+        out.append(_effnet_pair_mode(pair[0], base))
+    return out
+
+
+def _effnet_outcome(present: list[dict], n: int) -> str:
+    """Whether all-FP8 EfficientNet keeps its classes, with each weight scaling's agreement on the ``n`` photos."""
     lead = ("**FP8 falls short on EfficientNet-Lite0.**" if any(r["top1_agreement"] < n for r in present)
             else "EfficientNet-Lite0 keeps its classes.")
-    out.append(f"{lead} With every GEMM in `hfp8`, top-1 agrees with float32 on " + " and ".join(
+    return f"{lead} With every GEMM in `hfp8`, top-1 agrees with float32 on " + " and ".join(
         f"{int(r['top1_agreement'])}/{n} photos with {_scales(r['scaling'])} weight scales (the "
         f"float32 class in the top five on {int(r['top5_agreement'])}/{n}, logits off by {r['logit_rel_error']:.0%})"
-        for r in present) + ".")
-    lc = _case_layers(layers, base)
+        for r in present) + "."
+
+
+def _effnet_scales(pt: dict, pc: dict, lt: list[dict], lc: list[dict]) -> str:
+    """Per-tensor against per-channel weight scales: range lost (flushed, saturated) or rounding."""
     errors = [r["rel_error"] for r in lc]
-    if pt and pc:
-        lt = _case_layers(layers, pt)
-        range_text = (f"weights flushed to zero: {_pct(_fraction(lt, 'b', 'underflow'))} of all weights per-tensor, "
-                      f"{_pct(_fraction(lc, 'b', 'underflow'))} per-channel; activations flushed: "
-                      f"{_pct(_fraction(lc, 'a', 'underflow'))}; saturated: "
-                      f"{_pct(max(_fraction(lc, 'a', 'saturated'), _fraction(lc, 'b', 'saturated')))}")
-        if _same_outcome(pt, pc):
-            out.append(f"Per-channel scales do not change the outcome, and range is not what is lost ({range_text}). "
-                       f"Rounding is: E4M3 keeps 3 mantissa bits, and each of the {len(lc)} GEMM layers is "
-                       f"{_pct(_median(errors))} off float32 on its own inputs (median; max {_pct(max(errors))}), "
-                       "errors that compound through the network.")
-        else:
-            out.append(f"Per-channel weight scales change the outcome ({range_text}); median layer error "
-                       f"{_pct(_median(errors))}.")
+    range_text = (f"weights flushed to zero: {_pct(_fraction(lt, 'b', 'underflow'))} of all weights per-tensor, "
+                  f"{_pct(_fraction(lc, 'b', 'underflow'))} per-channel; activations flushed: "
+                  f"{_pct(_fraction(lc, 'a', 'underflow'))}; saturated: "
+                  f"{_pct(max(_fraction(lc, 'a', 'saturated'), _fraction(lc, 'b', 'saturated')))}")
+    if _same_outcome(pt, pc):
+        return (f"Per-channel scales do not change the outcome, and range is not what is lost ({range_text}). "
+                f"Rounding is: E4M3 keeps 3 mantissa bits, and each of the {len(lc)} GEMM layers is "
+                f"{_pct(_median(errors))} off float32 on its own inputs (median; max {_pct(max(errors))}), "
+                "errors that compound through the network.")
+    return f"Per-channel weight scales change the outcome ({range_text}); median layer error {_pct(_median(errors))}."
+
+
+def _effnet_worst_layers(base: dict, lc: list[dict]) -> str:
+    """The three layers furthest from float32, and the median error by kind of layer."""
     worst = sorted(lc, key=lambda r: -r["rel_error"])[:3]
     kinds: dict[str, list[float]] = defaultdict(list)
     for r in lc:
@@ -216,35 +238,34 @@ def _efficientnet_findings(rows: list[dict], layers: list[dict]) -> list[str]:
     medians = ", ".join(f"{k} {_pct(_median(v))}" for k, v in sorted(kinds.items(), key=lambda kv: -_median(kv[1])))
     depthwise_note = (" - depthwise convolutions, whose 9 or 25 products per output average nothing out"
                       if worst and all("depthwise" in r["layer"] for r in worst) else "")
-    out.append(f"Largest per-layer errors (hfp8 {_scales(base['scaling'])}): " + ", ".join(
+    return (f"Largest per-layer errors (hfp8 {_scales(base['scaling'])}): " + ", ".join(
         f"`{r['layer']}` {_pct(r['rel_error'])}" for r in worst) + depthwise_note + f". Median by kind: {medians}.")
-    variants = [r for r in rows if r["network"] == "efficientnet_lite0" and r["scheme"] == "hfp8"
-                and r["variant"] != ALL_FP8 and "pair" not in r["variant"]]
-    if variants:
-        shares = [(r, _fp16_mac_share(_case_layers(layers, r))) for r in variants]
-        text = "; ".join(f"{_label(r)} ({share:.1%} of the MACs in FP16): top-1 {int(r['top1_agreement'])}/"
-                         f"{int(r['inputs'])}, logit error {r['logit_rel_error']:.0%}" for r, share in shares)
-        gains = [(r, (base["logit_rel_error"] - r["logit_rel_error"]) / max(share, 1e-9)) for r, share in shares
-                 if r["scaling"] == base["scaling"] and r["logit_rel_error"] < base["logit_rel_error"]]
-        best = max(gains, key=lambda g: g[1], default=None)
-        tail = (f" Per MAC moved to FP16, {best[0]['variant']} reduces the logit error the most." if best else
-                " None of them improves on all-FP8.")
-        out.append(f"**What fixes it** (measured, against all-FP8 {_scales(base['scaling'])}: top-1 "
-                   f"{int(base['top1_agreement'])}/{n}, logit error {base['logit_rel_error']:.0%}): {text}.{tail}")
-    fp16 = _find(rows, "efficientnet_lite0", "fp16", "per_tensor")
-    if fp16:
-        out.append(f"`fp16` (FP16 operands, FP16 accumulation) keeps top-1 on {int(fp16['top1_agreement'])}/"
-                   f"{int(fp16['inputs'])} photos, logit error {fp16['logit_rel_error']:.2%}.")
-    pair = [r for r in rows if r["network"] == "efficientnet_lite0" and "pair" in r["variant"]]
-    if pair:
-        p = pair[0]
-        verdict = ("the order of additions is not what limits fidelity" if _same_outcome(p, base)
-                   else "pair mode changes the outcome")
-        out.append(f"The FP8 cases add one product per PE step; with the default core's FMMA pair mode (two "
-                   f"products added with one rounding) hfp8 {_scales(p['scaling'])} gives top-1 "
-                   f"{int(p['top1_agreement'])}/{int(p['inputs'])} and logit error {p['logit_rel_error']:.1%}, "
-                   f"against {int(base['top1_agreement'])}/{n} and {base['logit_rel_error']:.1%}: {verdict}.")
-    return out
+
+
+def _effnet_fixes(base: dict, variants: list[dict], layers: list[dict]) -> str:
+    """The variants that move layers to FP16, against all-FP8, and which gains most per MAC moved."""
+    n = int(base["inputs"])
+    shares = [(r, _fp16_mac_share(_case_layers(layers, r))) for r in variants]
+    text = "; ".join(f"{_label(r)} ({share:.1%} of the MACs in FP16): top-1 {int(r['top1_agreement'])}/"
+                     f"{int(r['inputs'])}, logit error {r['logit_rel_error']:.0%}" for r, share in shares)
+    gains = [(r, (base["logit_rel_error"] - r["logit_rel_error"]) / max(share, 1e-9)) for r, share in shares
+             if r["scaling"] == base["scaling"] and r["logit_rel_error"] < base["logit_rel_error"]]
+    best = max(gains, key=lambda g: g[1], default=None)
+    tail = (f" Per MAC moved to FP16, {best[0]['variant']} reduces the logit error the most." if best else
+            " None of them improves on all-FP8.")
+    return (f"**What fixes it** (measured, against all-FP8 {_scales(base['scaling'])}: top-1 "
+            f"{int(base['top1_agreement'])}/{n}, logit error {base['logit_rel_error']:.0%}): {text}.{tail}")
+
+
+def _effnet_pair_mode(p: dict, base: dict) -> str:
+    """The FMMA pair-mode case against one product per PE step."""
+    n = int(base["inputs"])
+    verdict = ("the order of additions is not what limits fidelity" if _same_outcome(p, base)
+               else "pair mode changes the outcome")
+    return (f"The FP8 cases add one product per PE step; with the default core's FMMA pair mode (two "
+            f"products added with one rounding) hfp8 {_scales(p['scaling'])} gives top-1 "
+            f"{int(p['top1_agreement'])}/{int(p['inputs'])} and logit error {p['logit_rel_error']:.1%}, "
+            f"against {int(base['top1_agreement'])}/{n} and {base['logit_rel_error']:.1%}: {verdict}.")
 
 
 def _scaling_findings(rows: list[dict]) -> list[str]:

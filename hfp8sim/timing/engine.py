@@ -156,7 +156,11 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
 
     ``index``: the core's number (event labels, and which core owns a ``shared`` operand).  ``shared``: an
     operand block fetched once by its owner and multicast to the other cores.  ``keep_outputs``: the outputs
-    stay on chip (partial sums for a cross-core reduction): no stores."""
+    stay on chip (partial sums for a cross-core reduction): no stores.
+
+    Long because its four SimPy processes (shared load, loader, compute, store) are closures over one core's
+    state (the buffer-slot containers, the ready queue, the pending stores and the counters in ``result``)
+    that they hand to each other as simulated time runs; as separate functions each would take all of it."""
     slots_in = 2 if core.double_buffered_inputs else 1
     slots_out = 2 if core.double_buffered_output else 1
     in_slots = simpy.Container(env, capacity=slots_in, init=slots_in)

@@ -72,54 +72,19 @@ def import_scalesim_csv(path: str | Path, *, form: Form = "auto", name: str | No
     """
     file = str(path)
     p = Path(path)
-    if not p.is_file():
-        raise WorkloadError("SCALE-Sim topology not found" if not p.exists() else "not a file", file=file)
-    try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkloadError(f"cannot read: {exc}", file=file) from None
-    rows = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    if not rows:
-        raise WorkloadError("empty topology file", file=file)
+    rows = _nonblank_lines(p, file)
     header = _fields(rows[0][1])
     kind = _detect(header, file) if form == "auto" else form
     if kind not in ("conv", "gemm"):
         raise WorkloadError(f"form must be auto, conv or gemm; got {form!r}", file=file)
-    needed = 8 if kind == "conv" else 4
     layers: list[Layer] = []
     seen: dict[str, int] = {}
     for number, line in rows[1:]:
-        where = f"line {number}"
-        fields = _fields(line)
-        if len(fields) < needed:
-            raise WorkloadError(
-                f"{len(fields)} fields once the last is dropped, {kind} rows need {needed}: SCALE-Sim ignores "
-                "whatever follows the last comma, so every row must end with a trailing comma",
-                file=file,
-                key_path=where,
-            )
-        if len(fields) > needed:
-            extra = fields[needed]
-            what = "an N:M sparsity column" if ":" in extra else f"an extra field {extra!r}"
-            raise WorkloadError(f"{what} is not supported (hfp8sim models dense layers only)", file=file,
-                                key_path=where)  # fmt: skip
+        fields = _row_fields(line, kind, file, f"line {number}")
         label = fields[0] or f"layer{len(layers)}"
         seen[label] = seen.get(label, 0) + 1
         layer_name = label if seen[label] == 1 else f"{label}#{seen[label]}"
-        where = f"{where} ({layer_name})"
-        try:
-            if kind == "gemm":
-                M, N, K = (_int(v, h, file, where) for v, h in zip(fields[1:4], "MNK"))
-                layers.append(MatMul(name=layer_name, M=M, N=N, K=K, convention="scalesim"))
-            else:
-                H, W, R, S, C, F, s = (_int(v, h, file, where) for v, h in zip(fields[1:8], CONV_HEADER[1:]))
-                depthwise = "DP" in label
-                layers.append(Conv2d(name=layer_name, C=C, H=H, W=W, K=C * F if depthwise else F, R=R, S=S,
-                                     stride=s, groups=C if depthwise else 1, convention="scalesim"))  # fmt: skip
-        except WorkloadError as exc:
-            if exc.file is not None:
-                raise
-            raise WorkloadError(exc.detail, file=file, key_path=where) from None
+        layers.append(_row_layer(kind, fields, label, layer_name, file, f"line {number} ({layer_name})"))
     if not layers:
         raise WorkloadError("the topology has a header but no layers", file=file)
     return Network(
@@ -129,6 +94,55 @@ def import_scalesim_csv(path: str | Path, *, form: Form = "auto", name: str | No
         notes="SCALE-Sim conventions: valid convolutions, ceil output size, batch 1, independent layers.",
         file=file,
     )
+
+
+def _nonblank_lines(p: Path, file: str) -> list[tuple[int, str]]:
+    """(line number, text) of the file's non-blank lines; at least one (the header)."""
+    if not p.is_file():
+        raise WorkloadError("SCALE-Sim topology not found" if not p.exists() else "not a file", file=file)
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkloadError(f"cannot read: {exc}", file=file) from None
+    rows = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not rows:
+        raise WorkloadError("empty topology file", file=file)
+    return rows
+
+
+def _row_fields(line: str, kind: str, file: str, where: str) -> list[str]:
+    """A row's fields, exactly as many as its form has (8 for conv, 4 for GEMM)."""
+    needed = 8 if kind == "conv" else 4
+    fields = _fields(line)
+    if len(fields) < needed:
+        raise WorkloadError(
+            f"{len(fields)} fields once the last is dropped, {kind} rows need {needed}: SCALE-Sim ignores "
+            "whatever follows the last comma, so every row must end with a trailing comma",
+            file=file,
+            key_path=where,
+        )
+    if len(fields) > needed:
+        extra = fields[needed]
+        what = "an N:M sparsity column" if ":" in extra else f"an extra field {extra!r}"
+        raise WorkloadError(f"{what} is not supported (hfp8sim models dense layers only)", file=file,
+                            key_path=where)  # fmt: skip
+    return fields
+
+
+def _row_layer(kind: str, fields: list[str], label: str, layer_name: str, file: str, where: str) -> Layer:
+    """The layer of one row: a MatMul (GEMM form) or a Conv2d, grouped when the name says depthwise (DP)."""
+    try:
+        if kind == "gemm":
+            M, N, K = (_int(v, h, file, where) for v, h in zip(fields[1:4], "MNK"))
+            return MatMul(name=layer_name, M=M, N=N, K=K, convention="scalesim")
+        H, W, R, S, C, F, s = (_int(v, h, file, where) for v, h in zip(fields[1:8], CONV_HEADER[1:]))
+        depthwise = "DP" in label
+        return Conv2d(name=layer_name, C=C, H=H, W=W, K=C * F if depthwise else F, R=R, S=S,
+                      stride=s, groups=C if depthwise else 1, convention="scalesim")  # fmt: skip
+    except WorkloadError as exc:
+        if exc.file is not None:
+            raise
+        raise WorkloadError(exc.detail, file=file, key_path=where) from None
 
 
 # ---------------------------------------------------------------------------------------------- export
