@@ -6,8 +6,10 @@
 ``tests/golden/test_outputs_unchanged.py`` runs the same jobs and compares every file's SHA-256 with the
 stored manifest, which was generated on the commit before the structure refactor (its ``commit`` field).
 Two things are normalised before hashing, because they describe the machine rather than the simulation:
-the absolute path of the checkout (arch files are recorded by path) becomes ``<root>``, and the wall-clock
-fields of sweep points (``cpu_s``, ``elapsed_s``) are dropped.  Everything else must match byte for byte.
+the absolute path of the checkout (arch files are recorded by path) becomes ``<root>`` (and the shipped data
+folders of a non-editable install, in site-packages, become ``<root>/arch_configs`` and ``<root>/workloads``),
+and the wall-clock fields of sweep points (``cpu_s``, ``elapsed_s``) are dropped.  Everything else must match
+byte for byte.
 """
 
 from __future__ import annotations
@@ -64,9 +66,22 @@ def _drop_wall_clock(obj):
     return obj
 
 
-def normalised_bytes(path: Path) -> bytes:
+def _machine_paths(out: Path) -> list[tuple[str, str]]:
+    """(path, placeholder) pairs: the checkout, and the shipped data folders as the jobs (run in ``out``) see
+    them: in site-packages, not under the checkout, when the package is installed non-editable."""
+    code = ("from hfp8sim.io.shipped import shipped_dir; "
+            "print(shipped_dir('arch_configs')); print(shipped_dir('workloads'))")
+    lines = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True,
+                           check=True).stdout.split()
+    pairs = [(path, f"<root>/{kind}") for path, kind in zip(lines, ("arch_configs", "workloads"))]
+    return [(path, placeholder) for path, placeholder in pairs if not path.startswith(str(ROOT))] + \
+        [(str(ROOT), "<root>")]
+
+
+def normalised_bytes(path: Path, machine_paths: list[tuple[str, str]]) -> bytes:
     text = path.read_text()
-    text = text.replace(str(ROOT), "<root>")
+    for machine_path, placeholder in machine_paths:
+        text = text.replace(machine_path, placeholder)
     if path.parent.name == "points" and path.suffix == ".json":
         text = json.dumps(_drop_wall_clock(json.loads(text)), sort_keys=True)
     elif path.name == "points.csv":
@@ -77,7 +92,8 @@ def normalised_bytes(path: Path) -> bytes:
 
 
 def fingerprint(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(normalised_bytes(p)).hexdigest()
+    machine_paths = _machine_paths(out)
+    return {str(p.relative_to(out)): hashlib.sha256(normalised_bytes(p, machine_paths)).hexdigest()
             for p in sorted(out.rglob("*")) if p.is_file()}
 
 
