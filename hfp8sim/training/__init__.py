@@ -1,0 +1,1 @@
+"""HFP8 training on the bit-accurate datapath: layers, scaling, loss scaling, optimizers, data, parallelism."""
