@@ -276,9 +276,14 @@ def make_update_rule(name: str, *, weight_format: str = HFP8_WEIGHT_FORMAT, seed
 
 
 class Updater:
-    """One optimizer step over a list of parameters: ``delta = optimizer.update(p)``, ``rule.apply(...)``."""
+    """One optimizer step over a list of parameters: ``delta = optimizer.update(p)``, ``rule.apply(...)``.
 
-    def __init__(self, params: Sequence, optimizer: Optimizer, rule: UpdateRule):
+    ``non_weight_rule``, when given, stores the parameters whose ``kind`` is not ``"weight"`` (biases, norm
+    scales): low-precision storage is meant for the GEMM weights, and these are used on the vector unit.
+    """
+
+    def __init__(self, params: Sequence, optimizer: Optimizer, rule: UpdateRule,
+                 non_weight_rule: UpdateRule | None = None):
         names = [p.name for p in params]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -287,17 +292,32 @@ class Updater:
         self.params = list(params)
         self.optimizer = optimizer
         self.rule = rule
+        self.non_weight_rule = non_weight_rule
         self.steps = 0
         for index, param in enumerate(self.params):
-            rule.prepare(index, param)
+            self.rule_for(param).prepare(index, param)
 
-    def step(self) -> None:
-        """Update every parameter that has a gradient (a frozen or unused one keeps its weight)."""
+    def rule_for(self, param) -> UpdateRule:
+        if self.non_weight_rule is not None and getattr(param, "kind", "weight") != "weight":
+            return self.non_weight_rule
+        return self.rule
+
+    def step(self, loss_scaler=None) -> bool:
+        """Update every parameter that has a gradient (a frozen or unused one keeps its weight); True if skipped.
+
+        With a :class:`~hfp8sim.training.loss_scaling.LossScaler` the gradients are first unscaled in place,
+        and a step whose gradients hold an inf or NaN is skipped (the scaler logs it and adapts its scale).
+        """
+        if loss_scaler is not None:
+            found_inf = loss_scaler.unscale([param.grad for param in self.params])
+            if loss_scaler.update(found_inf):
+                return True
         for index, param in enumerate(self.params):
             if param.grad is None:
                 continue
-            self.rule.apply(index, param, self.optimizer.update(param))
+            self.rule_for(param).apply(index, param, self.optimizer.update(param))
         self.steps += 1
+        return False
 
     def zero_grad(self) -> None:
         for param in self.params:

@@ -90,6 +90,21 @@ def test_optimizer_state_is_per_parameter_and_params_without_grad_are_left_alone
     assert a.grad is None and b.grad is None
 
 
+def test_updater_with_a_loss_scaler_unscales_and_skips_non_finite_steps():
+    from hfp8sim.training.loss_scaling import DynamicLossScaler
+
+    param = Parameter("w", [1.0, 2.0])
+    scaler = DynamicLossScaler(init=1024.0)
+    updater = Updater([param], SGD(0.5), Fp32Master())
+    param.grad = np.array([1024.0, -2048.0], np.float32)  # scaled gradients 1 and -2
+    assert updater.step(scaler) is False
+    np.testing.assert_array_equal(param.value, [0.5, 3.0])
+    param.grad = np.array([np.inf, 0.0], np.float32)
+    assert updater.step(scaler) is True
+    np.testing.assert_array_equal(param.value, [0.5, 3.0])
+    assert scaler.scale == 512.0 and updater.steps == 1 and scaler.skipped_steps == 1
+
+
 # ---- update rules ---------------------------------------------------------------------------------------
 
 
@@ -230,6 +245,18 @@ def test_update_rules_prepare_store_the_initial_weights_in_their_format():
     Updater([param], SGD(0.1), rule)
     np.testing.assert_array_equal(param.compute_value, quantize(w0, "float8_e4m3b11fnuz"))
     np.testing.assert_allclose(param.value, w0, rtol=2.0 ** -14)
+
+
+def test_non_weight_parameters_can_keep_their_own_rule():
+    weight, bias = Parameter("fc.weight", [0.3]), Parameter("fc.bias", [0.3], kind="bias")
+    updater = Updater([weight, bias], SGD(0.1), RoundOffResidual(), non_weight_rule=Fp32Master())
+    assert weight.compute_value[0] == np.float32(0.3125)  # FP8 (1,4,3), grid 2**-5 in [0.25, 0.5): 9.6 steps -> 10
+    assert bias.compute_value[0] == np.float32(0.3)
+    weight.grad = bias.grad = np.array([1.0], np.float32)
+    updater.step()
+    assert bias.value[0] == np.float32(0.3) - np.float32(0.1)
+    # 0.3 - 0.1 = 0.2 on FP8's grid of 2**-6 in [0.125, 0.25): 12.8 steps -> 13 * 2**-6 = 0.203125
+    assert updater.rule.weight_and_residual("fc.weight")[0][0] == np.float32(0.203125)
 
 
 # ---- names and bad input --------------------------------------------------------------------------------
