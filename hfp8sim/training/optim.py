@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hfp8sim.errors import TrainingError
-from hfp8sim.formats import get_format, quantize
+from hfp8sim.formats import FormatSpec, get_format, quantize
 
 OPTIMIZERS = ("sgd", "adam")
 UPDATE_RULES = ("fp32_master", "fp16_stochastic", "round_off_residual", "fp16_nearest")
@@ -234,14 +234,16 @@ class RoundOffResidual(UpdateRule):
 
     name = "round_off_residual"
 
-    def __init__(self, weight_format: str = HFP8_WEIGHT_FORMAT, residual_format: str = "float16"):
-        self.weight_format = get_format(weight_format).name
-        self.residual_format = get_format(residual_format).name
+    def __init__(self, weight_format: str | FormatSpec = HFP8_WEIGHT_FORMAT,
+                 residual_format: str | FormatSpec = "float16"):
+        # specs are kept (not only names) so a scheme's unregistered custom format works too
+        self.weight_spec, self.residual_spec = get_format(weight_format), get_format(residual_format)
+        self.weight_format, self.residual_format = self.weight_spec.name, self.residual_spec.name
         self.stored: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (FP8 weight, residual), float32
 
     def _store(self, param, full: np.ndarray) -> None:
-        weight = quantize(full, self.weight_format, overflow="saturate")
-        residual = quantize(full - weight, self.residual_format, overflow="saturate")
+        weight = quantize(full, self.weight_spec, overflow="saturate")
+        residual = quantize(full - weight, self.residual_spec, overflow="saturate")
         weight, residual = weight.astype(np.float32), residual.astype(np.float32)
         self.stored[param.name] = (weight, residual)
         param.value = (weight + residual).astype(np.float32)
@@ -261,7 +263,7 @@ class RoundOffResidual(UpdateRule):
         self._store(param, full)
 
 
-def make_update_rule(name: str, *, weight_format: str = HFP8_WEIGHT_FORMAT, seed: int = 0) -> UpdateRule:
+def make_update_rule(name: str, *, weight_format: str | FormatSpec = HFP8_WEIGHT_FORMAT, seed: int = 0) -> UpdateRule:
     """An update rule by name; ``weight_format`` is the FP8 format of ``round_off_residual`` (the scheme's
     forward format), ``seed`` the stream of ``fp16_stochastic``."""
     if name == "fp32_master":

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from hfp8sim.errors import TrainingError
-from hfp8sim.formats import get_format, quantize
+from hfp8sim.formats import FormatSpec, get_format, quantize
 
 from .loss_scaling import LossScaler
 from .optim import Optimizer, UpdateRule
@@ -115,7 +115,7 @@ class DataParallel:
     """N workers training one set of parameters on shards of each batch (see the module docstring)."""
 
     def __init__(self, params: Sequence, grads_of: GradsOf, optimizer: Optimizer, rule: UpdateRule, *,
-                 workers: int, reduce_format: str = "float32", gather_format: str = "float32",
+                 workers: int, reduce_format: str = "float32", gather_format: str | FormatSpec = "float32",
                  loss_scaler: LossScaler | None = None):
         if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
             raise TrainingError(f"data parallel: workers must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
@@ -127,7 +127,8 @@ class DataParallel:
         self.rule = rule
         self.workers = int(workers)
         self.reduce_format = _check_reduce_format(reduce_format)
-        self.gather_format = get_format(gather_format).name
+        self.gather_spec = get_format(gather_format)  # a spec: a scheme's unregistered format works too
+        self.gather_format = self.gather_spec.name
         self.loss_scaler = loss_scaler
         sizes = [int(p.value.size) for p in self.params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -186,7 +187,7 @@ class DataParallel:
             if getattr(param, "kind", "weight") == "weight":
                 arrived = sent[segment]
                 if self.gather_format != "float32":
-                    arrived = quantize(arrived, self.gather_format, overflow="saturate")
+                    arrived = quantize(arrived, self.gather_spec, overflow="saturate")
             else:
                 arrived = master[segment]
             param.compute_value = arrived.reshape(param.value.shape).copy()

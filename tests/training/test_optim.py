@@ -269,6 +269,11 @@ def test_factories_by_name():
     assert make_update_rule("fp16_stochastic", seed=4).seed == 4
     assert make_update_rule("round_off_residual", weight_format="float8_e4m3fn").weight_format == "float8_e4m3fn"
     assert isinstance(make_update_rule("fp16_nearest"), Fp16Nearest)
+    from hfp8sim.formats import get_scheme
+
+    # the lead passes the scheme's forward format, a FormatSpec
+    assert make_update_rule("round_off_residual", weight_format=get_scheme("hfp8").forward).weight_format == \
+        "float8_e4m3b11fnuz"
 
 
 @pytest.mark.parametrize("call, text", [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hfp8sim.errors import TrainingError
-from hfp8sim.formats import quantize
+from hfp8sim.formats import get_scheme, quantize
 from hfp8sim.training.loss_scaling import DynamicLossScaler
 from hfp8sim.training.optim import SGD, Adam, Fp32Master, RoundOffResidual, Updater
 from hfp8sim.training.parallel import DataParallel, chunk_bounds, ring_reduce_scatter
@@ -171,7 +171,8 @@ def test_fp8_all_gather_equals_quantizing_the_updated_master_locally():
 
 def test_round_off_residual_workers_gather_fp8_weights():
     data = make_task()
-    params, engine = train(4, data, rule=RoundOffResidual(FP8), gather_format=FP8)
+    forward = get_scheme("hfp8").forward  # the scheme's forward format, a FormatSpec
+    params, engine = train(4, data, rule=RoundOffResidual(forward), gather_format=forward)
     weight = params[0]
     np.testing.assert_array_equal(weight.compute_value, quantize(weight.compute_value, FP8))
     assert loss_of(params, data) < 0.7 * loss_of(make_params(), data)
