@@ -115,3 +115,14 @@ class WorkloadError(ConfigError):
     It is a :class:`ConfigError` (same ``(message, file, key_path)`` signature and ``file: key path:
     message`` formatting), so code that reports config mistakes reports workload mistakes too.
     """
+
+
+class TrainingError(Hfp8SimError, ValueError):
+    """A training run that cannot be set up: a scheme without a backward format, an unknown optimizer or
+    weight-update rule, a bad loss scale, parameters or gradients that do not match, a worker count out of
+    range."""
+
+
+class DatasetError(Hfp8SimError):
+    """A training dataset that cannot be read: its Debian package is not installed (the message names the
+    ``apt-get install`` command), a file is corrupt or not an IDX file, or a split is impossible."""

@@ -8,14 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import Hfp8SimError
-
-try:
-    from ..errors import TrainingError
-except ImportError:  # pragma: no cover - errors.TrainingError arrives with the update engineer's branch;
-    # until that is merged this stand-in has the same bases, so callers can already catch it by name.
-    class TrainingError(Hfp8SimError, ValueError):  # type: ignore[no-redef]
-        """A training run that cannot be set up (stand-in until hfp8sim.errors defines it)."""
+from ..errors import TrainingError
 
 PARAMETER_KINDS = ("weight", "bias", "norm")
 
