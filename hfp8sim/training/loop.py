@@ -1,0 +1,212 @@
+"""A training run: a model, a data set and a scheme, trained on the bit-accurate datapath, logged per step.
+
+:class:`TrainConfig` says what to train (``model``: ``mlp``, ``cnn`` or ``transformer``; ``dataset``:
+``digits``, ``fashion_mnist`` or ``pydoc``), in which scheme (every GEMM of every pass through
+:class:`~hfp8sim.training.ops.TrainingOps` on the arch's core; ``fp32`` runs float32 numpy GEMMs), with which
+tensor scaling recipe, loss scaling, optimizer and weight-update rule, and IBM's precision exceptions (first
+and last layers, and the softmax input, in FP16).  :func:`train` runs it and returns a :class:`TrainResult`:
+per step the loss, loss scale and skipped flag; per epoch the training loss, the test metric (accuracy for
+images, validation loss and perplexity for text), the gradient underflow and saturation per layer, and the
+time.  The same config and seed give the same bits (every random choice is seeded).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import TrainingError
+from .data import evaluation_windows, load_digits, load_fashion_mnist, load_pydoc_text, minibatches, text_windows
+from .layers import SoftmaxCrossEntropy
+from .loss_scaling import make_loss_scaler
+from .models import char_transformer, first_last_fp16_overrides, mlp, small_cnn
+from .ops import TrainingOps
+from .optim import Updater, make_optimizer, make_update_rule
+from .scaling import CurrentScaling, DelayedScaling, FixedBias
+
+MODELS = ("mlp", "cnn", "transformer")
+DATASETS = ("digits", "fashion_mnist", "pydoc")
+RECIPES = {"fixed": FixedBias, "current": CurrentScaling, "delayed": DelayedScaling}
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: str = "mlp"
+    dataset: str = "digits"
+    scheme: str = "hfp8"
+    arch: str | None = None  # arch config (its array and accumulators set the order of additions)
+    epochs: int = 1
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    update_rule: str = "fp32_master"
+    loss_scaling: str = "dynamic"
+    recipe: str = "current"  # tensor scaling of FP8 operands
+    first_last_fp16: bool = True
+    softmax_fp16: bool = True
+    seed: int = 0
+    steps_per_epoch: int | None = None  # cut epochs short (text has no natural epoch: default 200 steps)
+    context: int = 32  # characters per window (transformer)
+
+    def check(self) -> None:
+        for key, value, allowed in (("model", self.model, MODELS), ("dataset", self.dataset, DATASETS),
+                                    ("recipe", self.recipe, tuple(RECIPES))):
+            if value not in allowed:
+                raise TrainingError(f"unknown {key} {value!r}; allowed: {', '.join(allowed)}")
+        if (self.model == "transformer") != (self.dataset == "pydoc"):
+            raise TrainingError(f"model {self.model} cannot train on {self.dataset}: the transformer takes the "
+                                "pydoc text, the image models digits or fashion_mnist")
+        for key in ("epochs", "batch_size", "context"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise TrainingError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise TrainingError(f"steps_per_epoch must be a positive integer, got {self.steps_per_epoch!r}")
+
+
+@dataclasses.dataclass
+class EpochLog:
+    epoch: int
+    train_loss: float  # mean over the epoch's steps that were not skipped
+    metric_name: str  # "accuracy" or "perplexity"
+    metric: float
+    test_loss: float
+    loss_scale: float  # at the end of the epoch
+    skipped_steps: int
+    gradient_underflow: dict[str, float]  # per layer: nonzero gradient elements flushed to zero / nonzero
+    gradient_saturation: dict[str, float]  # per layer: saturated / elements
+    seconds: float
+
+
+@dataclasses.dataclass
+class TrainResult:
+    config: TrainConfig
+    epochs: list[EpochLog]
+    step_losses: list[float]
+    loss_scales: list[float]
+    skipped: list[bool]
+    macs: int  # MACs through the datapath, every pass
+
+    @property
+    def final(self) -> EpochLog:
+        return self.epochs[-1]
+
+
+def _ops(config: TrainConfig) -> TrainingOps:
+    overrides = dict(first_last_fp16_overrides()) if config.first_last_fp16 else {}
+    recipe = RECIPES[config.recipe]()
+    return TrainingOps(config.scheme, config.arch, recipe=recipe, gradient_recipe=RECIPES[config.recipe](),
+                       overrides=overrides)
+
+
+def _model_and_data(config: TrainConfig):
+    softmax = "float16" if config.softmax_fp16 else "float32"
+    if config.dataset == "pydoc":
+        text = load_pydoc_text()
+        model = char_transformer(text.vocab_size, context=config.context, softmax_input=softmax, seed=config.seed)
+        return model, text
+    data = load_digits() if config.dataset == "digits" else load_fashion_mnist()
+    channels, height, width = data.image_shape
+    if config.model == "mlp":
+        model = mlp(channels * height * width, 128 if config.dataset == "digits" else 256, len(data.classes),
+                    seed=config.seed)
+    else:
+        model = small_cnn(channels, len(data.classes), seed=config.seed)
+    return model, data
+
+
+def _batches(config: TrainConfig, data, epoch: int):
+    if config.dataset == "pydoc":
+        return text_windows(data.train, config.context, config.batch_size, seed=config.seed, epoch=epoch,
+                            batches=config.steps_per_epoch or 200)
+    batches = minibatches(data.train_images, data.train_labels, config.batch_size, seed=config.seed, epoch=epoch)
+    if config.steps_per_epoch is None:
+        return batches
+    return (batch for _, batch in zip(range(config.steps_per_epoch), batches))
+
+
+def evaluate(model, data, ops: TrainingOps, *, text: bool, context: int, batch_size: int = 500):
+    """(test loss, metric): accuracy on the test images, or perplexity on the held-out text."""
+    loss_fn = SoftmaxCrossEntropy()
+    if text:
+        inputs, targets = evaluation_windows(data.validation, context)
+    else:
+        inputs, targets = data.test_images, data.test_labels
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(inputs), batch_size):
+        x, y = inputs[start:start + batch_size], targets[start:start + batch_size]
+        logits = model.forward(x, ops, train=False)
+        total_loss += loss_fn.forward(logits, y, ops) * y.size
+        correct += int((logits.argmax(axis=-1) == y).sum())
+        ops.clear_records()
+    mean = total_loss / targets.size
+    return mean, (math.exp(mean) if text else correct / targets.size)
+
+
+def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
+    """Train ``config.model`` on ``config.dataset`` (see the module notes)."""
+    config.check()
+    ops = _ops(config)
+    model, data = _model_and_data(config)
+    loss_fn = SoftmaxCrossEntropy("float16" if config.softmax_fp16 else "float32")
+    scaler = make_loss_scaler(config.loss_scaling)
+    options = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
+    updater = Updater(model.parameters(), make_optimizer(config.optimizer, config.lr, **options),
+                      make_update_rule(config.update_rule, weight_format=ops.scheme.forward, seed=config.seed),
+                      non_weight_rule=make_update_rule("fp32_master"))
+    result = TrainResult(config, [], [], [], [], 0)
+    for epoch in range(config.epochs):
+        start, losses, skipped_before = time.perf_counter(), [], scaler.skipped_steps
+        stats: dict = {"sums": {}}
+        for x, y in _batches(config, data, epoch):
+            loss, skipped = _step(model, loss_fn, ops, updater, scaler, x, y)
+            result.macs += sum(call.macs for call in ops.records)
+            _accumulate(stats, ops)
+            ops.clear_records()
+            result.step_losses.append(loss)
+            result.loss_scales.append(scaler.log[-1].scale)
+            result.skipped.append(skipped)
+            if not skipped:
+                losses.append(loss)
+        underflow, saturation = _rates(stats)
+        test_loss, metric = evaluate(model, data, ops, text=config.dataset == "pydoc", context=config.context)
+        log = EpochLog(epoch, float(np.mean(losses)) if losses else math.nan,
+                       "perplexity" if config.dataset == "pydoc" else "accuracy", metric, test_loss, scaler.scale,
+                       scaler.skipped_steps - skipped_before, underflow, saturation, time.perf_counter() - start)
+        result.epochs.append(log)
+        if progress:
+            progress(f"epoch {epoch + 1}/{config.epochs}: loss {log.train_loss:.4f}, {log.metric_name} "
+                     f"{metric:.4f}, loss scale {scaler.scale:g}, {log.skipped_steps} skipped, {log.seconds:.1f} s")
+    return result
+
+
+def _step(model, loss_fn, ops, updater, scaler, x, y) -> tuple[float, bool]:
+    """One training step: forward, loss, scaled backward, unscale/skip, update."""
+    logits = model.forward(x, ops, train=True)
+    loss = loss_fn.forward(logits, y, ops)
+    updater.zero_grad()
+    model.backward(loss_fn.backward(loss_scale=scaler.scale), ops)
+    return loss, updater.step(scaler)
+
+
+def _accumulate(stats: dict, ops: TrainingOps) -> None:
+    for layer, row in ops.underflow_by_layer().items():
+        sums = stats["sums"].setdefault(layer, {"elements": 0, "nonzero": 0, "underflow": 0, "saturated": 0})
+        for key in sums:
+            sums[key] += row[key]
+
+
+def _rates(stats: dict) -> tuple[dict[str, float], dict[str, float]]:
+    sums = stats["sums"]
+    underflow = {layer: (s["underflow"] / s["nonzero"] if s["nonzero"] else 0.0) for layer, s in sums.items()}
+    saturation = {layer: (s["saturated"] / s["elements"] if s["elements"] else 0.0)
+                  for layer, s in sums.items()}
+    return underflow, saturation
+
+
+__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "train"]
