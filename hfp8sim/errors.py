@@ -115,3 +115,8 @@ class WorkloadError(ConfigError):
     It is a :class:`ConfigError` (same ``(message, file, key_path)`` signature and ``file: key path:
     message`` formatting), so code that reports config mistakes reports workload mistakes too.
     """
+
+
+class OutputError(Hfp8SimError, ValueError):
+    """An output path that cannot take the result: a folder where a file goes or the reverse, a path under
+    /proc, a folder that cannot be written, or a folder holding other files that a run would replace."""
