@@ -126,3 +126,8 @@ class TrainingError(Hfp8SimError, ValueError):
 class DatasetError(Hfp8SimError):
     """A training dataset that cannot be read: its Debian package is not installed (the message names the
     ``apt-get install`` command), a file is corrupt or not an IDX file, or a split is impossible."""
+
+
+class OutputError(Hfp8SimError, ValueError):
+    """An output path that cannot take the result: a folder where a file goes or the reverse, a path under
+    /proc, a folder that cannot be written, or a folder holding other files that a run would replace."""

@@ -164,14 +164,18 @@ class NetworkResult:
         )
         return totals
 
-    def write(self, out_dir: Path, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
-        """``layers.csv`` and ``summary.json`` (with the resolved config and version) into ``out_dir``."""
+    def write(self, out_dir: Path, extra: dict[str, Any] | None = None, run_id: str | None = None
+              ) -> tuple[Path, Path]:
+        """``layers.csv`` and ``summary.json`` (with the resolved config and version) into ``out_dir``.
+
+        ``run_id`` (see :func:`run_id`) goes into both: a ``run_id`` key of the summary and a last
+        ``run_id`` column of every layer row, so each file says which run it belongs to on its own."""
         from . import __version__
 
         out_dir.mkdir(parents=True, exist_ok=True)
         layers_path = out_dir / RUN_FILES[0]
         with layers_path.open("w", newline="") as handle:
-            rows = [layer.row() for layer in self.layers]
+            rows = [layer.row() | ({"run_id": run_id} if run_id else {}) for layer in self.layers]
             fields = list(rows[0]) if rows else list(LayerResult.__dataclass_fields__)
             for row in rows:
                 fields += [key for key in row if key not in fields]
@@ -182,6 +186,8 @@ class NetworkResult:
         payload = {"hfp8sim_version": __version__, "summary": self.summary(), "config": self.config}
         if extra:
             payload.update(extra)
+        if run_id:
+            payload["run_id"] = run_id
         summary_path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
         return layers_path, summary_path
 
@@ -229,3 +235,37 @@ def read_run_folder(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     """(``summary.json`` payload, ``layers.csv`` rows) of a run folder written by :meth:`NetworkResult.write`."""
     return read_result_json(folder / RUN_FILES[1]), read_rows(folder / RUN_FILES[0])
 
+
+
+def run_id(version: str, configs: list[dict[str, Any]], workload: str) -> str:
+    """The id of one run: a hash of the version, the resolved configs (one per scheme run, without the
+    path the arch was read from, which names a file rather than a core) and a digest of the workload.
+    Equal ids mean the same simulation; ``plot`` uses them to refuse folders that mix runs."""
+    import hashlib
+
+    stripped = [{k: v for k, v in config.items() if k != "source"} for config in configs]
+    text = json.dumps({"version": version, "configs": stripped, "workload": workload}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+    return "run-" + hashlib.sha256(text.encode()).hexdigest()[:16]  # the prefix: never read back as a number
+
+
+def is_result_folder(path: Path) -> bool:
+    """A run folder, or a folder of run folders (``--compare``) possibly with ``plots/``: what a new run
+    may replace."""
+    if is_run_folder(path) or any(path.glob("*/" + RUN_FILES[1])):
+        return all(child.name in RUN_FILES or child.name == "plots" or is_run_folder(child)
+                   for child in path.iterdir())
+    return False
+
+
+def run_ids_by_file(folder: Path) -> dict[str, str | None]:
+    """The run id recorded in each result file of a run folder and its run subfolders (None: written by a
+    version without run ids); file paths as strings."""
+    ids: dict[str, str | None] = {}
+    for run_folder in [folder, *sorted(child for child in folder.iterdir() if child.is_dir())]:
+        if not is_run_folder(run_folder):
+            continue
+        ids[str(run_folder / RUN_FILES[1])] = read_result_json(run_folder / RUN_FILES[1]).get("run_id")
+        rows = read_rows(run_folder / RUN_FILES[0])
+        ids[str(run_folder / RUN_FILES[0])] = rows[0].get("run_id") if rows else None
+    return ids

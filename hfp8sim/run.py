@@ -25,7 +25,7 @@ from .energy.accounting import EnergyAccountant
 from .errors import Hfp8SimError
 from .formats.spec import Scheme
 from .results import LayerResult, NetworkResult
-from .schedule.mapper import GemmProblem, LayerSchedule
+from .schedule.mapper import GemmProblem, LayerSchedule, candidates
 from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
 from .timing.layer_results import gemm_layer_result, vector_layer_result
@@ -115,6 +115,21 @@ def _single(plan: tuple[LayerSchedule, LayerTiming]) -> tuple[list[LayerSchedule
     return [schedule], None, timing
 
 
+def check_limits(arch: ArchConfig, network: Network | TraceNetwork, scheme: str | Scheme | None = None) -> None:
+    """Refuse, before anything is simulated, a GEMM layer that needs more tiles than
+    ``limits.MAX_TILES_PER_LAYER`` on this core (the mapper's candidate tilings are cheap to count and
+    cached for the run that follows).  SCALE-Sim mode maps a layer as one piece and has nothing to bound."""
+    model = core_model(arch, scheme)
+    if model.scalesim_mode:
+        return
+    for layer in network.layers:
+        if layer.is_gemm:
+            try:
+                candidates(gemm_problem(layer, model), model.array)
+            except Hfp8SimError as exc:
+                raise Hfp8SimError(f"{network.name}: {exc}") from None  # as the planner says it
+
+
 def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, scheme: str | Scheme | None = None,
                      progress: Callable[[int, int, str], None] | None = None,
                      record_events: bool = False) -> NetworkResult:
@@ -122,6 +137,7 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
 
     ``record_events``: also return every DMA transfer, tile and vector-unit span with its cycle (for a
     timeline); layers run one after another, each starting when the previous one ended."""
+    check_limits(arch, network, scheme)
     model = core_model(arch, scheme)
     accountant = EnergyAccountant(model)  # a bad energy section fails before any simulation
     run = _NetworkRun(model, record_events)

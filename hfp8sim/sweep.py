@@ -309,7 +309,10 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
 
 
 def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(file, parsed YAML) of each arch config name or path; validated later, per point."""
+    """(file, parsed YAML) of each arch config name or path.  Each file is validated here, in the parent,
+    so a broken or implausible file stops the sweep before any worker starts; a point's overrides are
+    validated with the point (a bad value fails that point only)."""
+    from .config.arch import parse_arch
     from .io import ARCH_CONFIGS, read_yaml, resolve_shipped
 
     archs = []
@@ -318,6 +321,7 @@ def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
         data = read_yaml(path)
         if not isinstance(data, dict):
             raise SweepError(f"{path}: an arch config is a mapping of keys (name, clock_ghz, array, ...)")
+        parse_arch(copy.deepcopy(data), str(path))
         archs.append((str(path), data))
     return archs
 

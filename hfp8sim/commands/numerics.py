@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import Hfp8SimError
-from .args import positive_int
+from .args import non_negative_int, positive_int
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="reports/numerics", help="output folder (default: reports/numerics)")
     p.add_argument("--size", type=positive_int, default=64, help="M = N of each GEMM (default 64)")
     p.add_argument("--max-k", type=positive_int, default=16384, help="largest reduction length (default 16384)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.set_defaults(func=run_numerics)
 
 

@@ -21,8 +21,11 @@ def register(sub) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from ..io.outputs import check_output_dir
     from ..reports.plots import plot_results
 
+    if args.out:
+        check_output_dir(args.out, "--out")
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     report = plot_results(args.results, args.out, x=args.x, formats=formats)
     for figure in report.figures:

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .args import name_list, non_negative_int
+
 DEFAULT_WORKLOAD = "resnet50"
 
 
@@ -21,10 +23,10 @@ def register(sub) -> None:
                                                "layer trace (.json, from `hfp8sim trace`) whose measured zero "
                                                "operands are counted")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
-    p.add_argument("--compare", help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
+    p.add_argument("--compare", type=name_list, help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
                                      "(default with no arguments: the arch's scheme and fp16)")
     p.add_argument("--out", default="out/run", help="output folder (default: out/run)")
-    p.add_argument("--layers", type=int, default=8, help="per-layer rows to print (default 8; 0 for none)")
+    p.add_argument("--layers", type=non_negative_int, default=8, help="per-layer rows to print (default 8; 0 for none)")
     p.add_argument("--timeline", help="write a Chrome-trace / Perfetto JSON of the simulated events to this file "
                                       "(one file per scheme when comparing: NAME.SCHEME.json)")
     p.set_defaults(func=run_main_job)
@@ -37,29 +39,13 @@ def _progress(index: int, total: int, name: str) -> None:
 
 
 def run_main_job(args: argparse.Namespace) -> int:
-    from ..errors import Hfp8SimError
-    from ..run import simulate_network
-    from ..workloads import load_workload, resolve_workload
-
     from ..config.arch import resolve_arch
+    from ..run import check_limits, simulate_network
 
     arch = resolve_arch(args.arch)
-    trace_scheme = None
-    if args.workload and args.workload.endswith(".json"):
-        from ..traces.schema import Trace
-        from ..traces.timing_view import network_from_trace
-
-        trace = Trace.load(args.workload)
-        network = network_from_trace(trace)
-        trace_scheme = trace.scheme_name
-        print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
-              file=sys.stderr)
-    else:
-        network = load_workload(resolve_workload(args.workload or DEFAULT_WORKLOAD))
-    if args.compare:
-        schemes = [s.strip() for s in args.compare.split(",") if s.strip()]
-        if not schemes:
-            raise Hfp8SimError("--compare needs at least one scheme name, e.g. hfp8,fp16")
+    network, workload_file, trace_scheme = _load_network(args.workload)
+    if args.compare is not None:
+        schemes = args.compare
     elif args.scheme:
         schemes = [args.scheme]
     elif trace_scheme:
@@ -69,25 +55,87 @@ def run_main_job(args: argparse.Namespace) -> int:
     else:
         schemes = [arch.scheme.name]
     schemes = [arch.resolve_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
-    out = Path(args.out)
-    results = []
+    for scheme in schemes:
+        check_limits(arch, network, scheme)
+    out, timelines = _check_outputs(args, schemes)  # and bad output paths fail here too
+    simulated = []
     for scheme in schemes:
         print(f"{network.name} on {arch.name} ({arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
               f"{arch.clock_ghz:g} GHz, {arch.mode} mode), scheme {scheme}", file=sys.stderr)
-        result = simulate_network(arch, network, scheme=scheme, progress=_progress,
-                                  record_events=bool(args.timeline))
-        folder = out / scheme if len(schemes) > 1 else out
-        result.write(folder)
-        if args.timeline:
-            from ..reports.timeline import write_chrome_trace
+        simulated.append((scheme, simulate_network(arch, network, scheme=scheme, progress=_progress,
+                                                   record_events=bool(args.timeline))))
+    results = _write_results(out, simulated, _run_id(simulated, workload_file), timelines)
+    _print_report(results, args.layers)
+    return 0
 
+
+def _load_network(workload: str | None):
+    """(network, the file it came from, the scheme of a trace or None)."""
+    from ..workloads import load_workload, resolve_workload
+
+    if workload and workload.endswith(".json"):
+        from ..traces.schema import Trace
+        from ..traces.timing_view import network_from_trace
+
+        trace = Trace.load(workload)
+        network = network_from_trace(trace)
+        print(f"trace {workload}: {network.name}, {network.tensors} tensors, scheme {trace.scheme_name}",
+              file=sys.stderr)
+        return network, Path(workload), trace.scheme_name
+    path = resolve_workload(workload or DEFAULT_WORKLOAD)
+    return load_workload(path), path, None
+
+
+def _check_outputs(args: argparse.Namespace, schemes: list[str]) -> tuple[Path, dict[str, Path]]:
+    """The output folder and each scheme's timeline file, checked writable before anything is simulated."""
+    from ..io.outputs import check_output_dir, check_output_file
+    from ..results import is_result_folder
+
+    out = check_output_dir(args.out, "--out", replaceable=is_result_folder)
+    timelines = {}
+    if args.timeline:
+        check_output_file(args.timeline, "--timeline")  # a folder is refused even when names get a suffix
+        for scheme in schemes:
             target = Path(args.timeline)
             if len(schemes) > 1:
                 target = target.with_name(f"{target.stem}.{scheme}{target.suffix or '.json'}")
-            print(f"timeline: {write_chrome_trace(result, target)} ({len(result.events)} events)", file=sys.stderr)
-        results.append((scheme, result, folder))
-    _print_report(results, args.layers)
-    return 0
+            timelines[scheme] = check_output_file(target, "--timeline")
+    return out, timelines
+
+
+def _run_id(simulated, workload_file: Path) -> str:
+    import hashlib
+
+    from .. import __version__
+    from ..results import run_id
+
+    digest = hashlib.sha256(workload_file.read_bytes()).hexdigest()
+    return run_id(__version__, [result.config | {"run_scheme": scheme} for scheme, result in simulated], digest)
+
+
+def _write_results(out: Path, simulated, run_id: str, timelines: dict[str, Path]):
+    """Every scheme's results into a staging folder that replaces ``out`` only when all are written (the
+    folder then holds this run alone), then the timelines, each replaced whole."""
+    import json
+
+    from ..io.outputs import staged_folder, write_file_atomically
+    from ..reports.timeline import chrome_trace
+    from ..results import is_result_folder
+
+    results = []
+    with staged_folder(out, replaceable=is_result_folder, option="--out") as staging:
+        for scheme, result in simulated:
+            sub = Path(scheme) if len(simulated) > 1 else Path()
+            result.write(staging / sub, run_id=run_id)
+            results.append((scheme, result, out / sub if len(simulated) > 1 else out))
+    for scheme, result in simulated:
+        if scheme in timelines:
+            document = chrome_trace(result)
+            document["otherData"]["run_id"] = run_id
+            target = write_file_atomically(
+                timelines[scheme], lambda path, doc=document: path.write_text(json.dumps(doc) + "\n"))
+            print(f"timeline: {target} ({len(result.events)} events)", file=sys.stderr)
+    return results
 
 
 def _fmt_bytes(n: float) -> str:

@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from .args import positive_int
+from .args import positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -50,7 +50,7 @@ def register(sub) -> None:
                    help="local worker processes (default: every CPU; 1 runs the points in this process)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 (workers need hfp8sim)")
-    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+    p.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="S",
                    help="seconds to wait for the Dask scheduler and a worker (default 10)")
     p.add_argument("--resume", action="store_true", help="skip the points whose points/<id>.json exists")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: rerun the points that failed")
@@ -61,8 +61,10 @@ def register(sub) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
+    from ..io.outputs import check_output_dir
     from ..sweep import build_sweep, run_sweep
 
+    check_output_dir(args.out, "--out")
     sweep = build_sweep(args.arch, args.workload, sets=args.sets, array=args.array, dataflow=args.dataflow,
                         scheme=args.scheme, scratchpads_kib=args.scratchpads_kib, cores=args.cores,
                         zipped=args.zipped)

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import positive_int
+from .args import non_negative_int, positive_int
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml); it "
                                   "sets the array, dataflow, accumulators and pair mode, i.e. the order of additions")
     p.add_argument("--out", help="trace file to write (default: out/traces/<workload>.json)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the synthetic tensors, or of the choice of sentences (default 0)")
     p.add_argument("--scaling", choices=("per_tensor", "per_channel"), default="per_tensor",
                    help="weight scales per tensor or per output channel (activations: per tensor)")
@@ -48,13 +48,16 @@ def run_trace(args: argparse.Namespace) -> int:
     if str(args.workload).endswith(".json"):
         _summarise(Trace.load(args.workload).document, None)
         return 0
+    from ..io.outputs import check_output_file, write_file_atomically
+
+    out = check_output_file(Path(args.out) if args.out else
+                            Path("out/traces") / f"{Path(str(args.workload)).stem}.json", "--out")
     start = time.perf_counter()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     trace = trace_workload(args.workload, scheme=args.scheme, arch=args.arch, scaling=args.scaling, seed=args.seed,
                            max_rows=args.max_rows, max_macs=args.max_macs, sentences=args.sentences,
                            images=args.images, synthetic_tensors=args.synthetic, progress=progress)
-    out = Path(args.out) if args.out else Path("out/traces") / f"{Path(str(args.workload)).stem}.json"
-    trace.write(out)
+    write_file_atomically(out, trace.write)
     _summarise(trace.document, time.perf_counter() - start)
     print(f"wrote {out}")
     return 0

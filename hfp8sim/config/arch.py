@@ -224,8 +224,54 @@ def _resolve_scheme(model: ArchConfigModel) -> Scheme:
                   get_format(inline.accumulate), f"inline scheme of {model.name}")
 
 
-def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
+# Physically plausible ranges (inclusive) of the numeric keys.  A value outside is a typo or a unit mistake
+# (GB/s given as B/s, a latency in picoseconds), and an infinite or absurd one makes cycle counts hundreds of
+# digits long; the ranges are wide enough for any real or imagined core.  (key path, low, high, unit)
+_PLAUSIBLE: tuple[tuple[str, float, float, str], ...] = (
+    ("clock_ghz", 1e-6, 100.0, "GHz"),
+    ("array.rows", 1, 65536, "PEs"),
+    ("array.cols", 1, 65536, "PEs"),
+    ("array.pipeline_latency_cycles", 0, 1e9, "cycles"),
+    ("dram.bw_bytes_per_cycle", 1e-6, 1e9, "bytes per cycle"),
+    ("dram.bw_gb_per_s", 1e-6, 1e9, "GB/s"),
+    ("dram.latency_cycles", 0, 1e9, "cycles"),
+    ("interconnect.bw_bytes_per_cycle", 1e-6, 1e9, "bytes per cycle"),
+    ("interconnect.latency_cycles", 0, 1e9, "cycles"),
+    ("interconnect.dma_engines", 1, 1024, "engines"),
+    ("vector_unit.lanes", 1, 1 << 20, "lanes"),
+    ("vector_unit.special_op_cycles", 1e-6, 1e9, "lane-cycles"),
+    ("vector_unit.fp32_rate", 1e-6, 1e6, "lane-ops per cycle"),
+    ("chip.cores", 1, 4096, "cores"),
+    ("chip.noc.link_bytes_per_cycle", 1e-6, 1e9, "bytes per cycle"),
+    ("chip.noc.hop_latency_cycles", 0, 1e9, "cycles"),
+    *((f"scratchpads.{pad}.{key}", low, high, unit) for pad in ("input", "weight", "output")
+      for key, low, high, unit in (("size_kib", 1e-6, 1 << 30, "KiB"), ("banks", 1, 1 << 16, "banks"),
+                                   ("read_bytes_per_cycle", 1e-6, 1e9, "bytes per cycle"),
+                                   ("write_bytes_per_cycle", 1e-6, 1e9, "bytes per cycle"))),
+)
+
+
+def _implausible(model: ArchConfigModel) -> list[str]:
+    """``key: value is outside the plausible range low..high unit`` for every numeric key out of its range
+    (infinity included), plus the DRAM bandwidth per cycle that GB/s and the clock give together."""
     problems = []
+    for key, low, high, unit in _PLAUSIBLE:
+        value: Any = model
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is not None and not low <= value <= high:
+            problems.append(f"{key}: {value:g} is outside the plausible range {low:g}..{high:g} {unit}")
+    dram = model.dram
+    if dram.bw_gb_per_s is not None and not problems:
+        per_cycle = dram.bw_gb_per_s / model.clock_ghz
+        if not 1e-6 <= per_cycle <= 1e9:
+            problems.append(f"dram.bw_gb_per_s: {dram.bw_gb_per_s:g} GB/s at {model.clock_ghz:g} GHz is "
+                            f"{per_cycle:g} bytes per cycle, outside the plausible range 1e-06..1e+09")
+    return problems
+
+
+def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
+    problems = _implausible(model)
     array = model.array
     acc = array.accumulator
     has_bandwidth = model.dram.bw_bytes_per_cycle is not None or model.dram.bw_gb_per_s is not None

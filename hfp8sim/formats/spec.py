@@ -267,7 +267,12 @@ def parse_format_name(name: str) -> FormatSpec | None:
         return None
     e, m = int(match["e"]), int(match["m"])
     suffix = match["sfx"] or "ieee"
-    bias = int(match["b"]) if match["b"] is not None else (1 << (e - 1)) - (0 if suffix == "fnuz" else 1)
+    if match["b"] is not None:
+        bias = int(match["b"])
+    elif 1 <= e <= 8:
+        bias = (1 << (e - 1)) - (0 if suffix == "fnuz" else 1)
+    else:  # no default bias outside 1..8 exponent bits (e0 would shift by -1, e10**9 would build a huge int):
+        bias = 0  # the spec's own check refuses exp_bits, naming the range
     if match["total"] is not None and int(match["total"]) != 1 + e + m:
         raise FormatError(f"format name {name!r}: float{match['total']} does not equal 1 + {e} + {m} bits")
     return FormatSpec(name, e, m, bias, nan=suffix, description="parsed from its name")  # type: ignore[arg-type]

@@ -12,11 +12,59 @@ from typing import Any
 import pydantic
 import yaml
 
+from .. import limits
 from ..errors import ConfigError
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent overwrite hides typos)."""
+    """SafeLoader that refuses duplicate keys (a silent overwrite hides typos), documents nested deeper than
+    ``limits.MAX_YAML_DEPTH`` (PyYAML composes recursively: a few thousand nested lists end in RecursionError)
+    and documents that expand, aliases followed, to more than ``limits.MAX_YAML_NODES`` nodes (an alias bomb
+    is small on disk and in the node graph, but any code that walks it, a JSON dump or a deep copy, expands
+    it exponentially)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        self._depth += 1
+        try:
+            if self._depth > limits.MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {limits.MAX_YAML_DEPTH} levels (the limit of "
+                    "hfp8sim.limits.MAX_YAML_DEPTH)", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self):  # type: ignore[override]
+        node = super().get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the nodes of ``root`` with aliases expanded, without expanding them: a node shared by several
+    aliases is counted once per use from its memoised size.  Depth is already bounded by the composer, so
+    plain recursion is safe."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        sizes[id(node)] = total
+        return total
+
+    if size(root) > limits.MAX_YAML_NODES:
+        raise yaml.composer.ComposerError(
+            None, None, f"expands (aliases followed) to {size(root):,} nodes, more than the limit of "
+            f"{limits.MAX_YAML_NODES:,} (hfp8sim.limits.MAX_YAML_NODES); an alias bomb?", root.start_mark)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:

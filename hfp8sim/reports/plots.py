@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from ..errors import PlotError  # noqa: E402
-from ..results import typed_cell, is_run_folder, read_result_json, read_rows, read_run_folder  # noqa: E402
+from ..results import typed_cell, is_run_folder, read_result_json, read_rows, read_run_folder, \
+    run_ids_by_file  # noqa: E402
 
 __all__ = ["Figure", "PlotReport", "RunData", "SweepTable", "detect", "load_run", "load_sweep", "plot_compare",
            "plot_results", "plot_run", "plot_sweep"]
@@ -891,6 +892,21 @@ def plot_compare(folder: str | Path, out_dir: str | Path, *, formats: Sequence[s
 # ------------------------------------------------------------------------------------------ entry point
 
 
+def _check_one_run(folder: Path) -> None:
+    """A run folder (or folder of runs) whose files carry different run ids, or where some carry one and
+    some do not, mixes runs (e.g. written by hand or by an older version into one folder): refused, naming
+    the files, since every figure would compare numbers of different simulations."""
+    ids = run_ids_by_file(folder)
+    distinct = set(ids.values())
+    if len(distinct) > 1:
+        groups: dict[str, list[str]] = {}
+        for name, run in ids.items():
+            groups.setdefault(str(run or "no run id"), []).append(name)
+        listing = "; ".join(f"{run}: {', '.join(names)}" for run, names in groups.items())
+        raise PlotError(f"{folder}: mixes results of {len(distinct)} different runs ({listing}); plot each run "
+                        "from its own folder")
+
+
 def plot_results(path: str | Path, out_dir: str | Path | None = None, *, x: str | None = None,
                  formats: Sequence[str] = FORMATS) -> PlotReport:
     """Detect what ``path`` holds and write every figure that applies into ``out_dir`` (default
@@ -903,6 +919,8 @@ def plot_results(path: str | Path, out_dir: str | Path | None = None, *, x: str 
     if out_dir is None:
         out_dir = (path.parent if path.is_file() else path) / "plots"
     out_dir = Path(out_dir)
+    if kind in ("run", "compare") and path.is_dir():
+        _check_one_run(path)
     if kind == "sweep":
         return plot_sweep(load_sweep(path), out_dir, x=x, formats=formats)
     if kind == "run":

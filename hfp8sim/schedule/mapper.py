@@ -27,6 +27,7 @@ import dataclasses
 import math
 from functools import lru_cache
 
+from .. import limits
 from ..core.model import ArraySpec
 from ..errors import ScheduleError
 
@@ -164,6 +165,13 @@ def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidat
                         continue
                     n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt) * p.batch
                     found.append(Candidate((mt, nt, kt), order, traffic * p.batch, n_tiles))
+    if found and min(c.tiles for c in found) > limits.MAX_TILES_PER_LAYER:
+        raise ScheduleError(
+            f"layer {p.name}: needs at least {min(c.tiles for c in found):,} tiles on this array and scratchpads, "
+            f"more than the limit of {limits.MAX_TILES_PER_LAYER:,} (hfp8sim.limits.MAX_TILES_PER_LAYER)")
+    # a tiling with more tiles than the limit is never the one to simulate: building it alone could take
+    # gigabytes, and a tiling within the limit exists
+    found = [c for c in found if c.tiles <= limits.MAX_TILES_PER_LAYER]
     if not found:
         mt, nt, kt = min(p.M, m_step), min(p.N, n_step), min(p.K, k_step)
         raise ScheduleError(

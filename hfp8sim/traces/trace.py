@@ -24,6 +24,7 @@ same inputs and seed give the same bytes.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, limits
 from ..config.arch import ArchConfig, parse_arch, resolve_arch
 from ..errors import TraceError, WorkloadError
 from ..formats import Scheme
@@ -132,9 +133,25 @@ def sample_rows(m: int, limit: int) -> np.ndarray | None:
 # synthetic tensors
 
 
+def _check_tensor_sizes(network: Network) -> None:
+    """Every operand tensor is materialised whole (only the sampled rows are multiplied), so a layer whose
+    operand exceeds ``limits.MAX_TRACE_TENSOR_ELEMENTS`` is refused before the first layer is traced."""
+    for layer in network.gemm_layers():
+        g = layer.gemm()
+        sizes = {"A": g.batch * g.M * g.K, "B": g.batch * g.K * g.N}
+        if layer.is_conv:
+            sizes.update(input=math.prod(layer.input_shape), weights=math.prod(layer.weight_shape))
+        operand, elements = max(sizes.items(), key=lambda item: item[1])
+        if elements > limits.MAX_TRACE_TENSOR_ELEMENTS:
+            raise TraceError(f"{network.file or network.name}: layer {layer.name}: operand {operand} has "
+                             f"{elements:.3g} elements, more than the limit of {limits.MAX_TRACE_TENSOR_ELEMENTS:,} "
+                             "per tensor in a trace (hfp8sim.limits.MAX_TRACE_TENSOR_ELEMENTS)")
+
+
 def trace_synthetic(network: Network, ops: DatapathOps, *, seed: int, max_rows: int, max_macs: int,
                     progress: Progress | None = None) -> list[dict]:
     """Layer entries of ``network`` with seeded synthetic operands (see the module docstring)."""
+    _check_tensor_sizes(network)
     gemm_total = len(network.gemm_layers())
     done = 0
     entries = []

@@ -44,6 +44,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import ConfigDict, Field
 
+from .. import limits
 from ..io import parse_yaml, read_yaml
 from ..errors import ConfigError, WorkloadError
 from .layers import (
@@ -355,11 +356,20 @@ def _expand(
         except pydantic.ValidationError as exc:
             problems.extend(_problems(exc, where, _RepeatModel))
             continue
+        if len(out) + block.repeat * len(block.layers) > limits.MAX_LAYERS:
+            # checked before expanding: repeat: 100000000 must not build a hundred million layer mappings
+            problems.append(f"{where}.repeat: {block.repeat:,} x {len(block.layers)} layers would make the network "
+                            f"longer than the limit of {limits.MAX_LAYERS:,} layers (hfp8sim.limits.MAX_LAYERS)")
+            continue
         for it in range(block.repeat):
             previous = out[-1][1].get("name") if out else block_input
             replacements = {"{" + block.index + "}": str(it), "{block_input}": previous}
             body = [_substitute_entry(entry, replacements) for entry in block.layers]
             out.extend(_expand(body, f"{where} (iteration {it}).layers", problems, previous))
+            if len(out) > limits.MAX_LAYERS:  # nested blocks multiply: stop as soon as the total is too long
+                problems.append(f"{where}: expands to more than the limit of {limits.MAX_LAYERS:,} layers "
+                                "(hfp8sim.limits.MAX_LAYERS)")
+                return out
     return out
 
 

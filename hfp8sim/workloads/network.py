@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .. import limits
 from ..errors import WorkloadError
 from .layers import Conv2d, Layer, MatMul
 
@@ -36,6 +37,9 @@ class Network:
             raise WorkloadError(f"a network needs a non-empty name, got {self.name!r}", file=self.file or None)
         if not self.layers:
             raise WorkloadError("a network needs at least one layer", file=self.file or None)
+        if len(self.layers) > limits.MAX_LAYERS:
+            raise WorkloadError(f"{len(self.layers):,} layers, more than the limit of {limits.MAX_LAYERS:,} layers "
+                                "per network (hfp8sim.limits.MAX_LAYERS)", file=self.file or None)
         index: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}] ({getattr(layer, 'name', '?')})"
@@ -48,8 +52,19 @@ class Network:
                     key_path=where,
                 )
             self._check_inputs(i, layer, index)
+            self._check_size(i, layer)
             index[layer.name] = i
         object.__setattr__(self, "_index", index)
+
+    def _check_size(self, i: int, layer: Layer) -> None:
+        """A GEMM larger than ``limits.MAX_GEMM_MACS`` is refused here, where every importer's network passes,
+        before any plan or tensor of it exists."""
+        if layer.is_gemm and layer.macs > limits.MAX_GEMM_MACS:
+            g = layer.gemm()
+            raise WorkloadError(f"GEMM of {layer.macs:.3g} MACs (batch {g.batch} x M {g.M} x N {g.N} x K {g.K}), "
+                                f"more than the limit of {limits.MAX_GEMM_MACS:.3g} MACs per layer "
+                                "(hfp8sim.limits.MAX_GEMM_MACS)", file=self.file or None,
+                                key_path=f"layers[{i}] ({layer.name})")
 
     def _check_inputs(self, i: int, layer: Layer, index: dict[str, int]) -> None:
         where = f"layers[{i}] ({layer.name})"
