@@ -17,9 +17,10 @@ DEFAULT_WORKLOAD = "resnet50"
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate a workload on an arch config (default: ResNet-50 on the default core)")
     p.add_argument("arch", nargs="?", help="arch config file or shipped name (default: the default core)")
-    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD}), or a "
-                                               "layer trace (.json, from `hfp8sim trace`) whose measured zero "
-                                               "operands are counted")
+    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD}): "
+                                               "YAML, an ONNX model or a SCALE-Sim topology CSV (conv or GEMM "
+                                               "form), told apart by content; or a layer trace (JSON, from "
+                                               "`hfp8sim trace`) whose measured zero operands are counted")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
     p.add_argument("--compare", help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
                                      "(default with no arguments: the arch's scheme and fp16)")
@@ -27,6 +28,10 @@ def register(sub) -> None:
     p.add_argument("--layers", type=int, default=8, help="per-layer rows to print (default 8; 0 for none)")
     p.add_argument("--timeline", help="write a Chrome-trace / Perfetto JSON of the simulated events to this file "
                                       "(one file per scheme when comparing: NAME.SCHEME.json)")
+    p.add_argument("--format", choices=("hfp8sim", "scalesim"), default="hfp8sim",
+                   help="scalesim: also write SCALE-Sim v3's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
+                        "DETAILED_ACCESS_REPORT.csv (its columns; accesses in words) into the output folder; needs an "
+                        "arch in SCALE-Sim mode, e.g. a SCALE-Sim .cfg")
     p.set_defaults(func=run_main_job)
 
 
@@ -39,23 +44,26 @@ def _progress(index: int, total: int, name: str) -> None:
 def run_main_job(args: argparse.Namespace) -> int:
     from ..errors import Hfp8SimError
     from ..run import simulate_network
-    from ..workloads import load_workload, resolve_workload
+    from ..io.file_kinds import FileKind
+    from ..workloads import load_workload_file, workload_file_kind
 
     from ..config.arch import resolve_arch
 
     arch = resolve_arch(args.arch)
     trace_scheme = None
-    if args.workload and args.workload.endswith(".json"):
+    workload = args.workload or DEFAULT_WORKLOAD
+    workload_path, workload_kind = workload_file_kind(workload)
+    if workload_kind == FileKind.TRACE:
         from ..traces.schema import Trace
         from ..traces.timing_view import network_from_trace
 
-        trace = Trace.load(args.workload)
+        trace = Trace.load(workload_path)
         network = network_from_trace(trace)
         trace_scheme = trace.scheme_name
         print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
               file=sys.stderr)
     else:
-        network = load_workload(resolve_workload(args.workload or DEFAULT_WORKLOAD))
+        network = load_workload_file(workload)  # YAML, ONNX or SCALE-Sim CSV, told apart by content
     if args.compare:
         schemes = [s.strip() for s in args.compare.split(",") if s.strip()]
         if not schemes:
@@ -69,6 +77,9 @@ def run_main_job(args: argparse.Namespace) -> int:
     else:
         schemes = [arch.scheme.name]
     schemes = [arch.resolve_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
+    if args.format == "scalesim" and arch.mode != "scalesim":
+        raise Hfp8SimError(f"--format scalesim needs an arch in SCALE-Sim mode (a SCALE-Sim .cfg, or mode: scalesim); "
+                           f"{args.arch or 'the default core'} is in {arch.mode} mode")
     out = Path(args.out)
     results = []
     for scheme in schemes:
@@ -78,6 +89,8 @@ def run_main_job(args: argparse.Namespace) -> int:
                                   record_events=bool(args.timeline))
         folder = out / scheme if len(schemes) > 1 else out
         result.write(folder)
+        if args.format == "scalesim":
+            _write_scalesim_reports(result, arch, folder)
         if args.timeline:
             from ..reports.timeline import write_chrome_trace
 
@@ -88,6 +101,19 @@ def run_main_job(args: argparse.Namespace) -> int:
         results.append((scheme, result, folder))
     _print_report(results, args.layers)
     return 0
+
+
+def _write_scalesim_reports(result, arch, folder: Path) -> None:
+    from ..reports.scalesim_reports import scalesim_rows, write_scalesim_reports
+
+    a = arch.array
+    write_scalesim_reports(result, a.rows, a.cols, a.dataflow, folder)
+    rows = scalesim_rows(result, a.rows, a.cols, a.dataflow)
+    if rows:
+        macs, cycles = sum(r.gemm.macs for r in rows), sum(r.cycles for r in rows)
+        compute = sum(r.compute[5] * r.cycles for r in rows) / cycles
+        print(f"SCALE-Sim reports ({len(rows)} rows) -> {folder}: overall util {macs / (cycles * a.rows * a.cols):.1%}, "
+              f"compute util {compute / 100:.1%} (cycle-weighted)", file=sys.stderr)
 
 
 def _fmt_bytes(n: float) -> str:

@@ -82,3 +82,90 @@ def layer_cycles(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> i
 def mapping_efficiency(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> float:
     sr, sc, _ = spatial_temporal(layer, dataflow)
     return sr * sc / (fold_count(layer, dataflow, rows, cols) * rows * cols)
+
+
+def row_col_folds(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> tuple[int, int]:
+    """(F_r, F_c): folds over the array's rows and over its columns."""
+    sr, sc, _ = spatial_temporal(layer, dataflow)
+    return math.ceil(sr / rows), math.ceil(sc / cols)
+
+
+def compute_utilization(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> float:
+    """COMPUTE_REPORT's 'Compute Util' as a fraction: mapping efficiency times T over the fold length SCALE-Sim
+    measures, which for ws and is is one array width longer than tau (its demand matrix carries an extra
+    column's skew)."""
+    _, _, t = spatial_temporal(layer, dataflow)
+    measured = fold_length(dataflow, rows, cols, t) + (0 if dataflow == "os" else cols - 1)
+    return mapping_efficiency(layer, dataflow, rows, cols) * t / measured
+
+
+def overall_utilization(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> float:
+    """COMPUTE_REPORT's 'Overall Util' as a fraction: MACs over (reported cycles x PEs)."""
+    return layer.macs / (layer_cycles(layer, dataflow, rows, cols) * rows * cols)
+
+
+@dataclasses.dataclass(frozen=True)
+class SramAccesses:
+    """DETAILED_ACCESS_REPORT's SRAM counts, in words (one operand per word, whatever its format)."""
+
+    ifmap_reads: int
+    filter_reads: int
+    ofmap_writes: int
+
+
+def sram_accesses(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> SramAccesses:
+    """SCALE-Sim's SRAM access counts of a layer (CALC mode):
+
+    * os: IFMAP ``P*Wn`` re-read for every column fold, FILTER ``Wn*K`` for every row fold; OFMAP ``P*K``
+      plus ``AH + AW`` per fold, which SCALE-Sim adds to its write count though no such writes are in its
+      trace (kept: the point is to report what SCALE-Sim reports);
+    * ws: IFMAP once per column fold, FILTER once, OFMAP ``P*K`` per row fold (partial sums written back);
+    * is: IFMAP once, FILTER once per column fold, OFMAP ``P*K`` per row fold.
+
+    Padding inside a fold's used area (phantom outputs of a ceil-sized conv) counts, as in SCALE-Sim.
+    """
+    p, wn, k = layer.P, layer.Wn, layer.K
+    f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
+    if dataflow == "os":
+        return SramAccesses(p * wn * f_c, wn * k * f_r, p * k + f_r * f_c * (rows + cols))
+    if dataflow == "ws":
+        return SramAccesses(p * wn * f_c, wn * k, p * k * f_r)
+    if dataflow == "is":
+        return SramAccesses(wn * p, wn * k * f_c, p * k * f_r)
+    raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: os, ws, is")
+
+
+@dataclasses.dataclass(frozen=True)
+class SramWindow:
+    """First and last cycle of a layer's SRAM accesses to one operand, as DETAILED_ACCESS_REPORT gives them."""
+
+    start: int
+    stop: int
+
+
+def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> dict[str, SramWindow]:
+    """SCALE-Sim's SRAM start and stop cycles of IFMAP, FILTER and OFMAP (keys ``ifmap``, ``filter``,
+    ``ofmap``) in CALC mode.
+
+    Folds run back to back (fold ``i`` starts at ``i*tau``), column folds outer, so the last fold uses
+    ``r`` = the last row fold's rows and ``c`` = the last column fold's columns.  Within a fold an operand
+    streamed along the rows is skewed by one cycle per array row (along the columns: per column); the read
+    buffers report the cycle after the request (start ``index + 1``), the write buffer the cycle itself.
+    Phantom outputs (a ceil-sized conv whose last window runs past the IFMAP) are not modelled here: when the
+    very last window is entirely outside, SCALE-Sim's stop cycle is earlier.
+    """
+    sr, sc, t = spatial_temporal(layer, dataflow)
+    f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
+    last = (f_r * f_c - 1) * fold_length(dataflow, rows, cols, t)
+    r, c = sr - (f_r - 1) * rows, sc - (f_c - 1) * cols
+    if dataflow == "os":
+        return {"ifmap": SramWindow(1, last + t + r - 1), "filter": SramWindow(1, last + t + c - 1),
+                "ofmap": SramWindow(t - 1, last + t + rows + c - 3)}
+    loaded = SramWindow(1, last + r)  # the stationary operand: one array row per cycle
+    streamed = SramWindow(rows + 1, last + rows + t + r - 1)
+    drained = SramWindow(2 * rows - 1, last + 2 * rows + t + c - 3)
+    if dataflow == "ws":
+        return {"ifmap": streamed, "filter": loaded, "ofmap": drained}
+    if dataflow == "is":
+        return {"ifmap": loaded, "filter": streamed, "ofmap": drained}
+    raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: os, ws, is")
