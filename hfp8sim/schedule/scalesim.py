@@ -151,17 +151,21 @@ def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> d
     ``r`` = the last row fold's rows and ``c`` = the last column fold's columns.  Within a fold an operand
     streamed along the rows is skewed by one cycle per array row (along the columns: per column); the read
     buffers report the cycle after the request (start ``index + 1``), the write buffer the cycle itself.
-    Phantom outputs (a ceil-sized conv whose last window runs past the IFMAP) are not modelled here: when the
-    very last window is entirely outside, SCALE-Sim's stop cycle is earlier.
+    The stationary operand is loaded and os outputs drained bottom array row first.  Phantom outputs (a
+    ceil-sized conv whose last windows run past the IFMAP) are not modelled here: their IFMAP addresses are -1,
+    so SCALE-Sim's IFMAP stop cycle is earlier by up to the phantom windows' share of the last fold.
     """
     sr, sc, t = spatial_temporal(layer, dataflow)
     f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
     last = (f_r * f_c - 1) * fold_length(dataflow, rows, cols, t)
     r, c = sr - (f_r - 1) * rows, sc - (f_c - 1) * cols
+    unused_first = rows - min(rows, sr)  # array rows the first fold leaves empty
     if dataflow == "os":
+        # outputs drain from the bottom array row up, so empty bottom rows delay the first write
         return {"ifmap": SramWindow(1, last + t + r - 1), "filter": SramWindow(1, last + t + c - 1),
-                "ofmap": SramWindow(t - 1, last + t + rows + c - 3)}
-    loaded = SramWindow(1, last + r)  # the stationary operand: one array row per cycle
+                "ofmap": SramWindow(t - 1 + unused_first, last + t + rows + c - 3)}
+    # the stationary operand is loaded one array row per cycle, bottom row first
+    loaded = SramWindow(unused_first + 1, last + rows)
     streamed = SramWindow(rows + 1, last + rows + t + r - 1)
     drained = SramWindow(2 * rows - 1, last + 2 * rows + t + c - 3)
     if dataflow == "ws":
