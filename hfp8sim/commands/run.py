@@ -90,7 +90,7 @@ def run_main_job(args: argparse.Namespace) -> int:
         folder = out / scheme if len(schemes) > 1 else out
         result.write(folder)
         if args.format == "scalesim":
-            _write_scalesim_reports(result, arch, folder)
+            _write_scalesim_reports(result, arch, network, folder)
         if args.timeline:
             from ..reports.timeline import write_chrome_trace
 
@@ -103,12 +103,12 @@ def run_main_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_scalesim_reports(result, arch, folder: Path) -> None:
+def _write_scalesim_reports(result, arch, network, folder: Path) -> None:
     from ..reports.scalesim_reports import scalesim_rows, write_scalesim_reports
 
     a = arch.array
-    write_scalesim_reports(result, a.rows, a.cols, a.dataflow, folder)
-    rows = scalesim_rows(result, a.rows, a.cols, a.dataflow)
+    write_scalesim_reports(result, a.rows, a.cols, a.dataflow, folder, network)
+    rows = scalesim_rows(result, a.rows, a.cols, a.dataflow, network)
     if rows:
         macs, cycles = sum(r.gemm.macs for r in rows), sum(r.cycles for r in rows)
         compute = sum(r.compute[5] * r.cycles for r in rows) / cycles

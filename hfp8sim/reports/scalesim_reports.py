@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ResultsError
 from ..results import LayerResult, NetworkResult
@@ -57,9 +58,17 @@ def _dram_words(layer: LayerResult) -> tuple[int, int, int]:
     return layer.M * layer.K, layer.K * layer.N, layer.M * layer.N
 
 
-def _row(layer: LayerResult, index: int, rows: int, cols: int, dataflow: str) -> ScaleSimRow:
+def _conv_geometry(layer: Any) -> tuple[int, int, int, int, int, int] | None:
+    """(H, W, R, S, channels per group, stride) of a conv imported from a SCALE-Sim topology, whose phantom
+    windows have no IFMAP addresses; None for anything else (every address exists)."""
+    if getattr(layer, "is_conv", False) and layer.convention == "scalesim":
+        return layer.H, layer.W, layer.R, layer.S, layer.C // layer.groups, layer.stride[0]
+    return None
+
+
+def _row(layer: LayerResult, index: int, rows: int, cols: int, dataflow: str, conv: Any) -> ScaleSimRow:
     gemm = scalesim.ScaleSimLayer(layer.name if layer.batch == 1 else f"{layer.name}[{index}]", layer.M, layer.K,
-                                  layer.N)
+                                  layer.N, conv)
     cycles = layer.cycles / layer.batch
     if cycles != int(cycles):
         raise ResultsError(f"layer {layer.name!r}: {layer.cycles} cycles do not split evenly over its "
@@ -83,13 +92,17 @@ def _row(layer: LayerResult, index: int, rows: int, cols: int, dataflow: str) ->
     return ScaleSimRow(gemm.name, gemm, cycles, compute, bandwidth, detail)
 
 
-def scalesim_rows(result: NetworkResult, rows: int, cols: int, dataflow: str) -> list[ScaleSimRow]:
-    """The report rows of a run: one per GEMM of every array layer, in order."""
+def scalesim_rows(result: NetworkResult, rows: int, cols: int, dataflow: str, network: Any = None
+                  ) -> list[ScaleSimRow]:
+    """The report rows of a run: one per GEMM of every array layer, in order.  ``network`` (the run's
+    :class:`~hfp8sim.workloads.Network`) gives the conv geometry that places SCALE-Sim's phantom windows."""
+    layers = {layer.name: layer for layer in network} if network is not None else {}
     out = []
     for layer in result.layers:
         if layer.kind != "gemm":
             continue
-        out += [_row(layer, i, rows, cols, dataflow) for i in range(max(1, layer.batch))]
+        conv = _conv_geometry(layers.get(layer.name))
+        out += [_row(layer, i, rows, cols, dataflow, conv) for i in range(max(1, layer.batch))]
     return out
 
 
@@ -100,12 +113,12 @@ def _table(columns: tuple[str, ...], body: list[tuple[float, ...]]) -> str:
     return "".join(lines)
 
 
-def write_scalesim_reports(result: NetworkResult, rows: int, cols: int, dataflow: str, folder: str | Path
-                           ) -> list[Path]:
+def write_scalesim_reports(result: NetworkResult, rows: int, cols: int, dataflow: str, folder: str | Path,
+                           network: Any = None) -> list[Path]:
     """Write the three SCALE-Sim reports and SCALESIM_LAYERS.csv into ``folder``; returns their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    body = scalesim_rows(result, rows, cols, dataflow)
+    body = scalesim_rows(result, rows, cols, dataflow, network)
     files = {
         "COMPUTE_REPORT.csv": _table(COMPUTE_COLUMNS, [r.compute for r in body]),
         "BANDWIDTH_REPORT.csv": _table(BANDWIDTH_COLUMNS, [r.bandwidth for r in body]),

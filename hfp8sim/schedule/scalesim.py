@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from ..errors import ArraySpecError
 
 
@@ -32,6 +34,9 @@ class ScaleSimLayer:
     P: int
     Wn: int
     K: int
+    # a conv row's (IFMAP H, W, filter R, S, channels, stride): which IFMAP addresses exist (phantom windows of
+    # the ceil output size have none); None for a GEMM, whose every address exists
+    conv: tuple[int, int, int, int, int, int] | None = None
 
     @property
     def macs(self) -> int:
@@ -43,7 +48,8 @@ def conv_layer(name: str, ifmap_h: int, ifmap_w: int, filt_h: int, filt_w: int, 
     """A SCALE-Sim conv CSV row, with its valid-convolution output size."""
     e_h = math.ceil((ifmap_h - filt_h + stride) / stride)
     e_w = math.ceil((ifmap_w - filt_w + stride) / stride)
-    return ScaleSimLayer(name, e_h * e_w, filt_h * filt_w * channels, filters)
+    return ScaleSimLayer(name, e_h * e_w, filt_h * filt_w * channels, filters,
+                         (ifmap_h, ifmap_w, filt_h, filt_w, channels, stride))
 
 
 def gemm_layer(name: str, m: int, n: int, k: int) -> ScaleSimLayer:
@@ -152,8 +158,9 @@ def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> d
     streamed along the rows is skewed by one cycle per array row (along the columns: per column); the read
     buffers report the cycle after the request (start ``index + 1``), the write buffer the cycle itself.
     The stationary operand is loaded and os outputs drained bottom array row first.  Phantom outputs (a
-    ceil-sized conv whose last windows run past the IFMAP) are not modelled here: their IFMAP addresses are -1,
-    so SCALE-Sim's IFMAP stop cycle is earlier by up to the phantom windows' share of the last fold.
+    ceil-sized conv whose last windows run past the IFMAP) have IFMAP addresses -1 in SCALE-Sim, so the last
+    IFMAP access of the streamed IFMAP (os, ws) is the last one that exists; for is (IFMAP stationary) the last
+    fold's top array row is assumed to hold one.
     """
     sr, sc, t = spatial_temporal(layer, dataflow)
     f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
@@ -162,14 +169,52 @@ def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> d
     unused_first = rows - min(rows, sr)  # array rows the first fold leaves empty
     if dataflow == "os":
         # outputs drain from the bottom array row up, so empty bottom rows delay the first write
-        return {"ifmap": SramWindow(1, last + t + r - 1), "filter": SramWindow(1, last + t + c - 1),
+        return {"ifmap": SramWindow(1, _streamed_ifmap_stop(layer, dataflow, rows, cols)),
+                "filter": SramWindow(1, last + t + c - 1),
                 "ofmap": SramWindow(t - 1 + unused_first, last + t + rows + c - 3)}
     # the stationary operand is loaded one array row per cycle, bottom row first
     loaded = SramWindow(unused_first + 1, last + rows)
-    streamed = SramWindow(rows + 1, last + rows + t + r - 1)
     drained = SramWindow(2 * rows - 1, last + 2 * rows + t + c - 3)
     if dataflow == "ws":
-        return {"ifmap": streamed, "filter": loaded, "ofmap": drained}
-    if dataflow == "is":
-        return {"ifmap": loaded, "filter": streamed, "ofmap": drained}
+        return {"ifmap": SramWindow(rows + 1, _streamed_ifmap_stop(layer, dataflow, rows, cols)), "filter": loaded,
+                "ofmap": drained}
+    if dataflow == "is":  # the FILTER streams (every address exists)
+        return {"ifmap": loaded, "filter": SramWindow(rows + 1, last + rows + t + r - 1), "ofmap": drained}
     raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: os, ws, is")
+
+
+def _streamed_ifmap_stop(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> int:
+    """The last cycle of IFMAP reads when the IFMAP streams through the array (os, ws): the last fold that
+    reads an IFMAP address that exists, at its latest ``time + array row`` (rows are skewed one cycle each).
+
+    os puts output pixels on the array rows and window positions in time, ws the other way round; the read
+    buffer reports the cycle after the request.  Without conv geometry (a GEMM) every address exists."""
+    sr, _, t = spatial_temporal(layer, dataflow)
+    f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
+    tau = fold_length(dataflow, rows, cols, t)
+    lead = 0 if dataflow == "os" else rows  # ws: the IFMAP follows the weight load
+    for fold in range(f_r * f_c - 1, -1, -1):
+        row_fold = fold % f_r  # column folds are the outer loop
+        on_rows = range(row_fold * rows, min(sr, (row_fold + 1) * rows))
+        pixels, window = (on_rows, range(layer.Wn)) if dataflow == "os" else (range(layer.P), on_rows)
+        offset = _last_existing_offset(layer, pixels, window)
+        if offset is not None:
+            return fold * tau + lead + offset + 1
+    return 0  # no IFMAP address at all (every window is a phantom): SCALE-Sim never reads it
+
+
+def _last_existing_offset(layer: ScaleSimLayer, pixels: range, window: range) -> int | None:
+    """The latest in-fold offset (pixel - first pixel) + (window position - first position) of an IFMAP
+    address that exists, None if none does."""
+    if layer.conv is None:
+        return len(pixels) - 1 + len(window) - 1
+    h, w, _r, s, c, stride = layer.conv
+    e_w = math.ceil((w - s + stride) / stride)
+    p = np.arange(pixels.start, pixels.stop)[:, None]
+    j = np.arange(window.start, window.stop)[None, :]
+    # window position j is (filter row, filter column, channel) with the channel fastest
+    exists = ((p // e_w) * stride + j // (s * c) < h) & ((p % e_w) * stride + (j // c) % s < w)
+    if not exists.any():
+        return None
+    offset = (p - pixels.start) + (j - window.start)
+    return int(offset[exists].max())
