@@ -159,8 +159,7 @@ def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> d
     buffers report the cycle after the request (start ``index + 1``), the write buffer the cycle itself.
     The stationary operand is loaded and os outputs drained bottom array row first.  Phantom outputs (a
     ceil-sized conv whose last windows run past the IFMAP) have IFMAP addresses -1 in SCALE-Sim, so the last
-    IFMAP access of the streamed IFMAP (os, ws) is the last one that exists; for is (IFMAP stationary) the last
-    fold's top array row is assumed to hold one.
+    IFMAP access is the last one that exists, whether it streams (os, ws) or is loaded (is).
     """
     sr, sc, t = spatial_temporal(layer, dataflow)
     f_r, f_c = row_col_folds(layer, dataflow, rows, cols)
@@ -179,7 +178,8 @@ def sram_windows(layer: ScaleSimLayer, dataflow: str, rows: int, cols: int) -> d
         return {"ifmap": SramWindow(rows + 1, _streamed_ifmap_stop(layer, dataflow, rows, cols)), "filter": loaded,
                 "ofmap": drained}
     if dataflow == "is":  # the FILTER streams (every address exists)
-        return {"ifmap": loaded, "filter": SramWindow(rows + 1, last + rows + t + r - 1), "ofmap": drained}
+        return {"ifmap": SramWindow(loaded.start, _stationary_ifmap_stop(layer, rows, cols)),
+                "filter": SramWindow(rows + 1, last + rows + t + r - 1), "ofmap": drained}
     raise ArraySpecError(f"unknown dataflow {dataflow!r}; allowed: os, ws, is")
 
 
@@ -203,18 +203,49 @@ def _streamed_ifmap_stop(layer: ScaleSimLayer, dataflow: str, rows: int, cols: i
     return 0  # no IFMAP address at all (every window is a phantom): SCALE-Sim never reads it
 
 
+def _stationary_ifmap_stop(layer: ScaleSimLayer, rows: int, cols: int) -> int:
+    """The last cycle of IFMAP reads in is, where each fold loads its IFMAP one array row per cycle, bottom
+    row first: the last fold with an IFMAP address that exists, when its top-most such row is loaded."""
+    sr, sc, t = spatial_temporal(layer, "is")
+    f_r, f_c = row_col_folds(layer, "is", rows, cols)
+    tau = fold_length("is", rows, cols, t)
+    for fold in range(f_r * f_c - 1, -1, -1):
+        col_fold, row_fold = divmod(fold, f_r)  # column folds are the outer loop
+        window = range(row_fold * rows, min(sr, (row_fold + 1) * rows))
+        pixels = range(col_fold * cols, min(sc, (col_fold + 1) * cols))
+        top = _first_existing_window_row(layer, pixels, window)
+        if top is not None:
+            return fold * tau + rows - top
+    return 0
+
+
+def _first_existing_window_row(layer: ScaleSimLayer, pixels: range, window: range) -> int | None:
+    """The lowest window offset (array row, in is) with an IFMAP address that exists for one of the pixels."""
+    if layer.conv is None:
+        return 0
+    exists = _ifmap_exists(layer, pixels, window)
+    rows_with_one = np.flatnonzero(exists.any(axis=0))
+    return int(rows_with_one[0]) if rows_with_one.size else None
+
+
+def _ifmap_exists(layer: ScaleSimLayer, pixels: range, window: range) -> np.ndarray:
+    """[pixel, window position] -> whether that IFMAP address exists (False for a phantom window's part past
+    the IFMAP); window position j is (filter row, filter column, channel) with the channel fastest."""
+    assert layer.conv is not None
+    h, w, _r, s, c, stride = layer.conv
+    e_w = math.ceil((w - s + stride) / stride)
+    p = np.arange(pixels.start, pixels.stop)[:, None]
+    j = np.arange(window.start, window.stop)[None, :]
+    return ((p // e_w) * stride + j // (s * c) < h) & ((p % e_w) * stride + (j // c) % s < w)
+
+
 def _last_existing_offset(layer: ScaleSimLayer, pixels: range, window: range) -> int | None:
     """The latest in-fold offset (pixel - first pixel) + (window position - first position) of an IFMAP
     address that exists, None if none does."""
     if layer.conv is None:
         return len(pixels) - 1 + len(window) - 1
-    h, w, _r, s, c, stride = layer.conv
-    e_w = math.ceil((w - s + stride) / stride)
-    p = np.arange(pixels.start, pixels.stop)[:, None]
-    j = np.arange(window.start, window.stop)[None, :]
-    # window position j is (filter row, filter column, channel) with the channel fastest
-    exists = ((p // e_w) * stride + j // (s * c) < h) & ((p % e_w) * stride + (j // c) % s < w)
+    exists = _ifmap_exists(layer, pixels, window)
     if not exists.any():
         return None
-    offset = (p - pixels.start) + (j - window.start)
+    offset = np.arange(len(pixels))[:, None] + np.arange(len(window))[None, :]
     return int(offset[exists].max())
