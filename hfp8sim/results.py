@@ -18,6 +18,9 @@ from typing import Any
 from .errors import ResultsError
 
 RUN_FILES = ("layers.csv", "summary.json")
+# written beside them by `hfp8sim run --format scalesim`
+SCALESIM_REPORT_FILES = ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv",
+                         "SCALESIM_LAYERS.csv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,8 +256,8 @@ def is_result_folder(path: Path) -> bool:
     """A run folder, or a folder of run folders (``--compare``) possibly with ``plots/``: what a new run
     may replace."""
     if is_run_folder(path) or any(path.glob("*/" + RUN_FILES[1])):
-        return all(child.name in RUN_FILES or child.name == "plots" or is_run_folder(child)
-                   for child in path.iterdir())
+        known = RUN_FILES + SCALESIM_REPORT_FILES + ("plots",)
+        return all(child.name in known or is_run_folder(child) for child in path.iterdir())
     return False
 
 

@@ -19,9 +19,10 @@ DEFAULT_WORKLOAD = "resnet50"
 def register(sub) -> None:
     p = sub.add_parser("run", help="simulate a workload on an arch config (default: ResNet-50 on the default core)")
     p.add_argument("arch", nargs="?", help="arch config file or shipped name (default: the default core)")
-    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD}), or a "
-                                               "layer trace (.json, from `hfp8sim trace`) whose measured zero "
-                                               "operands are counted")
+    p.add_argument("workload", nargs="?", help=f"workload file or shipped name (default: {DEFAULT_WORKLOAD}): "
+                                               "YAML, an ONNX model or a SCALE-Sim topology CSV (conv or GEMM "
+                                               "form), told apart by content; or a layer trace (JSON, from "
+                                               "`hfp8sim trace`) whose measured zero operands are counted")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
     p.add_argument("--compare", type=name_list, help="comma-separated schemes to run side by side, e.g. hfp8,fp16 "
                                      "(default with no arguments: the arch's scheme and fp16)")
@@ -29,6 +30,10 @@ def register(sub) -> None:
     p.add_argument("--layers", type=non_negative_int, default=8, help="per-layer rows to print (default 8; 0 for none)")
     p.add_argument("--timeline", help="write a Chrome-trace / Perfetto JSON of the simulated events to this file "
                                       "(one file per scheme when comparing: NAME.SCHEME.json)")
+    p.add_argument("--format", choices=("hfp8sim", "scalesim"), default="hfp8sim",
+                   help="scalesim: also write SCALE-Sim v3's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
+                        "DETAILED_ACCESS_REPORT.csv (its columns; accesses in words) into the output folder; "
+                        "needs an arch in SCALE-Sim mode, e.g. a SCALE-Sim .cfg")
     p.set_defaults(func=run_main_job)
 
 
@@ -40,6 +45,7 @@ def _progress(index: int, total: int, name: str) -> None:
 
 def run_main_job(args: argparse.Namespace) -> int:
     from ..config.arch import resolve_arch
+    from ..errors import Hfp8SimError
     from ..run import check_limits, simulate_network
 
     arch = resolve_arch(args.arch)
@@ -55,6 +61,9 @@ def run_main_job(args: argparse.Namespace) -> int:
     else:
         schemes = [arch.scheme.name]
     schemes = [arch.resolve_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
+    if args.format == "scalesim" and arch.mode != "scalesim":
+        raise Hfp8SimError(f"--format scalesim needs an arch in SCALE-Sim mode (a SCALE-Sim .cfg, or mode: "
+                           f"scalesim); {args.arch or 'the default core'} is in {arch.mode} mode")
     for scheme in schemes:
         check_limits(arch, network, scheme)
     out, timelines = _check_outputs(args, schemes)  # and bad output paths fail here too
@@ -64,26 +73,29 @@ def run_main_job(args: argparse.Namespace) -> int:
               f"{arch.clock_ghz:g} GHz, {arch.mode} mode), scheme {scheme}", file=sys.stderr)
         simulated.append((scheme, simulate_network(arch, network, scheme=scheme, progress=_progress,
                                                    record_events=bool(args.timeline))))
-    results = _write_results(out, simulated, _run_id(simulated, workload_file), timelines)
+    scalesim = (arch, network) if args.format == "scalesim" else None
+    results = _write_results(out, simulated, _run_id(simulated, workload_file), timelines, scalesim)
     _print_report(results, args.layers)
     return 0
 
 
 def _load_network(workload: str | None):
-    """(network, the file it came from, the scheme of a trace or None)."""
-    from ..workloads import load_workload, resolve_workload
+    """(network, the file it came from, the scheme of a trace or None).  The file's kind (YAML, ONNX,
+    SCALE-Sim CSV, trace JSON) is told by its content."""
+    from ..io.file_kinds import FileKind
+    from ..workloads import load_workload_file, workload_file_kind
 
-    if workload and workload.endswith(".json"):
+    path, kind = workload_file_kind(workload or DEFAULT_WORKLOAD)
+    if kind == FileKind.TRACE:
         from ..traces.schema import Trace
         from ..traces.timing_view import network_from_trace
 
-        trace = Trace.load(workload)
+        trace = Trace.load(path)
         network = network_from_trace(trace)
         print(f"trace {workload}: {network.name}, {network.tensors} tensors, scheme {trace.scheme_name}",
               file=sys.stderr)
-        return network, Path(workload), trace.scheme_name
-    path = resolve_workload(workload or DEFAULT_WORKLOAD)
-    return load_workload(path), path, None
+        return network, Path(path), trace.scheme_name
+    return load_workload_file(path), Path(path), None
 
 
 def _check_outputs(args: argparse.Namespace, schemes: list[str]) -> tuple[Path, dict[str, Path]]:
@@ -113,9 +125,10 @@ def _run_id(simulated, workload_file: Path) -> str:
     return run_id(__version__, [result.config | {"run_scheme": scheme} for scheme, result in simulated], digest)
 
 
-def _write_results(out: Path, simulated, run_id: str, timelines: dict[str, Path]):
+def _write_results(out: Path, simulated, run_id: str, timelines: dict[str, Path], scalesim=None):
     """Every scheme's results into a staging folder that replaces ``out`` only when all are written (the
-    folder then holds this run alone), then the timelines, each replaced whole."""
+    folder then holds this run alone), with SCALE-Sim's reports beside them when ``scalesim`` is (arch,
+    network); then the timelines, each replaced whole."""
     import json
 
     from ..io.outputs import staged_folder, write_file_atomically
@@ -127,6 +140,8 @@ def _write_results(out: Path, simulated, run_id: str, timelines: dict[str, Path]
         for scheme, result in simulated:
             sub = Path(scheme) if len(simulated) > 1 else Path()
             result.write(staging / sub, run_id=run_id)
+            if scalesim is not None:
+                _write_scalesim_reports(result, *scalesim, staging / sub, out / sub)
             results.append((scheme, result, out / sub if len(simulated) > 1 else out))
     for scheme, result in simulated:
         if scheme in timelines:
@@ -136,6 +151,20 @@ def _write_results(out: Path, simulated, run_id: str, timelines: dict[str, Path]
                 timelines[scheme], lambda path, doc=document: path.write_text(json.dumps(doc) + "\n"))
             print(f"timeline: {target} ({len(result.events)} events)", file=sys.stderr)
     return results
+
+
+def _write_scalesim_reports(result, arch, network, folder: Path, final: Path) -> None:
+    from ..reports.scalesim_reports import scalesim_rows, write_scalesim_reports
+
+    a = arch.array
+    write_scalesim_reports(result, a.rows, a.cols, a.dataflow, folder, network)
+    rows = scalesim_rows(result, a.rows, a.cols, a.dataflow, network)
+    if rows:
+        macs, cycles = sum(r.gemm.macs for r in rows), sum(r.cycles for r in rows)
+        compute = sum(r.compute[5] * r.cycles for r in rows) / cycles
+        overall = macs / (cycles * a.rows * a.cols)
+        print(f"SCALE-Sim reports ({len(rows)} rows) -> {final}: overall util {overall:.1%}, "
+              f"compute util {compute / 100:.1%} (cycle-weighted)", file=sys.stderr)
 
 
 def _fmt_bytes(n: float) -> str:

@@ -17,8 +17,9 @@ def register(sub) -> None:
         description="WORKLOAD is a real network (minilm: all-MiniLM-L6-v2 on real sentences; efficientnet_lite0: "
                     "EfficientNet-Lite0 on bundled photos), or a shipped workload name or YAML file, which gets "
                     "seeded synthetic tensors of its shapes.")
-    p.add_argument("workload", help="minilm, efficientnet_lite0, a shipped workload name or a workload file; "
-                                    "or a trace file (.json) to check and summarise")
+    p.add_argument("workload", help="minilm, efficientnet_lite0, a shipped workload name or a workload file (YAML, "
+                                    "ONNX or SCALE-Sim CSV, told apart by content); or a trace file (JSON) to check "
+                                    "and summarise")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
     p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml); it "
                                   "sets the array, dataflow, accumulators and pair mode, i.e. the order of additions")
@@ -45,7 +46,7 @@ def run_trace(args: argparse.Namespace) -> int:
     from ..traces.schema import Trace
     from ..traces.trace import trace_workload
 
-    if str(args.workload).endswith(".json"):
+    if _is_trace_file(args.workload):
         _summarise(Trace.load(args.workload).document, None)
         return 0
     from ..io.outputs import check_output_file, write_file_atomically
@@ -61,6 +62,15 @@ def run_trace(args: argparse.Namespace) -> int:
     _summarise(trace.document, time.perf_counter() - start)
     print(f"wrote {out}")
     return 0
+
+
+def _is_trace_file(workload: str) -> bool:
+    """A trace to summarise (by content, or a .json name), rather than a workload to trace (a name, YAML, ONNX
+    or a SCALE-Sim topology)."""
+    from ..io.file_kinds import FileKind, detect_file_kind
+
+    path = Path(str(workload))
+    return (path.is_file() or path.suffix == ".json") and detect_file_kind(path) == FileKind.TRACE
 
 
 def _summarise(trace: dict, seconds: float | None) -> None:

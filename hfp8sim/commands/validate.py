@@ -7,7 +7,9 @@ import argparse
 
 def register(sub) -> None:
     p = sub.add_parser("validate", help="check arch configs, workloads or format libraries (all errors at once)")
-    p.add_argument("files", nargs="+", help="YAML files (kind detected from their top-level keys)")
+    p.add_argument("files", nargs="+", help="YAML files (kind detected from their top-level keys), ONNX models, "
+                                            "SCALE-Sim topology CSVs and configs, layer traces (told apart by "
+                                            "content)")
     p.set_defaults(func=run_validate)
 
 
@@ -19,6 +21,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from ..workloads import parse_workload
 
     for path in args.files:
+        if _validate_by_content(path):
+            continue
         data = read_yaml(path)
         if isinstance(data, dict) and "layers" in data:
             network = parse_workload(data, source=str(path))
@@ -42,3 +46,31 @@ def run_validate(args: argparse.Namespace) -> int:
                               "table (needs 'operating_points') or a format library (needs 'formats' or "
                               "'schemes')", file=str(path))
     return 0
+
+
+def _validate_by_content(path: str) -> bool:
+    """Check a file that is not hfp8sim YAML (an ONNX model, a SCALE-Sim topology or config, a trace) with the
+    reader of its kind, which reports mistakes as the Python API does; False for YAML (checked by keys)."""
+    from ..io.file_kinds import FileKind, detect_file_kind
+
+    kind = detect_file_kind(path)
+    if kind in (FileKind.ONNX, FileKind.SCALESIM_CSV):
+        from ..workloads import import_onnx, import_scalesim_csv
+
+        network = import_onnx(path) if kind == FileKind.ONNX else import_scalesim_csv(path)
+        print(f"{path}: workload {network.name} ({network.source}): {len(network.layers)} layers, "
+              f"{len(network.gemm_layers())} GEMM layers, {network.macs:,} MACs")
+    elif kind == FileKind.SCALESIM_CFG:
+        from ..config.arch import load_arch
+
+        arch = load_arch(path)
+        print(f"{path}: SCALE-Sim config as arch config {arch.name}: {arch.array.rows}x{arch.array.cols} "
+              f"{arch.array.dataflow}, scheme {arch.scheme.name}, {arch.mode} mode")
+    elif kind == FileKind.TRACE:
+        from ..traces.schema import Trace
+
+        trace = Trace.load(path)
+        print(f"{path}: layer trace of {trace.workload}: {len(trace.layers)} layers, scheme {trace.scheme_name}")
+    else:
+        return False
+    return True

@@ -32,6 +32,8 @@ import pydantic
 from ..errors import ConfigError, FormatError
 from ..formats.spec import FormatSpec, Scheme, get_format, get_scheme
 from ..io import ARCH_CONFIGS, default_arch_path, read_yaml, resolve_shipped, validation_error
+from ..io.file_kinds import FileKind, detect_file_kind
+from .scalesim_cfg import scalesim_cfg_to_arch_data
 from .tech import load_tech
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -304,6 +306,14 @@ def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
         if model.energy.dram_kind not in kinds:
             problems.append(f"energy.dram_kind: unknown DRAM kind {model.energy.dram_kind!r} in {tech.name}; "
                             f"known: {', '.join(kinds)}")
+    if model.mode == "scalesim":
+        # SCALE-Sim mode reproduces its CALC mode: memory is ideal and the scratchpads only log traffic, so
+        # their sizes never reject a config, and a bandwidth would be silently ignored: refuse it instead
+        if has_bandwidth or not model.dram.ideal:
+            problems.append("dram: SCALE-Sim mode models its CALC mode (ideal memory, no stalls): set "
+                            "dram: {ideal: true} without a bandwidth; a finite bandwidth (its USER mode) is not "
+                            "modelled, use mode: hfp8sim for it")
+        return problems
     # a minimal tile (one fold of the array) must fit each scratchpad, double-buffered if so configured
     element = max(scheme.forward.bits, scheme.backward.bits) / 8
     acc_bytes = 4.0
@@ -340,7 +350,9 @@ def parse_arch(data: Any, source: str = "<arch>") -> ArchConfig:
 
 
 def load_arch(path: str | Path) -> ArchConfig:
-    """Read and validate an arch config file."""
+    """Read and validate an arch config file: hfp8sim YAML, or a SCALE-Sim INI config (told apart by content)."""
+    if detect_file_kind(path) == FileKind.SCALESIM_CFG:
+        return parse_arch(scalesim_cfg_to_arch_data(path), str(path))
     return parse_arch(read_yaml(path), str(path))
 
 

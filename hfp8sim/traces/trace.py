@@ -36,7 +36,7 @@ from .. import __version__, limits
 from ..config.arch import ArchConfig, parse_arch, resolve_arch
 from ..errors import TraceError, WorkloadError
 from ..formats import Scheme
-from ..workloads import load_workload, resolve_workload
+from ..workloads import load_workload, load_workload_file, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
 from .datapath_ops import DatapathOps, GemmRecord, describe_arith
@@ -314,7 +314,7 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
             path = resolve_workload(REAL_NETWORKS.get(name, name))
         except WorkloadError as exc:
             raise WorkloadError(f"{exc.detail}; real networks: {', '.join(REAL_NETWORKS)}", file=exc.file) from None
-        network = load_workload(path)
+        network = load_workload_file(path)  # YAML, ONNX or a SCALE-Sim topology
         entries = trace_synthetic(network, ops, seed=seed, max_rows=max_rows, max_macs=max_macs, progress=progress)
         workload_name, tensors, outputs = network.name, f"synthetic (seed {seed})", None
         inputs = {"workload_file": path.name, "max_rows": max_rows, "max_macs": max_macs,

@@ -7,6 +7,7 @@
 """
 
 from .dump import save_workload
+from .files import load_workload_file, workload_file_kind
 from .layers import (
     CONVENTIONS,
     ELEMENTWISE_OPS,
@@ -58,10 +59,12 @@ __all__ = [
     "import_onnx",
     "import_scalesim_csv",
     "load_workload",
+    "load_workload_file",
     "parse_workload",
     "parse_workload_text",
     "resolve_workload",
     "same_padding",
     "save_workload",
     "shipped_workloads",
+    "workload_file_kind",
 ]
