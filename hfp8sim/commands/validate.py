@@ -9,7 +9,7 @@ def register(sub) -> None:
     p = sub.add_parser("validate", help="check arch configs, workloads or format libraries (all errors at once)")
     p.add_argument("files", nargs="+", help="YAML files (kind detected from their top-level keys), ONNX models, "
                                             "SCALE-Sim topology CSVs and configs, layer traces (told apart by "
-                                            "content)")
+                                            "content), or shipped names (default, resnet50, tech_7nm, ...)")
     p.set_defaults(func=run_validate)
 
 
@@ -20,7 +20,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from ..io import read_yaml
     from ..workloads import parse_workload
 
-    for path in args.files:
+    for name in args.files:
+        path = _file_or_shipped(name)
         if _validate_by_content(path):
             continue
         data = read_yaml(path)
@@ -46,6 +47,23 @@ def run_validate(args: argparse.Namespace) -> int:
                               "table (needs 'operating_points') or a format library (needs 'formats' or "
                               "'schemes')", file=str(path))
     return 0
+
+
+def _file_or_shipped(name: str) -> str:
+    """``name`` itself when it is a file, else the shipped arch config, workload, tech table or format library of
+    that name (as ``run`` and ``sweep`` take them); a name that is neither is refused listing the kinds."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..io.shipped import ARCH_CONFIGS, FORMAT_LIBRARIES, TECH_TABLES, WORKLOADS
+
+    if Path(name).exists():
+        return name
+    for kind in (ARCH_CONFIGS, WORKLOADS, TECH_TABLES, FORMAT_LIBRARIES):
+        if name in kind.files():
+            return str(kind.files()[name])
+    raise ConfigError("no such file, and not the name of a shipped arch config, workload, tech table or format "
+                      "library", file=name)
 
 
 def _validate_by_content(path: str) -> bool:
