@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("chip-report", help="IBM-like 4-core reference chip vs published TFLOPS and TFLOPS/W")
+    p = sub.add_parser("chip-report", help="IBM-like 4-core reference chip vs published TFLOPS and TFLOPS/W",
+                       description="Simulates the IBM-like 4-core reference chip (arch_configs/ibm_like_4core.yaml) "
+                                   "at its two published operating points on a dense GEMM and real networks, and "
+                                   "writes reports/chip/: simulated against published TFLOPS and TFLOPS/W, with "
+                                   "the ratios.")
     p.add_argument("--out", default="reports/chip", help="output folder (default: reports/chip)")
     p.set_defaults(func=run_chip_report)
 

@@ -11,7 +11,11 @@ from .args import positive_int
 
 
 def register(sub) -> None:
-    p = sub.add_parser("fidelity", help="inference without retraining: real networks on each scheme vs float32")
+    p = sub.add_parser("fidelity", help="inference without retraining: real networks on each scheme vs float32",
+                       description="Real trained networks (MiniLM on real sentences, EfficientNet-Lite0 on real "
+                                   "photos) run through the bit-accurate datapath in each scheme with FP32 weights "
+                                   "mapped straight to FP8/FP16, compared with float32; regenerates "
+                                   "reports/fidelity/ (expect several minutes on 2 cores).")
     p.add_argument("--out", default="reports/fidelity", help="output folder (default: reports/fidelity)")
     p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml)")
     p.add_argument("--sentences", type=positive_int, default=200,

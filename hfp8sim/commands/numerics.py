@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import Hfp8SimError
@@ -10,11 +11,15 @@ from .args import non_negative_int, positive_int
 
 
 def register(sub) -> None:
-    p = sub.add_parser("numerics", help="accumulation error versus K by dataflow and accumulator (figure + CSV)")
+    p = sub.add_parser("numerics", help="accumulation error versus K by dataflow and accumulator (figure + CSV)",
+                       description="Accumulation error versus the reduction length K of FP8 GEMMs on the datapath, "
+                                   "by dataflow (os chain, os chunks, ws folds) and accumulator (float16, "
+                                   "dlfloat16), against an exact float64 reference: a CSV and a figure.")
     p.add_argument("--out", default="reports/numerics", help="output folder (default: reports/numerics)")
     p.add_argument("--size", type=positive_int, default=64, help="M = N of each GEMM (default 64)")
     p.add_argument("--max-k", type=positive_int, default=16384, help="largest reduction length (default 16384)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random operands (default 0; the same seed gives the same table)")
     p.set_defaults(func=run_numerics)
 
 
@@ -26,7 +31,7 @@ def run_numerics(args: argparse.Namespace) -> int:
         raise Hfp8SimError(f"--max-k must be at least {K_VALUES[0]}, got {args.max_k}")
     out = Path(args.out)
     points = run_accumulation_study(m=args.size, n=args.size, k_values=[k for k in K_VALUES if k <= args.max_k],
-                                    seed=args.seed)
+                                    seed=args.seed, progress=sys.stderr.isatty())  # no \r in logs
     table = write_points(points, out / "accumulation_error.csv")
     figures = plot_accumulation_error(table, out / "accumulation_error")
     print(f"wrote {table} and {', '.join(str(f) for f in figures)}")
