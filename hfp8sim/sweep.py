@@ -632,12 +632,24 @@ class SweepResult:
         return not self.not_run and not self.lost
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Initializer of the local worker processes: on Linux, ask the kernel to SIGKILL the worker when its parent,
+    the sweep's own process, dies, so a sweep that is killed (even with SIGKILL, which runs no clean-up) leaves
+    no worker computing points for nobody.  A parent that died while the worker was still starting is caught by
+    comparing the parent's pid after the request."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def _mp_context():
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:  # no fork of a process that runs threads (tqdm, Dask); imports done once
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["hfp8sim.sweep", "hfp8sim.run"])
-        return ctx
+    # spawn: the workers are children of this process itself (a forkserver's workers are the forkserver's, which
+    # outlives a killed sweep), so die_with_parent ties them to it; no fork of a process running threads
     return multiprocessing.get_context("spawn")
 
 
@@ -803,7 +815,8 @@ def _run_processes(sweep: Sweep, ordered: list[Point], jobs: int, record) -> Non
     pending, attempts = list(ordered), dict.fromkeys((p.point_id for p in ordered), 0)
     while pending:
         broken: list[Point] = []
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context())
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=_mp_context(),
+                                                      initializer=die_with_parent, initargs=(os.getpid(),))
         try:
             futures = {pool.submit(run_point, sweep.task(p)): p for p in pending}
             for future in concurrent.futures.as_completed(futures):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,51 @@ def test_core_count_and_mapping_keys(tmp_path):
     assert rows[(1, 1)]["peak_macs_per_cycle"] == 256 and rows[(1, 2)]["peak_macs_per_cycle"] == 512
     assert rows[(2, 1)]["peak_macs_per_cycle"] == 512
     assert os.path.exists(tmp_path / "points.csv")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl; Linux only")
+def test_workers_die_with_a_killed_sweep(tmp_path):
+    argv = [sys.executable, "-m", "hfp8sim.cli", "sweep", "default", "resnet50", "--array", "16,32,64,128",
+            "--dataflow", "os,ws,is", "--scheme", "hfp8", "--jobs", "2", "--out", str(tmp_path / "s"),
+            "--no-progress"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 3:  # the resource tracker and two workers
+            time.sleep(0.1)
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            workers = _descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(workers) >= 3
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the killed sweep"
