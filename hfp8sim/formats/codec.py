@@ -31,8 +31,15 @@ Rules every kernel follows:
 from __future__ import annotations
 
 import math
+import os
 
-import numba
+# Numba's OpenMP threads spin after every parallel kernel waiting for the next one; on a machine shared with
+# other jobs (more runnable threads than cores) the spinning takes the cores the main thread needs, and a
+# kernel ran 3-4x slower on two threads than on one.  Sleeping waiters cost microseconds per kernel instead.
+# Set before Numba's threading layer loads OpenMP (it reads the variable once); a user's own value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402  (after the OpenMP setting above)
 import numpy as np
 
 from .spec import (
@@ -365,6 +372,13 @@ def _convert(values, fmt, rounding, overflow, seed, want_codes: bool, want_value
 def encode(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None) -> np.ndarray:
     """Values to codes (uint8 for 8-bit formats, uint16 for 16-bit ones, uint32 for float32)."""
     return _convert(values, fmt, rounding, overflow, seed, True, False)[0]
+
+
+def encode_with_values(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(encode(values), quantize(values))`` from one pass of the kernel: the codes and their values (in the
+    input's float dtype), for a caller that needs both, e.g. to multiply the values and count the codes."""
+    return _convert(values, fmt, rounding, overflow, seed, True, True)
 
 
 def quantize(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None) -> np.ndarray:
