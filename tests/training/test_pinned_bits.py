@@ -6,7 +6,8 @@ per step, the loss, the loss scale and every GEMM call's layer, pass, formats, s
 then every parameter's master and compute copy.  The cases cover the datapath's kernels the training path
 reaches: HFP8's FMMA pair mode (int64 fixed-point kernel) and FP16 first/last layers (round-to-odd kernel),
 single-product FP8 (float32 kernel), grouped (depthwise) convolutions with one column per group (the
-transposed product), an MLP, and delayed scaling.
+transposed product), an MLP, delayed scaling, and float32 layers on numpy's matmul (whose summation order
+follows the operands' memory layout, so the lowering must keep it).
 
 The hashes cover float32 numpy code outside the datapath too (batch norm, softmax), so they are pinned for
 this project's numpy; a different numpy or CPU whose float32 ``exp`` rounds differently would change them."""
@@ -30,6 +31,7 @@ PINNED = {
     ("cnn", "hfp8", "current"): "64c371609da4d438568ac132251b2d16d9abb90ed65f0e56993946a942a6e72a",
     ("cnn", "fp8_e5m2", "current"): "2e0148d01797641f48904f0048e3ea1291993e1b4e108ac677af0663fb4cc1b3",
     ("cnn", "hfp8", "delayed"): "16c0820acfc609311a646299fdece3ef2773f29faa166f8a0586e72b3e9cabfa",
+    ("cnn", "fp32", "current"): "d9c82c8683b972ca68aa2238b573e1a4d6b14f476f12019aa0372bd87c2867bd",
     ("mlp", "hfp8", "current"): "70f4cc4de0c02c30cd11075bbdc0fe8d3d6b91f0f9f44ef5e3baef9591c93f1d",
 }
 
