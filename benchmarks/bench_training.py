@@ -11,7 +11,8 @@ of ``--eval-images`` test images scaled to the whole test set; ``--full-epoch`` 
 ``hfp8sim.training.loop.train`` for one real epoch and prints its wall time.  The setup follows
 ``TrainConfig``'s defaults (current scaling, FP16 first and last layers and softmax input, SGD with momentum,
 FP32 master weights, dynamic loss scaling).  Steps are timed after two warm-up steps (Numba compiles or loads
-its cache in the first); the machine's load average is printed, since a busy machine slows every figure.
+its cache in the first), the two schemes in turns so that both see the same load; the machine's load average
+is printed, since a busy machine slows every figure (numpy's BLAS threads in the fp32 steps too).
 """
 
 from __future__ import annotations
@@ -41,38 +42,65 @@ def _load(dataset: str):
     return load_fashion_mnist() if dataset == "fashion_mnist" else load_digits()
 
 
-def time_steps(scheme: str, data, steps: int, batch_size: int, eval_images: int) -> dict:
-    """Median seconds per training step, MACs per step (every pass), and seconds to evaluate ``eval_images``."""
-    defaults = TrainConfig()
-    ops = TrainingOps(scheme, recipe=CurrentScaling(), gradient_recipe=CurrentScaling(),
-                      overrides=first_last_fp16_overrides())
-    model = small_cnn(data.image_shape[0], len(data.classes), seed=0)
-    loss_fn = SoftmaxCrossEntropy("float16")
-    scaler = make_loss_scaler(defaults.loss_scaling)
-    updater = Updater(model.parameters(), make_optimizer("sgd", defaults.lr, momentum=defaults.momentum),
-                      make_update_rule(defaults.update_rule, weight_format=ops.scheme.forward, seed=0),
-                      non_weight_rule=make_update_rule("fp32_master"))
-    batches = minibatches(data.train_images, data.train_labels, batch_size, seed=0, epoch=0)
-    times, macs = [], []
-    for index, (x, y) in zip(range(WARMUP_STEPS + steps), batches):
+class Trainer:
+    """One model, its ops and optimizer under one scheme, stepping through the shuffled training set."""
+
+    def __init__(self, scheme: str, data, batch_size: int):
+        defaults = TrainConfig()
+        self.data = data
+        self.ops = TrainingOps(scheme, recipe=CurrentScaling(), gradient_recipe=CurrentScaling(),
+                               overrides=first_last_fp16_overrides())
+        self.model = small_cnn(data.image_shape[0], len(data.classes), seed=0)
+        self.loss_fn = SoftmaxCrossEntropy("float16")
+        self.scaler = make_loss_scaler(defaults.loss_scaling)
+        self.updater = Updater(self.model.parameters(),
+                               make_optimizer("sgd", defaults.lr, momentum=defaults.momentum),
+                               make_update_rule(defaults.update_rule, weight_format=self.ops.scheme.forward, seed=0),
+                               non_weight_rule=make_update_rule("fp32_master"))
+        self.batches = minibatches(data.train_images, data.train_labels, batch_size, seed=0, epoch=0)
+
+    def step(self) -> tuple[float, int]:
+        """(seconds, MACs through the GEMMs of every pass) of one training step."""
+        x, y = next(self.batches)
         start = time.perf_counter()
-        logits = model.forward(x, ops, train=True)
-        loss_fn.forward(logits, y, ops)
-        updater.zero_grad()
-        model.backward(loss_fn.backward(loss_scale=scaler.scale), ops)
-        updater.step(scaler)
+        logits = self.model.forward(x, self.ops, train=True)
+        self.loss_fn.forward(logits, y, self.ops)
+        self.updater.zero_grad()
+        self.model.backward(self.loss_fn.backward(loss_scale=self.scaler.scale), self.ops)
+        self.updater.step(self.scaler)
         elapsed = time.perf_counter() - start
-        if index >= WARMUP_STEPS:
-            times.append(elapsed)
-            macs.append(sum(call.macs for call in ops.records))
-        ops.clear_records()
-    subset = type(data)(data.name, data.train_images[:0], data.train_labels[:0], data.test_images[:eval_images],
-                        data.test_labels[:eval_images], data.classes)
-    start = time.perf_counter()
-    evaluate(model, subset, ops, text=False, context=0)
-    eval_seconds = time.perf_counter() - start
-    return {"step": statistics.median(times), "macs": statistics.median(macs), "eval": eval_seconds,
-            "eval_images": len(subset.test_labels)}
+        macs = sum(call.macs for call in self.ops.records)
+        self.ops.clear_records()
+        return elapsed, macs
+
+    def evaluate(self, images: int) -> tuple[float, int]:
+        """(seconds, images) to evaluate the first ``images`` test images (forward passes only)."""
+        data = self.data
+        subset = type(data)(data.name, data.train_images[:0], data.train_labels[:0], data.test_images[:images],
+                            data.test_labels[:images], data.classes)
+        start = time.perf_counter()
+        evaluate(self.model, subset, self.ops, text=False, context=0)
+        return time.perf_counter() - start, len(subset.test_labels)
+
+
+def time_schemes(schemes, data, steps: int, batch_size: int, eval_images: int) -> dict:
+    """Per scheme: median seconds per step, MACs per step, evaluation seconds and images.  The schemes step in
+    turns, so a change in the machine's load hits all of them alike."""
+    trainers = {scheme: Trainer(scheme, data, batch_size) for scheme in schemes}
+    times: dict = {scheme: [] for scheme in schemes}
+    macs: dict = {scheme: [] for scheme in schemes}
+    for index in range(WARMUP_STEPS + steps):
+        for scheme, trainer in trainers.items():
+            seconds, count = trainer.step()
+            if index >= WARMUP_STEPS:
+                times[scheme].append(seconds)
+                macs[scheme].append(count)
+    results = {}
+    for scheme, trainer in trainers.items():
+        eval_seconds, eval_count = trainer.evaluate(eval_images)
+        results[scheme] = {"step": statistics.median(times[scheme]), "macs": statistics.median(macs[scheme]),
+                           "eval": eval_seconds, "eval_images": eval_count}
+    return results
 
 
 def main() -> None:
@@ -88,8 +116,7 @@ def main() -> None:
     print(f"small_cnn on {args.dataset} ({len(data.train_labels)} training images, batch {args.batch_size}: "
           f"{steps_per_epoch} steps per epoch); numba threads {numba.get_num_threads()}, OMP_WAIT_POLICY "
           f"{os.environ.get('OMP_WAIT_POLICY')}, load average at start {os.getloadavg()[0]:.2f}")
-    results = {scheme: time_steps(scheme, data, args.steps, args.batch_size, args.eval_images)
-               for scheme in ("hfp8", "fp32")}
+    results = time_schemes(("hfp8", "fp32"), data, args.steps, args.batch_size, args.eval_images)
     for scheme, r in results.items():
         images_per_s = args.batch_size / r["step"]
         epoch = r["step"] * steps_per_epoch + r["eval"] * len(data.test_labels) / r["eval_images"]

@@ -30,6 +30,9 @@ Four kernels give the same bits; ``select_kernel`` takes the fastest one proven 
   roundings, infinite operands, products of more than 24 bits or outside float32's normal range,
   accumulators wider than 22 bits other than float32.
 
+``accumulate_values`` runs the same planning and kernels on operands already decoded (float32 values of
+codes, e.g. from an encoder that returned both): no code checks, no decoding pass.
+
 Tests check every kernel against the exact ``fractions`` oracle and against the exact kernel
 (``tests/datapath/test_fast_kernels.py``).
 """

@@ -19,7 +19,9 @@ role (activation and weight: ``scheme.forward``; gradient: ``scheme.backward``),
 layers) gives all operands of the layer another format.  The datapath accumulates the codes with the core
 model's contract for operands of that width (:meth:`hfp8sim.core.CoreModel.arithmetic_for_bits`: DLFloat16
 pair steps, folds of 2*rows products into a float32 buffer on the default core), the result is divided by
-the scales (exact) and returned as float32.  An 8-bit operand's amax lands at most at the format's max and no
+the scales (exact) and returned as float32.  (For speed the codes reach the datapath as their float32 values,
+which the one encoding pass gives with them, lowered in the layout its kernel reads: see
+:func:`products_transposed`.)  An 8-bit operand's amax lands at most at the format's max and no
 higher than the accumulator allows (:func:`hfp8sim.traces.datapath_ops.accumulator_limit`); a 16-bit operand
 is only ever scaled down; float32 operands (the ``fp32`` scheme, or a float32 override) are not scaled and
 their GEMM is a float32 numpy matmul (the datapath takes operands of at most 16 bits).
@@ -181,7 +183,8 @@ def conv_backward_data_lowering(dy: np.ndarray, w: np.ndarray, x_shape, stride, 
     kg, cg = k_dim // groups, c_dim // groups
     rotated = (np.asarray(w).reshape(groups, kg, cg, r_dim, s_dim)[:, :, :, ::-1, ::-1]
                .transpose(0, 2, 1, 3, 4).reshape(c_dim, kg, r_dim, s_dim))
-    a, b, shape = lower_conv(dilated, np.ascontiguousarray(rotated), 1, pads, 1, groups, columns_first=bool(transposed))
+    a, b, shape = lower_conv(dilated, np.ascontiguousarray(rotated), 1, pads, 1, groups,
+                             columns_first=bool(transposed))
     assert shape == (n_dim, c_dim, h_dim, w_dim), (shape, x_shape)
     return a, b, shape
 
@@ -368,9 +371,9 @@ class TrainingOps:
               b_role: Role, m: int, n: int, k: int,
               lower: Callable[[np.ndarray, np.ndarray, bool | None], tuple[np.ndarray, np.ndarray]]):
         """Prepare both stored tensors, lower them with ``lower`` (a function of the two arrays and the layout
-        the product wants, see the lowering notes, giving ``[G, M, K]`` and ``[G, K, N]``), accumulate, unscale; returns
-        float64 [G, M, N].  The operands are lowered as float values (the codes' values): the lowering only
-        moves elements and fills zeros (see :func:`_lowered`)."""
+        the product wants, see the lowering notes, giving ``[G, M, K]`` and ``[G, K, N]``), accumulate,
+        unscale; returns float64 [G, M, N].  The operands are lowered as float values (the codes' values):
+        the lowering only moves elements and fills zeros (see :func:`_lowered`)."""
         a_role, b_role, pass_ = Role(a_role), Role(b_role), Pass(pass_)
         a_spec, b_spec = self.operand_format(layer, a_role), self.operand_format(layer, b_role)
         arith = self.arithmetic(a_spec, b_spec)

@@ -161,26 +161,15 @@ def _check_margin(margin) -> int:
     return margin
 
 
-@numba.njit(cache=True, parallel=True)
-def _amax_kernel(flat):
-    """Largest |x| of a flat float array, NaN ignored (a comparison with NaN is false), 0 when empty."""
-    best = 0.0  # float64 holds every float32 magnitude exactly
-    for i in numba.prange(flat.size):
-        magnitude = np.float64(abs(flat[i]))
-        best = max(best, magnitude if magnitude == magnitude else 0.0)
-    return best
-
-
 def tensor_amax(x: np.ndarray) -> float:
     """Largest |x| (NaN ignored; 0 for an empty tensor)."""
-    x = np.asarray(x)
     if not x.size:
         return 0.0
-    if x.dtype in (np.float32, np.float64):
-        # one pass, no |x| temporary: the maximum of exact magnitudes is the same whatever the order
-        return float(_amax_kernel(np.ascontiguousarray(x).reshape(-1)))
     mags = np.abs(x)
-    return float(np.max(mags, where=~np.isnan(mags), initial=0.0))
+    amax = mags.max()  # numpy's vectorised maximum; NaN propagates, so only then mask it (a slower pass)
+    if amax != amax:
+        amax = np.max(mags, where=~np.isnan(mags), initial=0.0)
+    return float(amax)
 
 
 @numba.njit(cache=True, parallel=True)
