@@ -47,22 +47,31 @@ def _padding(value) -> tuple[int, int, int, int]:
 
 @numba.njit(cache=True, parallel=True)
 def _im2col(x, groups, r_dim, s_dim, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, p_dim, q_dim, cols):
-    """cols[g, (n, p, q), (r, s, c)] = x[n, g*Cg + c, ...] or 0 outside the input."""
+    """cols[g, (n, p, q), (r, s, c)] = x[n, g*Cg + c, ...] or 0 outside the input.
+
+    One task per (group, image, output row): it writes a contiguous block of Q rows of cols and reads the
+    input along its rows."""
     n_dim, c_dim, h_dim, w_dim = x.shape
     cg = c_dim // groups
-    for row in numba.prange(n_dim * p_dim * q_dim):
-        n = row // (p_dim * q_dim)
-        p = (row // q_dim) % p_dim
-        q = row % q_dim
-        for g in range(groups):
-            for r in range(r_dim):
-                h = p * stride_h - pad_top + r * dil_h
-                for s in range(s_dim):
+    for index in numba.prange(groups * n_dim * p_dim):
+        g = index // (n_dim * p_dim)
+        n = (index // p_dim) % n_dim
+        p = index % p_dim
+        first_row = (n * p_dim + p) * q_dim
+        for r in range(r_dim):
+            h = p * stride_h - pad_top + r * dil_h
+            row_inside = 0 <= h < h_dim
+            for s in range(s_dim):
+                base = (r * s_dim + s) * cg
+                for q in range(q_dim):
                     wpos = q * stride_w - pad_left + s * dil_w
-                    base = (r * s_dim + s) * cg
-                    inside = 0 <= h < h_dim and 0 <= wpos < w_dim
-                    for c in range(cg):
-                        cols[g, row, base + c] = x[n, g * cg + c, h, wpos] if inside else 0
+                    out = cols[g, first_row + q]
+                    if row_inside and 0 <= wpos < w_dim:
+                        for c in range(cg):
+                            out[base + c] = x[n, g * cg + c, h, wpos]
+                    else:
+                        for c in range(cg):
+                            out[base + c] = 0
 
 
 @numba.njit(cache=True, parallel=True)
