@@ -555,12 +555,14 @@ def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, ru
 
 
 def accumulate_values(a_val, b_val, a_format, b_format, arith: ArrayArithmetic, *, running=None,
-                      force_exact: bool = False):
+                      force_exact: bool = False, operands_have_inf: bool | None = None):
     """``accumulate`` on operands already decoded: float32 (or float64) arrays ``[G, M, K]`` and ``[G, K, N]``
     (or 2-D) whose every element is the value of a code of its format, e.g. the values an encoder returned
     with the codes.  The same kernels and the same bits as ``accumulate`` on those codes, without the code
     checks and the decoding pass; values that are not codes of the format are the caller's error and are
-    not detected.  Contiguous float32 operands are read in place."""
+    not detected.  Contiguous float32 operands are read in place.  ``operands_have_inf``: whether an operand
+    holds an infinity, when the caller knows (a saturating encoder never writes one); None: looked up, a pass
+    over each operand whose format has infinities."""
     a_spec, b_spec = get_format(a_format), get_format(b_format)
     if not isinstance(arith, ArrayArithmetic):
         raise DatapathError(f"arith must be an ArrayArithmetic, got {type(arith).__name__}")
@@ -570,8 +572,11 @@ def accumulate_values(a_val, b_val, a_format, b_format, arith: ArrayArithmetic, 
                             f"{a.dtype} ({a_spec.name}) and {b.dtype} ({b_spec.name})")
     squeeze = a.ndim == 2
     a, b = _as_batched(a, b)
-    has_inf = bool(_has_infinities(a_spec) and np.isinf(a).any()) or bool(
-        _has_infinities(b_spec) and np.isinf(b).any())
+    if operands_have_inf is None:
+        has_inf = bool(_has_infinities(a_spec) and np.isinf(a).any()) or bool(
+            _has_infinities(b_spec) and np.isinf(b).any())
+    else:
+        has_inf = bool(operands_have_inf)
     plan = _plan(a.shape, b.shape, a_spec, b_spec, arith, has_inf, running, force_exact)
     out = _run_kernel(plan, a, b, a_spec, b_spec, arith)
     return out[0] if squeeze else out

@@ -368,10 +368,12 @@ class TrainingOps:
         computed as ``(B^T A^T)^T`` (:func:`products_transposed`)."""
         if arith is None:
             return np.matmul(a, b).astype(np.float64)
+        # encode_scaled saturates: an infinite input becomes the largest finite code, so no operand holds an inf
         if transposed:
-            out = accumulate_values(b.transpose(0, 2, 1), a.transpose(0, 2, 1), b_op.spec, a_op.spec, arith)
+            out = accumulate_values(b.transpose(0, 2, 1), a.transpose(0, 2, 1), b_op.spec, a_op.spec, arith,
+                                    operands_have_inf=False)
             return out.transpose(0, 2, 1)
-        return accumulate_values(a, b, a_op.spec, b_op.spec, arith)
+        return accumulate_values(a, b, a_op.spec, b_op.spec, arith, operands_have_inf=False)
 
     # ---- the one path every GEMM takes -----------------------------------------------------------------
     def _gemm(self, layer: str, pass_: Pass, op: str, a_in: np.ndarray, a_role: Role, b_in: np.ndarray,

@@ -88,3 +88,19 @@ def test_matmul_gives_the_bits_of_the_plain_route(m, k, n):
     out = ops.matmul("fc", Pass.BACKWARD_DATA, a, b, Role.GRADIENT, Role.WEIGHT)
     expected = _plain(ops, "fc", ops.records[-1], a, b, lambda x, y: (x[None], y[None]))[0].astype(np.float32)
     _same_bits(out, expected)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"*": "float16"}], ids=["hfp8", "float16"])
+def test_infinite_and_nan_inputs_give_the_bits_of_the_plain_route(overrides):
+    # the encoder saturates, so the ops tell the datapath that no operand holds an infinity: check it with one
+    rng = np.random.default_rng(11)
+    ops = TrainingOps("hfp8", overrides=overrides)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x[0, 1, 2, 3], x[1, 0, 0, 0], w[2, 1, 0, 0] = np.inf, np.nan, -np.inf
+    y = ops.conv2d("conv", x, w, 1, 1)
+    expected = conv_output_from_gemm(_plain(ops, "conv", ops.records[-1], x, w,
+                                            lambda a, b: conv_forward_lowering(a, b, 1, 1, 1)[:2]), y.shape)
+    expected = expected.astype(np.float32)
+    assert np.array_equal(np.isnan(y), np.isnan(expected)) and np.isnan(y).any()
+    assert np.array_equal(y[~np.isnan(y)], expected[~np.isnan(expected)])
