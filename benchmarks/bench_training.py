@@ -12,7 +12,7 @@ of ``--eval-images`` test images scaled to the whole test set; ``--full-epoch`` 
 ``TrainConfig``'s defaults (current scaling, FP16 first and last layers and softmax input, SGD with momentum,
 FP32 master weights, dynamic loss scaling).  Steps are timed after two warm-up steps (Numba compiles or loads
 its cache in the first), the two schemes in turns so that both see the same load; the machine's load average
-is printed, since a busy machine slows every figure (numpy's BLAS threads in the fp32 steps too).
+is printed, since a busy machine slows every figure.  numpy's BLAS runs on one thread (see below).
 """
 
 from __future__ import annotations
@@ -23,16 +23,21 @@ import os
 import statistics
 import time
 
-import numba
+# numpy's OpenBLAS threads busy-wait between calls; on the shared 2-core machine that made the fp32 baseline's
+# steps about 5x slower (355 ms against 61 ms with one thread) and the ratio meaningless.  One BLAS thread
+# unless the caller sets another count (it must be set before numpy loads OpenBLAS).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from hfp8sim.training.data import load_digits, load_fashion_mnist, minibatches
-from hfp8sim.training.layers import SoftmaxCrossEntropy
-from hfp8sim.training.loop import TrainConfig, evaluate, train
-from hfp8sim.training.loss_scaling import make_loss_scaler
-from hfp8sim.training.models import first_last_fp16_overrides, small_cnn
-from hfp8sim.training.ops import TrainingOps
-from hfp8sim.training.optim import Updater, make_optimizer, make_update_rule
-from hfp8sim.training.scaling import CurrentScaling
+import numba  # noqa: E402
+
+from hfp8sim.training.data import load_digits, load_fashion_mnist, minibatches  # noqa: E402
+from hfp8sim.training.layers import SoftmaxCrossEntropy  # noqa: E402
+from hfp8sim.training.loop import TrainConfig, evaluate, train  # noqa: E402
+from hfp8sim.training.loss_scaling import make_loss_scaler  # noqa: E402
+from hfp8sim.training.models import first_last_fp16_overrides, small_cnn  # noqa: E402
+from hfp8sim.training.ops import TrainingOps  # noqa: E402
+from hfp8sim.training.optim import Updater, make_optimizer, make_update_rule  # noqa: E402
+from hfp8sim.training.scaling import CurrentScaling  # noqa: E402
 
 TARGET_SECONDS = 300.0
 WARMUP_STEPS = 2
@@ -115,7 +120,8 @@ def main() -> None:
     steps_per_epoch = math.ceil(len(data.train_labels) / args.batch_size)
     print(f"small_cnn on {args.dataset} ({len(data.train_labels)} training images, batch {args.batch_size}: "
           f"{steps_per_epoch} steps per epoch); numba threads {numba.get_num_threads()}, OMP_WAIT_POLICY "
-          f"{os.environ.get('OMP_WAIT_POLICY')}, load average at start {os.getloadavg()[0]:.2f}")
+          f"{os.environ.get('OMP_WAIT_POLICY')}, OPENBLAS_NUM_THREADS {os.environ.get('OPENBLAS_NUM_THREADS')}, "
+          f"load average at start {os.getloadavg()[0]:.2f}")
     results = time_schemes(("hfp8", "fp32"), data, args.steps, args.batch_size, args.eval_images)
     for scheme, r in results.items():
         images_per_s = args.batch_size / r["step"]
