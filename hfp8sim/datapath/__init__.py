@@ -5,6 +5,6 @@ Layers: ``arithmetic`` (one PE step), ``contract`` (array, dataflow, accumulator
 """
 
 from .contract import DATAFLOWS, ArrayArithmetic
-from .gemm import accumulate, gemm, reference_gemm, round_output
+from .gemm import accumulate, accumulate_values, gemm, reference_gemm, round_output
 
-__all__ = ["DATAFLOWS", "ArrayArithmetic", "accumulate", "gemm", "reference_gemm", "round_output"]
+__all__ = ["DATAFLOWS", "ArrayArithmetic", "accumulate", "accumulate_values", "gemm", "reference_gemm", "round_output"]

@@ -47,22 +47,58 @@ def _padding(value) -> tuple[int, int, int, int]:
 
 @numba.njit(cache=True, parallel=True)
 def _im2col(x, groups, r_dim, s_dim, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, p_dim, q_dim, cols):
-    """cols[g, (n, p, q), (r, s, c)] = x[n, g*Cg + c, ...] or 0 outside the input."""
+    """cols[g, (n, p, q), (r, s, c)] = x[n, g*Cg + c, ...] or 0 outside the input.
+
+    One task per (group, image, output row): it writes a contiguous block of Q rows of cols and reads the
+    input along its rows."""
     n_dim, c_dim, h_dim, w_dim = x.shape
     cg = c_dim // groups
-    for row in numba.prange(n_dim * p_dim * q_dim):
-        n = row // (p_dim * q_dim)
-        p = (row // q_dim) % p_dim
-        q = row % q_dim
-        for g in range(groups):
-            for r in range(r_dim):
-                h = p * stride_h - pad_top + r * dil_h
-                for s in range(s_dim):
+    for index in numba.prange(groups * n_dim * p_dim):
+        g = index // (n_dim * p_dim)
+        n = (index // p_dim) % n_dim
+        p = index % p_dim
+        first_row = (n * p_dim + p) * q_dim
+        for r in range(r_dim):
+            h = p * stride_h - pad_top + r * dil_h
+            row_inside = 0 <= h < h_dim
+            for s in range(s_dim):
+                base = (r * s_dim + s) * cg
+                for q in range(q_dim):
                     wpos = q * stride_w - pad_left + s * dil_w
-                    base = (r * s_dim + s) * cg
-                    inside = 0 <= h < h_dim and 0 <= wpos < w_dim
-                    for c in range(cg):
-                        cols[g, row, base + c] = x[n, g * cg + c, h, wpos] if inside else 0
+                    out = cols[g, first_row + q]
+                    if row_inside and 0 <= wpos < w_dim:
+                        for c in range(cg):
+                            out[base + c] = x[n, g * cg + c, h, wpos]
+                    else:
+                        for c in range(cg):
+                            out[base + c] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _im2col_columns(x, groups, r_dim, s_dim, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w, p_dim, q_dim,
+                    cols_t):
+    """The same matrix stored transposed: cols_t[g, (r, s, c), (n, p, q)] (one contiguous row per reduction
+    index, read along the input's rows)."""
+    n_dim, c_dim, h_dim, w_dim = x.shape
+    cg = c_dim // groups
+    for index in numba.prange(groups * r_dim * s_dim * cg):
+        g = index // (r_dim * s_dim * cg)
+        r = (index // (s_dim * cg)) % r_dim
+        s = (index // cg) % s_dim
+        c = index % cg
+        out = cols_t[g, (r * s_dim + s) * cg + c]
+        channel = g * cg + c
+        for n in range(n_dim):
+            for p in range(p_dim):
+                h = p * stride_h - pad_top + r * dil_h
+                base = (n * p_dim + p) * q_dim
+                if 0 <= h < h_dim:
+                    for q in range(q_dim):
+                        wpos = q * stride_w - pad_left + s * dil_w
+                        out[base + q] = x[n, channel, h, wpos] if 0 <= wpos < w_dim else 0
+                else:
+                    for q in range(q_dim):
+                        out[base + q] = 0
 
 
 def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
@@ -88,15 +124,24 @@ def conv_geometry(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
     return n_dim, c_dim, h_dim, w_dim, k_dim, r_dim, s_dim, p_dim, q_dim, stride_hw, pads, dil_hw, groups
 
 
-def lower_conv(x_bits, w_bits, stride=1, padding=0, dilation=1, groups=1):
-    """The im2col lowering: (A [G, N*P*Q, R*S*C/G], B [G, R*S*C/G, K/G], (N, K, P, Q))."""
+def lower_conv(x_bits, w_bits, stride=1, padding=0, dilation=1, groups=1, *, columns_first: bool = False):
+    """The im2col lowering: (A [G, N*P*Q, R*S*C/G], B [G, R*S*C/G, K/G], (N, K, P, Q)).
+
+    ``columns_first``: A is stored transposed ([G, R*S*C/G, N*P*Q] contiguous) and returned as the transposed
+    view, the same matrix, for a caller that multiplies ``A^T`` (a product computed as ``(B^T A^T)^T``)."""
     x = np.ascontiguousarray(x_bits)
     w = np.asarray(w_bits)
     n_dim, c_dim, _, _, k_dim, r_dim, s_dim, p_dim, q_dim, st, pads, dil, groups = conv_geometry(
         x.shape, w.shape, stride, padding, dilation, groups)
     cg, kg = c_dim // groups, k_dim // groups
-    cols = np.empty((groups, n_dim * p_dim * q_dim, r_dim * s_dim * cg), x.dtype)
-    _im2col(x, groups, r_dim, s_dim, st[0], st[1], pads[0], pads[2], dil[0], dil[1], p_dim, q_dim, cols)
+    if columns_first:
+        cols_t = np.empty((groups, r_dim * s_dim * cg, n_dim * p_dim * q_dim), x.dtype)
+        _im2col_columns(x, groups, r_dim, s_dim, st[0], st[1], pads[0], pads[2], dil[0], dil[1], p_dim, q_dim,
+                        cols_t)
+        cols = cols_t.transpose(0, 2, 1)
+    else:
+        cols = np.empty((groups, n_dim * p_dim * q_dim, r_dim * s_dim * cg), x.dtype)
+        _im2col(x, groups, r_dim, s_dim, st[0], st[1], pads[0], pads[2], dil[0], dil[1], p_dim, q_dim, cols)
     # B_g[(r, s, c), k] = w[g*Kg + k, c, r, s]
     b = np.ascontiguousarray(
         w.reshape(groups, kg, cg, r_dim, s_dim).transpose(0, 3, 4, 2, 1).reshape(groups, r_dim * s_dim * cg, kg))

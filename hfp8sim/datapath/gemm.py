@@ -30,12 +30,16 @@ Four kernels give the same bits; ``select_kernel`` takes the fastest one proven 
   roundings, infinite operands, products of more than 24 bits or outside float32's normal range,
   accumulators wider than 22 bits other than float32.
 
+``accumulate_values`` runs the same planning and kernels on operands already decoded (float32 values of
+codes, e.g. from an encoder that returned both): no code checks, no decoding pass.
+
 Tests check every kernel against the exact ``fractions`` oracle and against the exact kernel
 (``tests/datapath/test_fast_kernels.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -418,19 +422,111 @@ def select_kernel(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic
     return "exact"
 
 
+@numba.njit(cache=True, parallel=True)
+def _to_fixed(values, factor, out):
+    """``out = values * factor`` (a power of two: exact), NaN replaced by 0; returns how many were NaN."""
+    flat_in, flat_out = values.reshape(-1), out.reshape(-1)
+    nans = 0
+    for i in numba.prange(flat_in.size):
+        v = flat_in[i]
+        if v != v:
+            nans += 1
+            flat_out[i] = 0.0
+        else:
+            flat_out[i] = v * factor
+    return nans
+
+
 def _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32):
     """Run ``_gemm_fixed``: operands scaled to integers, NaN operands set aside and put back afterwards (with a
     saturating accumulator and finite operands an output is NaN exactly when a NaN operand reaches it)."""
-    a_nan, b_nan = np.isnan(a32), np.isnan(b32)
-    a_fix = np.where(a_nan, np.float32(0), a32 * np.float32(1 / a_spec.min_subnormal))
-    b_fix = np.where(b_nan, np.float32(0), b32 * np.float32(1 / b_spec.min_subnormal))
+    a_fix, b_fix = np.empty_like(a32), np.empty_like(b32)
+    a_nans = _to_fixed(a32, np.float32(1 / a_spec.min_subnormal), a_fix)
+    b_nans = _to_fixed(b32, np.float32(1 / b_spec.min_subnormal), b_fix)
     quantum = a_spec.min_subnormal * b_spec.min_subnormal
     acc = arith.acc_format
     _gemm_fixed(a_fix, b_fix, seg_len, arith.pair, _significant_bits(acc), np.uint64(acc.max_value / quantum),
                 np.float32(quantum), run_params, run_magic, _odd_mask(arith.segment_sum_format), has_init, out32)
-    rows_nan, cols_nan = a_nan.any(axis=2), b_nan.any(axis=1)
-    if rows_nan.any() or cols_nan.any():
+    if a_nans or b_nans:  # the masks cost two passes: only when a NaN is there to put back
+        rows_nan, cols_nan = np.isnan(a32).any(axis=2), np.isnan(b32).any(axis=1)
         out32[rows_nan[:, :, None] | cols_nan[:, None, :]] = np.nan
+
+
+@functools.lru_cache(maxsize=None)
+def _has_infinities(spec: FormatSpec) -> bool:
+    """Whether any code of the format decodes to an infinity."""
+    return bool(np.isinf(decode_table(spec)).any())
+
+
+@functools.lru_cache(maxsize=None)
+def _inf_codes(spec: FormatSpec) -> np.ndarray:
+    return np.isinf(decode_table(spec))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kernel_setup(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, has_inf: bool, depth: int,
+                  running_bound: float, chain_init: bool, force_exact: bool):
+    """(kernel name, its constants): the choice and the rounding constants depend only on these arguments, and
+    working them out (exact fractions of the formats' ranges) costs more than a small GEMM."""
+    kernel = "exact" if force_exact else select_kernel(a_spec, b_spec, arith, has_inf, depth, running_bound,
+                                                       chain_init)
+    overflow = OVERFLOW_MODES[arith.acc_overflow]
+    if kernel == "exact":
+        return kernel, (ROUNDING_MODES[arith.acc_rounding], overflow)
+    acc, run = arith.acc_format, arith.segment_sum_format
+    acc_params, acc_magic = fast_round_params(acc, overflow)
+    run_params, run_magic = fast_round_params(run, overflow)
+    return kernel, (acc_params, acc_magic, run_params, run_magic, _odd_mask(acc), _odd_mask(run),
+                    _special_sums(a_spec, b_spec, arith, chain_init))
+
+
+def _plan(a_shape, b_shape, a_spec, b_spec, arith, has_inf, running, force_exact):
+    """What ``accumulate`` and ``accumulate_values`` share before decoding: (kernel, constants, segment
+    length, has_init, chain_init, running values as float64 [G, M, N] or None)."""
+    groups, rows, depth = a_shape
+    cols = b_shape[2]
+    seg_len = arith.segment_length(depth)
+    has_init = running is not None
+    chain_init = has_init and seg_len >= depth and (
+        (arith.dataflow == "os" and arith.chunk is None) or arith.chain)
+    if has_init:
+        running = np.asarray(running, dtype=np.float64)
+        if running.shape != (groups, rows, cols) and running.shape != (rows, cols):
+            raise DatapathError(f"running values have shape {running.shape}; the outputs are {(rows, cols)}")
+        running = running.reshape(groups, rows, cols)
+    running_bound = float(np.abs(running).max()) if has_init and running.size else 0.0
+    kernel, constants = _kernel_setup(a_spec, b_spec, arith, bool(has_inf), int(depth), running_bound,
+                                      bool(chain_init), bool(force_exact))
+    return kernel, constants, seg_len, has_init, chain_init, running
+
+
+def _run_kernel(plan, a_val, b_val, a_spec, b_spec, arith) -> np.ndarray:
+    """Run the planned kernel on decoded operands ([G, M, K] and [G, K, N]); float64 [G, M, N]."""
+    kernel, constants, seg_len, has_init, chain_init, running = plan
+    groups, rows, cols = a_val.shape[0], a_val.shape[1], b_val.shape[2]
+    if kernel == "exact":
+        rounding, overflow = constants
+        out = np.empty((groups, rows, cols), np.float64)
+        if has_init:
+            out[...] = running
+        _gemm_exact(np.ascontiguousarray(a_val, np.float64),
+                    np.ascontiguousarray(np.asarray(b_val, np.float64).transpose(0, 2, 1)), seg_len,
+                    arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow,
+                    has_init, chain_init, out)
+        return out
+    acc_params, acc_magic, run_params, run_magic, acc_odd_mask, run_odd_mask, special_sums = constants
+    out32 = np.empty((groups, rows, cols), np.float32)
+    if has_init:
+        out32[...] = running
+    a32, b32 = np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32)
+    if kernel == "float32":
+        _gemm_fast(a32, b32, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
+    elif kernel == "fixed":
+        _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32)
+    else:
+        _gemm_fast_odd(a32, b32, seg_len, arith.pair, special_sums, acc_params, acc_magic, acc_odd_mask,
+                       run_params, run_magic, run_odd_mask, has_init, chain_init, out32)
+    return out32.astype(np.float64)
 
 
 def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, running=None,
@@ -449,48 +545,40 @@ def accumulate(a_bits, b_bits, a_format, b_format, arith: ArrayArithmetic, *, ru
     b = _check_codes(b_bits, b_spec, "B")
     squeeze = a.ndim == 2
     a, b = _as_batched(a, b)
-    a_table, b_table = decode_table(a_spec), decode_table(b_spec)
-    a_val, b_val = a_table[a], b_table[b]
-    has_inf = bool(np.isinf(a_table).any() and np.isinf(a_val).any()) or bool(
-        np.isinf(b_table).any() and np.isinf(b_val).any())
-    seg_len = arith.segment_length(a.shape[2])
-    groups, rows, cols = a.shape[0], a.shape[1], b.shape[2]
-    rounding = ROUNDING_MODES[arith.acc_rounding]
-    overflow = OVERFLOW_MODES[arith.acc_overflow]
-    has_init = running is not None
-    chain_init = has_init and arith.segment_length(a.shape[2]) >= a.shape[2] and (
-        (arith.dataflow == "os" and arith.chunk is None) or arith.chain)
-    if has_init:
-        running = np.asarray(running, dtype=np.float64)
-        if running.shape != (groups, rows, cols) and running.shape != (rows, cols):
-            raise DatapathError(f"running values have shape {running.shape}; the outputs are {(rows, cols)}")
-    running_bound = float(np.abs(running).max()) if has_init and running.size else 0.0
-    kernel = "exact" if force_exact else select_kernel(a_spec, b_spec, arith, has_inf, a.shape[2], running_bound,
-                                                       chain_init)
-    if kernel != "exact":
-        acc, run = arith.acc_format, arith.segment_sum_format
-        acc_params, acc_magic = fast_round_params(acc, overflow)
-        run_params, run_magic = fast_round_params(run, overflow)
-        out32 = np.empty((groups, rows, cols), np.float32)
-        if has_init:
-            out32[...] = running.reshape(groups, rows, cols)
-        a32, b32 = np.ascontiguousarray(a_val, np.float32), np.ascontiguousarray(b_val, np.float32)
-        if kernel == "float32":
-            _gemm_fast(a32, b32, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
-        elif kernel == "fixed":
-            _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32)
-        else:
-            _gemm_fast_odd(a32, b32, seg_len, arith.pair, _special_sums(a_spec, b_spec, arith, chain_init),
-                           acc_params, acc_magic, _odd_mask(acc), run_params, run_magic, _odd_mask(run), has_init,
-                           chain_init, out32)
-        out = out32.astype(np.float64)
+    has_inf = bool(_has_infinities(a_spec) and _inf_codes(a_spec)[a].any()) or bool(
+        _has_infinities(b_spec) and _inf_codes(b_spec)[b].any())
+    plan = _plan(a.shape, b.shape, a_spec, b_spec, arith, has_inf, running, force_exact)
+    # decode straight into the dtype the kernel reads (every code's value is exact in float32)
+    dtype = np.float64 if plan[0] == "exact" else np.float32
+    out = _run_kernel(plan, decode_table(a_spec, dtype)[a], decode_table(b_spec, dtype)[b], a_spec, b_spec, arith)
+    return out[0] if squeeze else out
+
+
+def accumulate_values(a_val, b_val, a_format, b_format, arith: ArrayArithmetic, *, running=None,
+                      force_exact: bool = False, operands_have_inf: bool | None = None):
+    """``accumulate`` on operands already decoded: float32 (or float64) arrays ``[G, M, K]`` and ``[G, K, N]``
+    (or 2-D) whose every element is the value of a code of its format, e.g. the values an encoder returned
+    with the codes.  The same kernels and the same bits as ``accumulate`` on those codes, without the code
+    checks and the decoding pass; values that are not codes of the format are the caller's error and are
+    not detected.  Contiguous float32 operands are read in place.  ``operands_have_inf``: whether an operand
+    holds an infinity, when the caller knows (a saturating encoder never writes one); None: looked up, a pass
+    over each operand whose format has infinities."""
+    a_spec, b_spec = get_format(a_format), get_format(b_format)
+    if not isinstance(arith, ArrayArithmetic):
+        raise DatapathError(f"arith must be an ArrayArithmetic, got {type(arith).__name__}")
+    a, b = np.asarray(a_val), np.asarray(b_val)
+    if a.dtype.kind != "f" or b.dtype.kind != "f" or max(a_spec.bits, b_spec.bits) > 16:
+        raise DatapathError(f"accumulate_values takes float values of formats of at most 16 bits; got "
+                            f"{a.dtype} ({a_spec.name}) and {b.dtype} ({b_spec.name})")
+    squeeze = a.ndim == 2
+    a, b = _as_batched(a, b)
+    if operands_have_inf is None:
+        has_inf = bool(_has_infinities(a_spec) and np.isinf(a).any()) or bool(
+            _has_infinities(b_spec) and np.isinf(b).any())
     else:
-        out = np.empty((groups, rows, cols), np.float64)
-        if has_init:
-            out[...] = running.reshape(groups, rows, cols)
-        _gemm_exact(np.ascontiguousarray(a_val), np.ascontiguousarray(b_val.transpose(0, 2, 1)), seg_len,
-                    arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow,
-                    has_init, chain_init, out)
+        has_inf = bool(operands_have_inf)
+    plan = _plan(a.shape, b.shape, a_spec, b_spec, arith, has_inf, running, force_exact)
+    out = _run_kernel(plan, a, b, a_spec, b_spec, arith)
     return out[0] if squeeze else out
 
 

@@ -31,8 +31,15 @@ Rules every kernel follows:
 from __future__ import annotations
 
 import math
+import os
 
-import numba
+# Numba's OpenMP threads spin after every parallel kernel waiting for the next one; on a machine shared with
+# other jobs (more runnable threads than cores) the spinning takes the cores the main thread needs, and a
+# kernel ran 3-4x slower on two threads than on one.  Sleeping waiters cost microseconds per kernel instead.
+# Set before Numba's threading layer loads OpenMP (it reads the variable once); a user's own value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402  (after the OpenMP setting above)
 import numpy as np
 
 from .spec import (
@@ -243,8 +250,13 @@ def _encode_f32_kernel(values, out_codes, out_values, lut, p, rounding, overflow
     The target's codes are a monotone slice of float32's bit patterns once the exponent is re-biased, so
     rounding the float32 pattern to ``man_bits`` and subtracting the bias difference gives the code.  Inputs
     that may land on a subnormal, zero, a flush, an overflow or a special take the general scalar path.
+
+    Three passes, so that the common one has no call in its loop and vectorises: the fast path for every
+    input (-1 where it does not apply), the general path for those (skipped when there are none), then the
+    outputs.
     """
     bits = values.view(np.uint32)
+    n = values.size
     man_bits = p[P_MAN_BITS]
     shift = 23 - man_bits
     low_mask = (np.int64(1) << shift) - 1
@@ -254,31 +266,35 @@ def _encode_f32_kernel(values, out_codes, out_values, lut, p, rounding, overflow
     hi = np.int64(min(p[P_EMAX] + 128, 255)) << 23  # bit pattern of 2**(emax + 1): certain overflow
     max_code = np.int64(p[P_MAX_CODE])
     sign_bit = np.int64(p[P_SIGN_BIT])
-    for i in numba.prange(values.size):
+    signed = p[P_SIGNED] != 0
+    codes = np.empty(n, np.int32)
+    general = 0
+    for i in numba.prange(n):
         u = np.int64(bits[i])
         a = u & 0x7FFFFFFF
-        code = np.int64(-1)
-        if lo <= a < hi and (u == a or p[P_SIGNED]):
-            if rounding == ROUND_NEAREST_EVEN:
-                r = (a + half_minus_one + ((a >> shift) & 1)) >> shift
-            elif rounding == ROUND_TOWARD_ZERO:
-                r = a >> shift
-            elif rounding == ROUND_NEAREST_AWAY:
-                r = (a + half_minus_one + 1) >> shift
-            else:  # stochastic: add uniform bits below the cut, then truncate
-                r = (a + np.int64(random_bits(seed, i) & numba.uint64(low_mask))) >> shift
-            code = r - rebias
-            if code > max_code:
-                code = -1
-            elif u != a:
-                code |= sign_bit
-        if code < 0:
-            rbits = random_bits(seed, i) if rounding == ROUND_STOCHASTIC else numba.uint64(0)
-            code = round_to_format(np.float64(values[i]), p, rounding, overflow, rbits)[0]
+        if rounding == ROUND_NEAREST_EVEN:
+            r = (a + half_minus_one + ((a >> shift) & 1)) >> shift
+        elif rounding == ROUND_TOWARD_ZERO:
+            r = a >> shift
+        elif rounding == ROUND_NEAREST_AWAY:
+            r = (a + half_minus_one + 1) >> shift
+        else:  # stochastic: add uniform bits below the cut, then truncate
+            r = (a + np.int64(random_bits(seed, i) & numba.uint64(low_mask))) >> shift
+        code = r - rebias
+        negative = u != a
+        fast = (lo <= a) & (a < hi) & ((not negative) | signed) & (code <= max_code)
+        codes[i] = (code | (sign_bit if negative else 0)) if fast else -1
+        general += 0 if fast else 1
+    if general:
+        for i in numba.prange(n):
+            if codes[i] < 0:
+                rbits = random_bits(seed, i) if rounding == ROUND_STOCHASTIC else numba.uint64(0)
+                codes[i] = round_to_format(np.float64(values[i]), p, rounding, overflow, rbits)[0]
+    for i in numba.prange(n):
         if want_codes:
-            out_codes[i] = code
+            out_codes[i] = codes[i]
         if want_values:
-            out_values[i] = lut[code]
+            out_values[i] = lut[codes[i]]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -365,6 +381,13 @@ def _convert(values, fmt, rounding, overflow, seed, want_codes: bool, want_value
 def encode(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None) -> np.ndarray:
     """Values to codes (uint8 for 8-bit formats, uint16 for 16-bit ones, uint32 for float32)."""
     return _convert(values, fmt, rounding, overflow, seed, True, False)[0]
+
+
+def encode_with_values(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``(encode(values), quantize(values))`` from one pass of the kernel: the codes and their values (in the
+    input's float dtype), for a caller that needs both, e.g. to multiply the values and count the codes."""
+    return _convert(values, fmt, rounding, overflow, seed, True, True)
 
 
 def quantize(values, fmt, *, rounding="nearest_even", overflow="saturate", seed=None) -> np.ndarray:

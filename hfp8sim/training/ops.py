@@ -19,7 +19,9 @@ role (activation and weight: ``scheme.forward``; gradient: ``scheme.backward``),
 layers) gives all operands of the layer another format.  The datapath accumulates the codes with the core
 model's contract for operands of that width (:meth:`hfp8sim.core.CoreModel.arithmetic_for_bits`: DLFloat16
 pair steps, folds of 2*rows products into a float32 buffer on the default core), the result is divided by
-the scales (exact) and returned as float32.  An 8-bit operand's amax lands at most at the format's max and no
+the scales (exact) and returned as float32.  (For speed the codes reach the datapath as their float32 values,
+which the one encoding pass gives with them, lowered in the layout its kernel reads: see
+:func:`products_transposed`.)  An 8-bit operand's amax lands at most at the format's max and no
 higher than the accumulator allows (:func:`hfp8sim.traces.datapath_ops.accumulator_limit`); a 16-bit operand
 is only ever scaled down; float32 operands (the ``fp32`` scheme, or a float32 override) are not scaled and
 their GEMM is a float32 numpy matmul (the datapath takes operands of at most 16 bits).
@@ -57,6 +59,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import math
 from collections.abc import Callable, Mapping
 
@@ -64,10 +67,10 @@ import numpy as np
 
 from ..config.arch import ArchConfig, resolve_arch
 from ..core.model import CoreModel
-from ..datapath import ArrayArithmetic
+from ..datapath import ArrayArithmetic, accumulate_values
 from ..datapath.conv import conv_geometry, lower_conv
 from ..formats import FormatSpec, Scheme, decode_table, get_format, get_scheme
-from ..traces.datapath_ops import accumulate_any_order, accumulator_limit, describe_arith
+from ..traces.datapath_ops import accumulator_limit, describe_arith
 from ..vocabulary import Pass, Role
 from .scaling import CurrentScaling, QuantStats, ScalingRecipe, encode_scaled, tensor_amax
 from .tensors import TrainingError
@@ -116,23 +119,45 @@ class _Operand:
     spec: FormatSpec | None  # None: a float64 reference operand
     scale: float
     stats: QuantStats
+    values: np.ndarray | None = None  # float32 values of ``data`` (what the GEMM multiplies); None: ``data``
+
+
+# Products with at most this many columns (and more rows) run transposed.  Measured on the Fashion-MNIST CNN
+# (batch 64): its 16-channel stem convolution ran about 2x faster so (its im2col, then stored column-major,
+# is also about 10x cheaper to build); the inference traces use 16 exclusive
+# (:data:`hfp8sim.traces.datapath_ops.TRANSPOSE_BELOW_COLUMNS`).
+TRANSPOSE_UP_TO_COLUMNS = 16
+
+
+def products_transposed(m: int, n: int) -> bool:
+    """Whether the datapath computes an ``[M, K] x [K, N]`` product as ``(B^T A^T)^T``: the kernels vectorise
+    over the columns, so a product with few of them runs faster over its rows, and every output is the same
+    products added in the same order with the same roundings (the result's bits do not depend on this)."""
+    return n <= TRANSPOSE_UP_TO_COLUMNS and m > n
 
 
 # ----------------------------------------------------------------------------------------------------------
 # lowering of the convolution passes (generic over the array dtype: codes, float32 or float64)
+#
+# ``transposed``, for the datapath: True when the product will be computed as (B^T A^T)^T
+# (:func:`products_transposed`), so A^T and B^T are the arrays the kernel reads: they are built contiguous
+# and A and B returned as their transposed views; False: A and B themselves contiguous.  The datapath's bits
+# do not depend on it; it saves a copy of the larger operand.  None, for numpy's matmul: the memory layout
+# the lowering has always given, because BLAS's summation order (so the float32 bits) can depend on it.
 
 
-def conv_forward_lowering(x: np.ndarray, w: np.ndarray, stride, padding, groups: int):
+def conv_forward_lowering(x: np.ndarray, w: np.ndarray, stride, padding, groups: int, *,
+                          transposed: bool | None = None):
     """(A [G, N*P*Q, R*S*C/G], B [G, R*S*C/G, K/G], (N, K, P, Q)) of the forward convolution."""
-    return lower_conv(x, w, stride, padding, 1, groups)
+    return lower_conv(x, w, stride, padding, 1, groups, columns_first=bool(transposed))
 
 
-def conv_output_from_gemm(out: np.ndarray, shape) -> np.ndarray:
-    """GEMM layout [G, N*P*Q, K/G] back to NKPQ."""
+def conv_output_from_gemm(out: np.ndarray, shape, dtype=None) -> np.ndarray:
+    """GEMM layout [G, N*P*Q, K/G] back to NKPQ (in ``dtype``, default ``out``'s)."""
     n_dim, k_dim, p_dim, q_dim = shape
     groups, _, kg = out.shape
     return np.ascontiguousarray(out.reshape(groups, n_dim, p_dim, q_dim, kg).transpose(1, 0, 4, 2, 3)
-                                .reshape(n_dim, k_dim, p_dim, q_dim))
+                                .reshape(n_dim, k_dim, p_dim, q_dim), dtype=dtype)
 
 
 def _geometry(x_shape, w_shape, stride, padding, groups):
@@ -141,7 +166,8 @@ def _geometry(x_shape, w_shape, stride, padding, groups):
     return n_dim, c_dim, h_dim, w_dim, k_dim, r_dim, s_dim, p_dim, q_dim, st, pads, groups
 
 
-def conv_backward_data_lowering(dy: np.ndarray, w: np.ndarray, x_shape, stride, padding, groups: int):
+def conv_backward_data_lowering(dy: np.ndarray, w: np.ndarray, x_shape, stride, padding, groups: int, *,
+                                transposed: bool | None = None):
     """The transposed convolution as a convolution: (A, B, (N, C, H, W)) with A the im2col of the
     stride-dilated, re-padded gradient and B the rotated filters with input and output channels swapped."""
     (n_dim, c_dim, h_dim, w_dim, k_dim, r_dim, s_dim, p_dim, q_dim, (sh, sw), (pt, pb, pl, pr),
@@ -152,8 +178,11 @@ def conv_backward_data_lowering(dy: np.ndarray, w: np.ndarray, x_shape, stride, 
     if max(pt, pb) > r_dim - 1 or max(pl, pr) > s_dim - 1:
         raise TrainingError(f"conv backward: padding {(pt, pb, pl, pr)} larger than the filter extent minus one "
                             f"({r_dim - 1}, {s_dim - 1}) is not supported")
-    dilated = np.zeros((n_dim, k_dim, (p_dim - 1) * sh + 1, (q_dim - 1) * sw + 1), dy.dtype)
-    dilated[:, :, ::sh, ::sw] = dy  # code 0 is +0 in every format
+    if sh == sw == 1:
+        dilated = dy  # nothing to dilate
+    else:
+        dilated = np.zeros((n_dim, k_dim, (p_dim - 1) * sh + 1, (q_dim - 1) * sw + 1), dy.dtype)
+        dilated[:, :, ::sh, ::sw] = dy  # code 0 is +0 in every format
     # rows of the input no output position reached (the floor in P) read zero gradient: extra bottom padding
     extra_h = h_dim + pt + pb - r_dim - (p_dim - 1) * sh
     extra_w = w_dim + pl + pr - s_dim - (q_dim - 1) * sw
@@ -161,21 +190,29 @@ def conv_backward_data_lowering(dy: np.ndarray, w: np.ndarray, x_shape, stride, 
     kg, cg = k_dim // groups, c_dim // groups
     rotated = (np.asarray(w).reshape(groups, kg, cg, r_dim, s_dim)[:, :, :, ::-1, ::-1]
                .transpose(0, 2, 1, 3, 4).reshape(c_dim, kg, r_dim, s_dim))
-    a, b, shape = lower_conv(dilated, np.ascontiguousarray(rotated), 1, pads, 1, groups)
+    a, b, shape = lower_conv(dilated, np.ascontiguousarray(rotated), 1, pads, 1, groups,
+                             columns_first=bool(transposed))
     assert shape == (n_dim, c_dim, h_dim, w_dim), (shape, x_shape)
     return a, b, shape
 
 
-def conv_backward_weight_lowering(x: np.ndarray, dy: np.ndarray, w_shape, stride, padding, groups: int):
+def conv_backward_weight_lowering(x: np.ndarray, dy: np.ndarray, w_shape, stride, padding, groups: int, *,
+                                  transposed: bool | None = None):
     """(A = im2col(x)^T [G, R*S*C/G, N*P*Q], B = dY [G, N*P*Q, K/G])."""
     n_dim, _c, _h, _w, k_dim, _r, _s, p_dim, q_dim, _st, _pads, groups = _geometry(x.shape, w_shape, stride,
                                                                                    padding, groups)
     if dy.shape != (n_dim, k_dim, p_dim, q_dim):
         raise TrainingError(f"conv backward: gradient has shape {dy.shape}, the layer's output is "
                             f"{(n_dim, k_dim, p_dim, q_dim)}")
-    cols, _, _ = lower_conv(x, np.zeros(w_shape, x.dtype), stride, padding, 1, groups)
+    # A is im2col(x) transposed: stored columns first, it is contiguous for a datapath kernel that reads A
+    cols, _, _ = lower_conv(x, np.zeros(w_shape, x.dtype), stride, padding, 1, groups,
+                            columns_first=transposed is False)
     kg = k_dim // groups
-    b = dy.reshape(n_dim, groups, kg, p_dim, q_dim).transpose(1, 0, 3, 4, 2).reshape(groups, -1, kg)
+    by_group = dy.reshape(n_dim, groups, kg, p_dim * q_dim)
+    if transposed:  # B^T [G, K/G, N*P*Q] contiguous
+        b = np.ascontiguousarray(by_group.transpose(1, 2, 0, 3)).reshape(groups, kg, -1).transpose(0, 2, 1)
+    else:
+        b = by_group.transpose(1, 0, 3, 2).reshape(groups, -1, kg)
     return cols.transpose(0, 2, 1), b
 
 
@@ -322,33 +359,44 @@ class TrainingOps:
             if spec.bits > 8:
                 scale = min(scale, 1.0)  # 16-bit formats hold the values as they are: only scale down
             recipe.observe(key, amax)
-        data, stats = encode_scaled(x, spec, scale)
-        return _Operand(data, spec, scale, stats)
+        data, stats, values = encode_scaled(x, spec, scale, amax=amax, with_values=True)
+        return _Operand(data, spec, scale, stats, values)
 
     def _products(self, a: np.ndarray, b: np.ndarray, a_op: _Operand, b_op: _Operand,
-                  arith: ArrayArithmetic | None) -> np.ndarray:
-        """Accumulated values of the scaled operands, float64 [G, M, N]."""
+                  arith: ArrayArithmetic | None, transposed: bool | None = None) -> np.ndarray:
+        """Accumulated values of the scaled operands (lowered float values), float64 [G, M, N]; ``transposed``:
+        computed as ``(B^T A^T)^T`` (:func:`products_transposed`)."""
         if arith is None:
-            return np.matmul(_values(a, a_op.spec), _values(b, b_op.spec)).astype(np.float64)
-        return accumulate_any_order(a, b, a_op.spec, b_op.spec, arith)
+            return np.matmul(a, b).astype(np.float64)
+        # encode_scaled saturates: an infinite input becomes the largest finite code, so no operand holds an inf
+        if transposed:
+            out = accumulate_values(b.transpose(0, 2, 1), a.transpose(0, 2, 1), b_op.spec, a_op.spec, arith,
+                                    operands_have_inf=False)
+            return out.transpose(0, 2, 1)
+        return accumulate_values(a, b, a_op.spec, b_op.spec, arith, operands_have_inf=False)
 
     # ---- the one path every GEMM takes -----------------------------------------------------------------
     def _gemm(self, layer: str, pass_: Pass, op: str, a_in: np.ndarray, a_role: Role, b_in: np.ndarray,
-              b_role: Role, k: int, lower: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]):
-        """Prepare both stored tensors, lower them with ``lower`` (a function of the two arrays giving
-        ``[G, M, K]`` and ``[G, K, N]``), accumulate, unscale; returns float64 [G, M, N]."""
+              b_role: Role, m: int, n: int, k: int,
+              lower: Callable[[np.ndarray, np.ndarray, bool | None], tuple[np.ndarray, np.ndarray]]):
+        """Prepare both stored tensors, lower them with ``lower`` (a function of the two arrays and the layout
+        the product wants, see the lowering notes, giving ``[G, M, K]`` and ``[G, K, N]``), accumulate,
+        unscale; returns float64 [G, M, N].  The operands are lowered as float values (the codes' values):
+        the lowering only moves elements and fills zeros (see :func:`_lowered`)."""
         a_role, b_role, pass_ = Role(a_role), Role(b_role), Pass(pass_)
         a_spec, b_spec = self.operand_format(layer, a_role), self.operand_format(layer, b_role)
         arith = self.arithmetic(a_spec, b_spec)
         a_op = self._prepare(layer, pass_, "a", a_in, a_role, a_spec, arith, k)
         b_op = self._prepare(layer, pass_, "b", b_in, b_role, b_spec, arith, k)
-        a_low, b_low = lower(a_op.data, b_op.data)
-        acc = self._products(a_low, b_low, a_op, b_op, arith)
+        transposed = products_transposed(m, n) if arith is not None else None
+        a_low, b_low = lower(_lowered(a_op), _lowered(b_op), transposed)
+        a_low, b_low = _lowered_values(a_low, a_op), _lowered_values(b_low, b_op)
+        acc = self._products(a_low, b_low, a_op, b_op, arith, transposed)
         values = acc / (a_op.scale * b_op.scale)
         if self.record:
             ratio = None
             if self.check_bounds:
-                fa, fb = lower(np.asarray(a_in, np.float64), np.asarray(b_in, np.float64))
+                fa, fb = lower(np.asarray(a_in, np.float64), np.asarray(b_in, np.float64), None)
                 exact = np.matmul(fa, fb)
                 bound = gemm_error_bound(np.abs(fa), np.abs(fb), a_op.spec, b_op.spec, a_op.scale, b_op.scale,
                                          arith)
@@ -373,41 +421,48 @@ class TrainingOps:
                                 f"{a.shape} and {b.shape}")
         squeeze = a.ndim == 2
 
-        def lower(x, y):
+        def lower(x, y, transposed):
             return (x[None], y[None]) if squeeze else (x, y)
 
-        out = self._gemm(layer, pass_, "matmul", a, a_role, b, b_role, a.shape[-1], lower)
-        return (out[0] if squeeze else out).astype(self.float_dtype)
+        out = self._gemm(layer, pass_, "matmul", a, a_role, b, b_role, a.shape[-2], b.shape[-1], a.shape[-1], lower)
+        # C order whatever the kernel's layout: numpy reductions downstream add in an order that follows it
+        return np.ascontiguousarray(out[0] if squeeze else out, dtype=self.float_dtype)
 
     def conv2d(self, layer: str, x: np.ndarray, w: np.ndarray, stride=1, padding=0, groups: int = 1) -> np.ndarray:
         """Forward convolution: NCHW activations x KCRS weights -> NKPQ."""
         x, w = np.asarray(x), np.asarray(w)
         shape = _geometry(x.shape, w.shape, stride, padding, groups)
         n_dim, k_dim, p_dim, q_dim = shape[0], shape[4], shape[7], shape[8]
-        out = self._gemm(layer, Pass.FORWARD, "conv2d", x, Role.ACTIVATION, w, Role.WEIGHT,
-                         w.shape[1] * w.shape[2] * w.shape[3],
-                         lambda xs, ws: conv_forward_lowering(xs, ws, stride, padding, groups)[:2])
-        return conv_output_from_gemm(out, (n_dim, k_dim, p_dim, q_dim)).astype(self.float_dtype)
+        groups = shape[-1]
+        out = self._gemm(layer, Pass.FORWARD, "conv2d", x, Role.ACTIVATION, w, Role.WEIGHT, n_dim * p_dim * q_dim,
+                         k_dim // groups, w.shape[1] * w.shape[2] * w.shape[3],
+                         lambda xs, ws, tr: conv_forward_lowering(xs, ws, stride, padding, groups, transposed=tr)[:2])
+        return conv_output_from_gemm(out, (n_dim, k_dim, p_dim, q_dim), self.float_dtype)
 
     def conv2d_backward_data(self, layer: str, dy: np.ndarray, w: np.ndarray, x_shape, stride=1, padding=0,
                              groups: int = 1) -> np.ndarray:
         """dX (NCHW) from dY (NKPQ) and the weights: the transposed convolution (see the module notes)."""
         dy, w = np.asarray(dy), np.asarray(w)
         x_shape = tuple(int(d) for d in x_shape)
+        groups = _geometry(x_shape, w.shape, stride, padding, groups)[-1]
         kg = w.shape[0] // groups
         out = self._gemm(layer, Pass.BACKWARD_DATA, "conv2d", dy, Role.GRADIENT, w, Role.WEIGHT,
-                         kg * w.shape[2] * w.shape[3],
-                         lambda ds, ws: conv_backward_data_lowering(ds, ws, x_shape, stride, padding, groups)[:2])
-        return conv_output_from_gemm(out, x_shape).astype(self.float_dtype)
+                         x_shape[0] * x_shape[2] * x_shape[3], x_shape[1] // groups, kg * w.shape[2] * w.shape[3],
+                         lambda ds, ws, tr: conv_backward_data_lowering(ds, ws, x_shape, stride, padding, groups,
+                                                                        transposed=tr)[:2])
+        return conv_output_from_gemm(out, x_shape, self.float_dtype)
 
     def conv2d_backward_weight(self, layer: str, x: np.ndarray, dy: np.ndarray, w_shape, stride=1, padding=0,
                                groups: int = 1) -> np.ndarray:
         """dW (KCRS) from the layer's input and dY: ``im2col(x)^T x dY`` per group."""
         x, dy = np.asarray(x), np.asarray(dy)
         w_shape = tuple(int(d) for d in w_shape)
+        groups = _geometry(x.shape, w_shape, stride, padding, groups)[-1]
         out = self._gemm(layer, Pass.BACKWARD_WEIGHT, "conv2d", x, Role.ACTIVATION, dy, Role.GRADIENT,
+                         w_shape[1] * w_shape[2] * w_shape[3], w_shape[0] // groups,
                          dy.shape[0] * dy.shape[2] * dy.shape[3],
-                         lambda xs, ds: conv_backward_weight_lowering(xs, ds, w_shape, stride, padding, groups))
+                         lambda xs, ds, tr: conv_backward_weight_lowering(xs, ds, w_shape, stride, padding, groups,
+                                                                          transposed=tr))
         return conv_weight_from_gemm(out, w_shape).astype(self.float_dtype)
 
     # ---- statistics ------------------------------------------------------------------------------------
@@ -448,15 +503,27 @@ class Float64Ops(TrainingOps):
         nonzero = int(np.count_nonzero(x))
         return _Operand(x, None, 1.0, QuantStats(int(x.size), nonzero, 0, 0, tensor_amax(x), 1.0))
 
-    def _products(self, a, b, a_op, b_op, arith) -> np.ndarray:
+    def _products(self, a, b, a_op, b_op, arith, transposed=False) -> np.ndarray:
         return np.matmul(a, b)
 
 
-def _values(data: np.ndarray, spec: FormatSpec | None) -> np.ndarray:
-    """Float32 values of an operand: decoded codes, or float values as they are."""
-    if spec is None or data.dtype.kind == "f":
-        return np.asarray(data, dtype=np.float32)
-    return decode_table(spec, np.float32)[data]
+@functools.lru_cache(maxsize=None)
+def _zero_code_is_plus_zero(spec: FormatSpec) -> bool:
+    value = decode_table(spec)[0]
+    return bool(value == 0 and math.copysign(1.0, value) > 0)
+
+
+def _lowered(op: _Operand) -> np.ndarray:
+    """What the lowering moves: the operand's float values, which it pads with +0, the value of code 0 in every
+    shipped format; the codes themselves for a format where code 0 means something else (decoded after the
+    lowering by :func:`_lowered_values`); the float64 reference's data."""
+    if op.values is None or (op.spec.bits <= 16 and not _zero_code_is_plus_zero(op.spec)):
+        return op.data
+    return op.values
+
+
+def _lowered_values(low: np.ndarray, op: _Operand) -> np.ndarray:
+    return decode_table(op.spec, np.float32)[low] if low.dtype.kind in "iu" else low
 
 
 def _format_name(spec: FormatSpec | None) -> str:

@@ -28,9 +28,11 @@ import collections
 import dataclasses
 import math
 
+import numba
 import numpy as np
 
-from ..formats import FormatSpec, decode_table, encode
+from ..formats import FormatSpec
+from ..formats.codec import encode_with_values
 from .tensors import TrainingError
 
 MAX_SCALE_LOG2 = 64  # |log2 scale| at most this: a float32 tensor times the scale stays finite and normal
@@ -164,29 +166,50 @@ def tensor_amax(x: np.ndarray) -> float:
     if not x.size:
         return 0.0
     mags = np.abs(x)
-    return float(np.max(mags, where=~np.isnan(mags), initial=0.0))
+    amax = mags.max()  # numpy's vectorised maximum; NaN propagates, so only then mask it (a slower pass)
+    if amax != amax:
+        amax = np.max(mags, where=~np.isnan(mags), initial=0.0)
+    return float(amax)
 
 
-def encode_scaled(x: np.ndarray, spec: FormatSpec, scale: float) -> tuple[np.ndarray, QuantStats]:
+@numba.njit(cache=True, parallel=True)
+def _quant_counts(flat_x, flat_scaled, flat_values, max_value):
+    """(nonzero inputs, nonzero inputs whose encoded value is zero, scaled inputs beyond ``max_value``)."""
+    nonzero = 0
+    underflow = 0
+    saturated = 0
+    for i in numba.prange(flat_x.size):
+        if flat_x[i] != 0:
+            nonzero += 1
+            if flat_values[i] == 0:
+                underflow += 1
+        if abs(flat_scaled[i]) > max_value:  # false for NaN, as numpy's comparison
+            saturated += 1
+    return nonzero, underflow, saturated
+
+
+def encode_scaled(x: np.ndarray, spec: FormatSpec, scale: float, *, amax: float | None = None,
+                  with_values: bool = False):
     """``x * scale`` encoded in ``spec`` (round to nearest even, saturating), and the statistics of it.
 
     Returns codes for formats of at most 16 bits; for float32 the scaled values themselves (float32), which
-    the ops multiply with numpy (the datapath takes operands of at most 16 bits)."""
+    the ops multiply with numpy (the datapath takes operands of at most 16 bits).  ``amax``: the tensor's
+    :func:`tensor_amax` when the caller has it already; ``with_values``: also return the float32 values of
+    the codes, ``(data, stats, values)``, from the same encoding pass (what the datapath multiplies)."""
     x = np.asarray(x, dtype=np.float32)
-    scaled = x * np.float32(scale)  # exact: a power of two within 2^+-64 of a tensor it was chosen for
-    nonzero = x != 0
-    with np.errstate(invalid="ignore"):
-        saturated = int(np.count_nonzero(np.abs(scaled) > float(spec.max_value)))
+    # exact: a power of two within 2^+-64 of a tensor it was chosen for; in x's memory order, which a float32
+    # operand keeps into numpy's matmul (whose summation order can depend on it)
+    scaled = x * np.float32(scale)
     if spec.bits > 16:
-        data = scaled
-        zero_out = data == 0
+        data = values = scaled
     else:
-        data = encode(scaled, spec)
-        zero_out = (decode_table(spec) == 0)[data]
-    stats = QuantStats(elements=int(x.size), nonzero=int(np.count_nonzero(nonzero)),
-                       underflow=int(np.count_nonzero(nonzero & zero_out)), saturated=saturated,
-                       amax=tensor_amax(x), scale=float(scale))
-    return data, stats
+        data, values = encode_with_values(scaled, spec)
+    nonzero, underflow, saturated = _quant_counts(x.reshape(-1), scaled.reshape(-1), values.reshape(-1),
+                                                  float(spec.max_value))
+    stats = QuantStats(elements=int(x.size), nonzero=int(nonzero), underflow=int(underflow),
+                       saturated=int(saturated), amax=tensor_amax(x) if amax is None else float(amax),
+                       scale=float(scale))
+    return (data, stats, values) if with_values else (data, stats)
 
 
 __all__ = ["DELAYED_ALGOS", "MAX_SCALE_LOG2", "CurrentScaling", "DelayedScaling", "FixedBias", "QuantStats",
