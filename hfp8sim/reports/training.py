@@ -1,0 +1,555 @@
+"""Tables, findings and figures of the training study (``hfp8sim train-report``), read from its run records.
+
+Reads ``runs/*.json`` (one record per run, written by :mod:`hfp8sim.studies.training`) and ``study.json`` (the
+budget); never trains.  Writes ``training.md``, ``training.csv`` (final metric per task and variant: mean,
+standard deviation and min..max over the seeds), ``training_runs.csv`` (one row per run),
+``training_underflow.csv`` (gradient underflow and saturation per layer) and three figures, PNG and SVG:
+``training_curves`` (training loss per step and the final test metric of every seed), ``loss_scale`` (the loss
+scale per step) and ``underflow`` (per layer).  Every number and every statement of the findings comes from
+the records.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+RUNS_FOLDER = "runs"
+STUDY_FILE = "study.json"
+VARIANT_ORDER = ("fp32", "hfp8", "fp8_e5m2", "ocp_fp8", "fp16", "hfp8_no_loss_scaling", "hfp8_fp16_nearest")
+TASK_ORDER = ("mlp", "cnn", "transformer")
+TASK_TITLES = {"mlp": "MLP", "cnn": "CNN with a depthwise-separable block", "transformer": "character transformer"}
+COLORS = {"fp32": "black", "hfp8": "tab:blue", "fp8_e5m2": "tab:red", "ocp_fp8": "tab:green", "fp16": "tab:gray",
+          "hfp8_no_loss_scaling": "tab:orange", "hfp8_fp16_nearest": "tab:purple"}
+SUMMARY_FIELDS = ("task", "dataset", "variant", "scheme", "loss_scaling", "update_rule", "metric", "seeds",
+                  "failed", "mean", "std", "min", "max", "delta_vs_fp32", "noise_vs_fp32", "final_train_loss",
+                  "skipped_steps", "final_loss_scale_min", "final_loss_scale_max", "mean_gradient_underflow",
+                  "steps", "wall_seconds_mean")
+RUN_FIELDS = ("run", "task", "variant", "seed", "metric_name", "metric", "test_loss", "final_train_loss",
+              "skipped_steps", "final_loss_scale", "steps", "macs", "wall_seconds", "error")
+UNDERFLOW_FIELDS = ("task", "variant", "layer", "seeds", "underflow_mean", "underflow_min", "underflow_max",
+                    "saturation_mean")
+
+
+def load_records(folder: str | Path) -> tuple[list[dict], dict]:
+    """The run records in ``folder/runs`` (sorted by run id) and ``study.json`` ({} when missing)."""
+    folder = Path(folder)
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((folder / RUNS_FOLDER).glob("*.json"))]
+    study_path = folder / STUDY_FILE
+    study = json.loads(study_path.read_text(encoding="utf-8")) if study_path.is_file() else {}
+    return records, study
+
+
+def _order(items, key, order):
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(items, key=lambda item: (rank.get(key(item), len(order)), key(item)))
+
+
+def _ok(records: list[dict]) -> list[dict]:
+    return [r for r in records if r.get("error") is None]
+
+
+def _groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    groups = defaultdict(list)
+    for record in records:
+        groups[(record["task"], record["variant"])].append(record)
+    for runs in groups.values():
+        runs.sort(key=lambda r: r["seed"])
+    return groups
+
+
+def _tasks(records: list[dict]) -> list[str]:
+    return _order({r["task"] for r in records}, lambda t: t, TASK_ORDER)
+
+
+def _variants(records: list[dict], task: str | None = None) -> list[str]:
+    names = {r["variant"] for r in records if task is None or r["task"] == task}
+    return _order(names, lambda v: v, VARIANT_ORDER)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# numbers
+
+
+def higher_is_better(metric_name: str) -> bool:
+    return metric_name != "perplexity"
+
+
+def _spread(values: list[float]) -> dict:
+    if not values:
+        return {"mean": None, "std": None, "min": None, "max": None}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values), "max": max(values)}
+
+
+def _noise(a: dict, b: dict, n_a: int, n_b: int) -> float | None:
+    """Two standard errors of a difference of two means of seeds (None with fewer than two seeds a side)."""
+    if a["std"] is None or b["std"] is None:
+        return None
+    return 2.0 * math.sqrt(a["std"] ** 2 / n_a + b["std"] ** 2 / n_b)
+
+
+def _mean_underflow(record: dict) -> float:
+    rates = [rate for epoch in record["epochs"] for rate in epoch["gradient_underflow"].values()]
+    return statistics.fmean(rates) if rates else 0.0
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """One row per (task, variant): the final test metric over the seeds and what the runs logged."""
+    groups = _groups(records)
+    rows = []
+    for task in _tasks(records):
+        for variant in _variants(records, task):
+            rows.append(_summary_row(task, variant, groups))
+    baseline = {row["task"]: row for row in rows if row["variant"] == "fp32"}
+    for row in rows:
+        base = baseline.get(row["task"])
+        if base is None or row["mean"] is None or base["mean"] is None:
+            row["delta_vs_fp32"] = row["noise_vs_fp32"] = None
+            continue
+        row["delta_vs_fp32"] = row["mean"] - base["mean"]
+        row["noise_vs_fp32"] = _noise(row, base, row["seeds"], base["seeds"])
+    return rows
+
+
+def _summary_row(task: str, variant: str, groups: dict) -> dict:
+    runs = groups[(task, variant)]
+    ok = _ok(runs)
+    config = runs[0]["config"]
+    row = {"task": task, "dataset": config["dataset"], "variant": variant, "scheme": config["scheme"],
+           "loss_scaling": config["loss_scaling"], "update_rule": config["update_rule"],
+           "metric": ok[0]["epochs"][-1]["metric_name"] if ok else None, "seeds": len(ok),
+           "failed": len(runs) - len(ok)}
+    row.update(_spread([r["epochs"][-1]["metric"] for r in ok]))
+    scales = [r["loss_scales"][-1] for r in ok if r["loss_scales"]]
+    row.update(final_train_loss=statistics.fmean([r["epochs"][-1]["train_loss"] for r in ok]) if ok else None,
+               skipped_steps=sum(sum(r["skipped"]) for r in ok), final_loss_scale_min=min(scales, default=None),
+               final_loss_scale_max=max(scales, default=None),
+               mean_gradient_underflow=statistics.fmean(map(_mean_underflow, ok)) if ok else None,
+               steps=len(ok[0]["step_losses"]) if ok else None,
+               wall_seconds_mean=statistics.fmean([r["wall_seconds"] for r in ok]) if ok else None)
+    return row
+
+
+def run_rows(records: list[dict]) -> list[dict]:
+    rows = []
+    for record in _order(records, lambda r: r["task"], TASK_ORDER):
+        row = {key: record.get(key) for key in ("run", "task", "variant", "seed", "macs", "wall_seconds", "error")}
+        if record.get("error") is None:
+            final = record["epochs"][-1]
+            row.update(metric_name=final["metric_name"], metric=final["metric"], test_loss=final["test_loss"],
+                       final_train_loss=final["train_loss"], skipped_steps=sum(record["skipped"]),
+                       final_loss_scale=record["loss_scales"][-1] if record["loss_scales"] else None,
+                       steps=len(record["step_losses"]))
+        rows.append(row)
+    return rows
+
+
+def underflow_rows(records: list[dict]) -> list[dict]:
+    """Per (task, variant, layer): the fraction of nonzero gradient elements flushed to zero when they were
+    encoded for a GEMM, averaged over the epochs of a run, then mean/min/max over the seeds."""
+    rows = []
+    groups = _groups(_ok(records))
+    for task in _tasks(records):
+        for variant in _variants(_ok(records), task):
+            runs = groups.get((task, variant), [])
+            layers = list(runs[0]["epochs"][-1]["gradient_underflow"]) if runs else []
+            for layer in layers:
+                per_run = [statistics.fmean(e["gradient_underflow"].get(layer, 0.0) for e in r["epochs"])
+                           for r in runs]
+                saturation = [statistics.fmean(e["gradient_saturation"].get(layer, 0.0) for e in r["epochs"])
+                              for r in runs]
+                rows.append({"task": task, "variant": variant, "layer": layer, "seeds": len(runs),
+                             "underflow_mean": statistics.fmean(per_run), "underflow_min": min(per_run),
+                             "underflow_max": max(per_run), "saturation_mean": statistics.fmean(saturation)})
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# figures
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def _step_losses(run: dict) -> np.ndarray:
+    # a skipped step's loss was computed but not learned from; it is plotted like any other step
+    return np.asarray(run["step_losses"], float)
+
+
+def plot_curves(records: list[dict], out_stem: Path) -> list[Path]:
+    tasks = _tasks(_ok(records))
+    groups = _groups(_ok(records))
+    fig, axes = plt.subplots(len(tasks), 2, figsize=(14, 4.2 * max(len(tasks), 1)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.6, 1]}, layout="constrained")
+    for row, task in enumerate(tasks):
+        variants = _variants(_ok(records), task)
+        _plot_loss_panel(axes[row][0], task, variants, groups)
+        _plot_metric_panel(axes[row][1], task, variants, groups)
+    return _save(fig, out_stem)
+
+
+def _plot_loss_panel(ax, task: str, variants: list[str], groups: dict) -> None:
+    for variant in variants:
+        runs = groups[(task, variant)]
+        steps = min(len(r["step_losses"]) for r in runs)
+        window = max(1, steps // 15)
+        curves = np.array([_smooth(_step_losses(r)[:steps], window) for r in runs])
+        x = np.arange(curves.shape[1]) + window
+        ax.plot(x, curves.mean(axis=0), color=COLORS.get(variant), lw=1.3, label=f"{variant} ({len(runs)} seeds)")
+        if len(runs) > 1:
+            ax.fill_between(x, curves.min(axis=0), curves.max(axis=0), color=COLORS.get(variant), alpha=0.12, lw=0)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (running mean)")
+    ax.set_title(f"{TASK_TITLES.get(task, task)}: training loss, mean and min..max over seeds", fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _plot_metric_panel(ax, task: str, variants: list[str], groups: dict) -> None:
+    metric = groups[(task, variants[0])][0]["epochs"][-1]["metric_name"]
+    for y, variant in enumerate(variants):
+        values = [r["epochs"][-1]["metric"] for r in groups[(task, variant)]]
+        ax.plot(values, [y] * len(values), "o", color=COLORS.get(variant), alpha=0.6, ms=5)
+        ax.plot([statistics.fmean(values)], [y], "|", color="black", ms=16, mew=2)
+    ax.set_yticks(range(len(variants)), variants, fontsize=8)
+    ax.invert_yaxis()
+    better = "higher" if higher_is_better(metric) else "lower"
+    ax.set_xlabel(f"final test {metric} ({better} is better); dots: seeds, bar: mean")
+    ax.set_title(f"{TASK_TITLES.get(task, task)}: final {metric}", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_loss_scales(records: list[dict], out_stem: Path) -> list[Path]:
+    tasks = _tasks(_ok(records))
+    groups = _groups(_ok(records))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * max(len(tasks), 1), 4), squeeze=False,
+                             layout="constrained")
+    for ax, task in zip(axes[0], tasks):
+        for variant in _variants(_ok(records), task):
+            for i, run in enumerate(groups[(task, variant)]):
+                scales = np.log2(np.asarray(run["loss_scales"], float))
+                ax.step(np.arange(len(scales)), scales, where="post", color=COLORS.get(variant), lw=1, alpha=0.7,
+                        label=variant if i == 0 else None)
+                skipped = np.flatnonzero(run["skipped"])
+                ax.plot(skipped, scales[skipped], "x", color=COLORS.get(variant), ms=5)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("log2 loss scale (x: skipped step)")
+        ax.set_title(f"{TASK_TITLES.get(task, task)}: loss scale, every seed", fontsize=10)
+        ax.legend(fontsize=7)
+    return _save(fig, out_stem)
+
+
+def plot_underflow(rows: list[dict], out_stem: Path) -> list[Path]:
+    tasks = _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER)
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(12, 3.6 * max(len(tasks), 1)), squeeze=False,
+                             layout="constrained")
+    for ax, task in zip(axes[:, 0], tasks):
+        mine = [r for r in rows if r["task"] == task]
+        layers = list(dict.fromkeys(r["layer"] for r in mine))
+        variants = _order({r["variant"] for r in mine}, lambda v: v, VARIANT_ORDER)
+        width = 0.8 / max(len(variants), 1)
+        for i, variant in enumerate(variants):
+            by_layer = {r["layer"]: r for r in mine if r["variant"] == variant}
+            heights = [100 * by_layer[layer]["underflow_mean"] if layer in by_layer else 0.0 for layer in layers]
+            ax.bar(np.arange(len(layers)) + i * width, heights, width, color=COLORS.get(variant), label=variant)
+        ax.set_xticks(np.arange(len(layers)) + 0.4 - width / 2, layers, fontsize=7, rotation=20, ha="right")
+        ax.set_ylabel("gradients flushed to zero (%)")
+        ax.set_title(f"{TASK_TITLES.get(task, task)}: gradient underflow per layer (mean over seeds)", fontsize=10)
+        ax.legend(fontsize=7, ncol=4)
+    return _save(fig, out_stem)
+
+
+def _save(fig, out_stem: Path) -> list[Path]:
+    paths = []
+    for suffix in (".png", ".svg"):
+        path = out_stem.with_suffix(suffix)
+        # a fixed date and no random ids: the same records give the same SVG
+        fig.savefig(path, dpi=110, metadata={"Date": None} if suffix == ".svg" else {"Software": None})
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
+# tables and findings
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _metric_text(row: dict) -> str:
+    """'0.8123 +/- 0.0040 (0.8080..0.8160)' (std over seeds, min..max)."""
+    if row["mean"] is None:
+        return "n/a (every seed failed)"
+    if row["seeds"] == 1:
+        return f"{row['mean']:.4f} (1 seed)"
+    return f"{row['mean']:.4f} +/- {row['std']:.4f} ({row['min']:.4f}..{row['max']:.4f})"
+
+
+def summary_table(rows: list[dict]) -> list[str]:
+    lines = ["| task | variant | scheme | loss scaling | update | final test metric: mean +/- std (min..max) | "
+             "vs fp32 (2 s.e.) | seeds ok/failed | skipped steps | final loss scale | mean grad. underflow |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        delta = "-" if r["variant"] == "fp32" else (
+            "n/a" if r["delta_vs_fp32"] is None else
+            f"{r['delta_vs_fp32']:+.4f} (+/- {_fmt(r['noise_vs_fp32'])})")
+        scale = "n/a" if r["final_loss_scale_min"] is None else (
+            f"{r['final_loss_scale_min']:g}" if r["final_loss_scale_min"] == r["final_loss_scale_max"]
+            else f"{r['final_loss_scale_min']:g}..{r['final_loss_scale_max']:g}")
+        lines.append(f"| {r['task']} | {r['variant']} | {r['scheme']} | {r['loss_scaling']} | {r['update_rule']} | "
+                     f"{r['metric'] or ''} {_metric_text(r)} | {delta} | {r['seeds']}/{r['failed']} | "
+                     f"{r['skipped_steps']} | {scale} | {_pct(r['mean_gradient_underflow'])} |")
+    return lines
+
+
+def underflow_table(rows: list[dict], task: str) -> list[str]:
+    mine = [r for r in rows if r["task"] == task]
+    variants = _order({r["variant"] for r in mine}, lambda v: v, VARIANT_ORDER)
+    layers = list(dict.fromkeys(r["layer"] for r in mine))
+    cells = {(r["layer"], r["variant"]): r for r in mine}
+    lines = ["| layer | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    for layer in layers:
+        values = [_pct(cells[(layer, v)]["underflow_mean"]) if (layer, v) in cells else "" for v in variants]
+        lines.append(f"| {layer} | " + " | ".join(values) + " |")
+    return lines
+
+
+def _find(rows: list[dict], task: str, variant: str) -> dict | None:
+    for row in rows:
+        if (row["task"], row["variant"]) == (task, variant) and row["mean"] is not None:
+            return row
+    return None
+
+
+def _compare(row: dict, base: dict) -> tuple[str, float, float | None]:
+    """('within noise' / 'better' / 'worse', difference of means, 2 standard errors) of ``row`` against
+    ``base``; better/worse in the metric's own sense (lower perplexity is better)."""
+    delta = row["mean"] - base["mean"]
+    noise = _noise(row, base, row["seeds"], base["seeds"])
+    if noise is None:
+        return "not decidable (fewer than 2 seeds)", delta, None
+    if abs(delta) <= noise:
+        return "within noise", delta, noise
+    good = delta > 0 if higher_is_better(row["metric"]) else delta < 0
+    return ("better" if good else "worse"), delta, noise
+
+
+def _versus(rows: list[dict], task: str, variant: str, against: str) -> tuple[str, str] | None:
+    row, base = _find(rows, task, variant), _find(rows, task, against)
+    if row is None or base is None:
+        return None
+    verdict, delta, noise = _compare(row, base)
+    detail = (f"{row['metric']} {row['mean']:.4f} against {base['mean']:.4f} ({delta:+.4f}; two standard errors "
+              f"of the difference {_fmt(noise)}; seeds {row['seeds']} and {base['seeds']})")
+    return verdict, detail
+
+
+def expected_shape_findings(rows: list[dict]) -> list[str]:
+    """The paper's two claims, checked task by task, saying plainly where they do not hold."""
+    lines = []
+    for task in _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER):
+        name = TASK_TITLES.get(task, task)
+        found = _versus(rows, task, "hfp8", "fp32")
+        if found:
+            verdict, detail = found
+            shape = "as expected" if verdict in ("within noise", "better") else "NOT as expected"
+            lines.append(f"- **{name}: `hfp8` against `fp32` is {verdict}** ({shape}): {detail}.")
+        found = _versus(rows, task, "fp8_e5m2", "hfp8")
+        if found:
+            verdict, detail = found
+            claimed = task in ("cnn", "transformer")
+            if claimed:
+                shape = ("the expected shape appears" if verdict == "worse"
+                         else "the expected shape (1-5-2-only worse) does NOT appear")
+            else:
+                shape = "no claim for this model"
+            lines.append(f"- {name}: `fp8_e5m2` (1,5,2 everywhere) against `hfp8` is {verdict}, {shape}: {detail}.")
+    return lines
+
+
+def variant_findings(rows: list[dict], underflow: list[dict]) -> list[str]:
+    lines = []
+    for task in _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER):
+        name = TASK_TITLES.get(task, task)
+        parts = []
+        for variant in ("ocp_fp8", "fp16", "hfp8_no_loss_scaling", "hfp8_fp16_nearest"):
+            against = "fp32" if variant in ("ocp_fp8", "fp16") else "hfp8"
+            found = _versus(rows, task, variant, against)
+            if found:
+                verdict, detail = found
+                parts.append(f"`{variant}` against `{against}`: {verdict}, {detail}")
+        if parts:
+            lines.append(f"- {name}: " + "; ".join(parts) + ".")
+        lines += _underflow_finding(rows, underflow, task)
+    return lines
+
+
+def _underflow_finding(rows: list[dict], underflow: list[dict], task: str) -> list[str]:
+    scaled, unscaled = _find(rows, task, "hfp8"), _find(rows, task, "hfp8_no_loss_scaling")
+    if scaled is None or unscaled is None:
+        return []
+    worst = max((r for r in underflow if r["task"] == task and r["variant"] == "hfp8_no_loss_scaling"),
+                key=lambda r: r["underflow_mean"], default=None)
+    text = (f"- {TASK_TITLES.get(task, task)}: without loss scaling {_pct(unscaled['mean_gradient_underflow'])} of "
+            f"the nonzero gradient elements are flushed to zero on average over the layers (with dynamic loss "
+            f"scaling {_pct(scaled['mean_gradient_underflow'])})")
+    if worst is not None:
+        text += f"; the most in `{worst['layer']}` ({_pct(worst['underflow_mean'])})"
+    return [text + "."]
+
+
+def loss_scale_findings(rows: list[dict], records: list[dict]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["loss_scaling"] != "dynamic" or row["mean"] is None:
+            continue
+        if row["skipped_steps"] or row["final_loss_scale_min"] != 2.0 ** 16:
+            lines.append(f"- {row['task']} `{row['variant']}`: {row['skipped_steps']} skipped steps over "
+                         f"{row['seeds']} seeds, final loss scale {row['final_loss_scale_min']:g}.."
+                         f"{row['final_loss_scale_max']:g}.")
+    steps = max((len(r["step_losses"]) for r in _ok(records)), default=0)
+    lines.append(f"- The dynamic scaler starts at 2^16 and doubles after 2000 good steps in a row; no run here is "
+                 f"longer than {steps} steps, so the scale can only have gone down (by halving on an inf/NaN "
+                 f"gradient); runs not listed above kept 2^16 and skipped no step.")
+    return lines
+
+
+def _budget_lines(study: dict, records: list[dict]) -> list[str]:
+    budget = study.get("budget", {})
+    lines = []
+    for task in budget.get("tasks", []):
+        subset = task["train_subset"]
+        steps = task["steps_per_epoch"]
+        size = f"a fixed {subset}-image subset of the training set" if subset else "the whole training set"
+        if task["dataset"] == "pydoc":
+            size = f"{steps} steps per epoch of random {task['context']}-character windows"
+        elif steps:
+            size += f", {steps} steps per epoch"
+        lines.append(f"- {task['model']} on {task['dataset']}: {task['epochs']} epoch(s) of {size}, batch "
+                     f"{task['batch_size']}, {task['optimizer']} lr {task['lr']:g}.")
+    if budget:
+        lines.append(f"- seeds {', '.join(map(str, budget.get('seeds', [])))}; the seed sets the initial weights, "
+                     f"the order of the batches and the stochastic rounding, the training subset is the same "
+                     f"for every run.")
+    walls = [r["wall_seconds"] for r in _ok(records) if r.get("wall_seconds")]
+    if study:
+        lines.append(f"- wall time of the study: {study.get('wall_seconds', 0) / 60:.1f} min with "
+                     f"{study.get('jobs')} worker process(es) on {study.get('machine', {}).get('cpus')} cores "
+                     f"shared with other work; {study.get('kept_from_before', 0)} records kept from an earlier "
+                     f"run; one run took {min(walls, default=0):.0f}..{max(walls, default=0):.0f} s.")
+    return lines
+
+
+def _timing_lines(rows: list[dict]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row["wall_seconds_mean"] and row["steps"]:
+            lines.append(f"{row['task']} `{row['variant']}` {row['wall_seconds_mean'] / row['steps']:.2f}")
+    return ["- seconds per training step (mean over seeds, including the test passes): " + ", ".join(lines) + "."]
+
+
+def write_training_report(folder: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Write the report of the records in ``folder`` to ``out`` (default: the same folder)."""
+    folder = Path(folder)
+    out = Path(out) if out is not None else folder
+    out.mkdir(parents=True, exist_ok=True)
+    records, study = load_records(folder)
+    if not records:
+        from ..errors import Hfp8SimError
+
+        raise Hfp8SimError(f"{folder / RUNS_FOLDER}: no run records; run `hfp8sim train-report --out {folder}`")
+    rows, underflow = summarize(records), underflow_rows(records)
+    written = [_write_csv(out / "training.csv", SUMMARY_FIELDS, rows),
+               _write_csv(out / "training_runs.csv", RUN_FIELDS, run_rows(records)),
+               _write_csv(out / "training_underflow.csv", UNDERFLOW_FIELDS, underflow)]
+    if _ok(records):
+        written += plot_curves(records, out / "training_curves")
+        written += plot_loss_scales(records, out / "loss_scale")
+        written += plot_underflow(underflow, out / "underflow")
+    md = out / "training.md"
+    md.write_text("\n".join(_markdown(records, study, rows, underflow)) + "\n", encoding="utf-8")
+    return [md, *written]
+
+
+def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    return path
+
+
+def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: list[dict]) -> list[str]:
+    """Long because it is the report's text, section by section, in the order it is read."""
+    name = study.get("budget", {}).get("name")
+    quick = name == "quick"
+    title = "# Training on the bit-accurate datapath: every scheme, the same networks and seeds"
+    lines = [title + (" (QUICK MODE: test-sized, not the study)" if quick else ""), ""]
+    if quick:
+        lines += ["**This is the quick mode** (scikit-learn's digits and a few steps per run), written by the tests "
+                  "and `--quick`; its numbers say that the pipeline works, not how the schemes train.", ""]
+    lines += ["Regenerate with `hfp8sim train-report --out reports/training` (trains every run whose record is "
+              "missing, then writes this report from `runs/*.json` and `study.json`); "
+              "`hfp8sim train-report --report-only` rewrites the report from the records without training.", "",
+              "Every GEMM of every pass (forward, backward-data, weight-gradient) runs on the bit-accurate datapath "
+              "of the default core (its array's accumulation order and DLFloat16/FP16 accumulators); the first and "
+              "last layers and the softmax input are FP16 (IBM's exceptions) in every FP8 variant; operands are "
+              "scaled per tensor from their amax (current scaling); non-GEMM ops are float32.", "",
+              "![training curves](training_curves.png)", "", "## What it says", ""]
+    lines += expected_shape_findings(rows)
+    lines += variant_findings(rows, underflow)
+    lines += loss_scale_findings(rows, records)
+    failed = [r for r in records if r.get("error") is not None]
+    for record in failed:
+        lines.append(f"- **run `{record['run']}` failed**: {record['error']}")
+    steps = sorted({len(r["step_losses"]) for r in _ok(records)})
+    lines += [f"- These are short runs ({'/'.join(map(str, steps))} steps, see the budget below): the numbers are "
+              f"accuracies early in training, where differences of a few tenths of a percent between schemes are "
+              f"within the seed-to-seed spread; a scheme that fails late in a long run would not show here.", "",
+              "## Final test accuracy (images, 10,000 Fashion-MNIST test images) and validation perplexity (text)", ""]
+    lines += summary_table(rows)
+    lines += ["", "Mean +/- sample standard deviation over the seeds that finished, with min..max. `vs fp32`: the "
+              "difference of means and two standard errors of that difference; a difference within it is called "
+              "\"within noise\". Skipped steps: steps whose gradients overflowed (summed over seeds). Gradient "
+              "underflow: nonzero gradient elements flushed to zero when encoded for a GEMM, mean over layers "
+              "and epochs. Every run: `training_runs.csv`.", "", "## Loss scale", "", "![loss scale](loss_scale.png)",
+              "", "## Gradient underflow per layer", "", "![underflow](underflow.png)", ""]
+    for task in _order({r["task"] for r in underflow}, lambda t: t, TASK_ORDER):
+        lines += [f"### {TASK_TITLES.get(task, task)}", "", *underflow_table(underflow, task), ""]
+    lines += ["Fraction of the nonzero gradient elements of each layer's GEMM operands that their format flushed to "
+              "zero, mean over epochs and seeds (`training_underflow.csv` has min..max and saturation). FP16 "
+              "layers (first, last) and `fp32` flush almost nothing.", "", "## How this was run", ""]
+    lines += _budget_lines(study, records)
+    lines += _timing_lines(rows)
+    versions = sorted({str(r.get("hfp8sim_version")) for r in records})
+    lines.append(f"- hfp8sim {', '.join(versions)}, Python {study.get('machine', {}).get('python', '?')}.")
+    return lines
+
+
+__all__ = ["RUNS_FOLDER", "STUDY_FILE", "load_records", "run_rows", "summarize", "underflow_rows",
+           "write_training_report"]
