@@ -26,17 +26,24 @@ import numpy as np  # noqa: E402
 
 RUNS_FOLDER = "runs"
 STUDY_FILE = "study.json"
-VARIANT_ORDER = ("fp32", "hfp8", "fp8_e5m2", "ocp_fp8", "fp16", "hfp8_no_loss_scaling", "hfp8_fp16_nearest")
+VARIANT_ORDER = ("fp32", "hfp8", "fp8_e5m2", "ocp_fp8", "fp16", "hfp8_no_loss_scaling", "hfp8_fp16_nearest",
+                 "hfp8_fixed", "hfp8_fixed_no_loss_scaling")
+# (variant, what it is compared with) in the findings beyond the two claims
+COMPARISONS = (("ocp_fp8", "fp32"), ("fp16", "fp32"), ("hfp8_no_loss_scaling", "hfp8"),
+               ("hfp8_fp16_nearest", "hfp8"), ("hfp8_fixed", "fp32"), ("hfp8_fixed_no_loss_scaling", "hfp8_fixed"))
+LOSS_SCALING_PAIRS = (("hfp8", "hfp8_no_loss_scaling"), ("hfp8_fixed", "hfp8_fixed_no_loss_scaling"))
 TASK_ORDER = ("mlp", "cnn", "transformer")
 TASK_TITLES = {"mlp": "MLP", "cnn": "CNN with a depthwise-separable block", "transformer": "character transformer"}
 COLORS = {"fp32": "black", "hfp8": "tab:blue", "fp8_e5m2": "tab:red", "ocp_fp8": "tab:green", "fp16": "tab:gray",
-          "hfp8_no_loss_scaling": "tab:orange", "hfp8_fp16_nearest": "tab:purple"}
+          "hfp8_no_loss_scaling": "tab:orange", "hfp8_fp16_nearest": "tab:purple", "hfp8_fixed": "tab:cyan",
+          "hfp8_fixed_no_loss_scaling": "tab:brown"}
 SUMMARY_FIELDS = ("task", "dataset", "variant", "scheme", "loss_scaling", "update_rule", "metric", "seeds",
                   "failed", "mean", "std", "min", "max", "delta_vs_fp32", "noise_vs_fp32", "final_train_loss",
                   "skipped_steps", "final_loss_scale_min", "final_loss_scale_max", "mean_gradient_underflow",
                   "steps", "wall_seconds_mean")
 RUN_FIELDS = ("run", "task", "variant", "seed", "metric_name", "metric", "test_loss", "final_train_loss",
               "skipped_steps", "final_loss_scale", "steps", "macs", "wall_seconds", "error")
+TRAIN_IMAGES = {"fashion_mnist": 60_000}  # training-set sizes, for what a full epoch would cost
 UNDERFLOW_FIELDS = ("task", "variant", "layer", "seeds", "underflow_mean", "underflow_min", "underflow_max",
                     "saturation_mean")
 
@@ -277,8 +284,9 @@ def _save(fig, out_stem: Path) -> list[Path]:
     paths = []
     for suffix in (".png", ".svg"):
         path = out_stem.with_suffix(suffix)
-        # a fixed date and no random ids: the same records give the same SVG
-        fig.savefig(path, dpi=110, metadata={"Date": None} if suffix == ".svg" else {"Software": None})
+        # no date and a fixed salt for the element ids: the same records give the same SVG
+        with matplotlib.rc_context({"svg.hashsalt": "hfp8sim-training"}):
+            fig.savefig(path, dpi=110, metadata={"Date": None} if suffix == ".svg" else {"Software": None})
         paths.append(path)
     plt.close(fig)
     return paths
@@ -391,34 +399,50 @@ def expected_shape_findings(rows: list[dict]) -> list[str]:
     return lines
 
 
-def variant_findings(rows: list[dict], underflow: list[dict]) -> list[str]:
+def variant_findings(rows: list[dict], underflow: list[dict], records: list[dict]) -> list[str]:
     lines = []
     for task in _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER):
         name = TASK_TITLES.get(task, task)
         parts = []
-        for variant in ("ocp_fp8", "fp16", "hfp8_no_loss_scaling", "hfp8_fp16_nearest"):
-            against = "fp32" if variant in ("ocp_fp8", "fp16") else "hfp8"
+        for variant, against in COMPARISONS:
             found = _versus(rows, task, variant, against)
             if found:
                 verdict, detail = found
                 parts.append(f"`{variant}` against `{against}`: {verdict}, {detail}")
         if parts:
             lines.append(f"- {name}: " + "; ".join(parts) + ".")
-        lines += _underflow_finding(rows, underflow, task)
+        for scaled, unscaled in LOSS_SCALING_PAIRS:
+            lines += _underflow_finding(rows, underflow, records, task, scaled, unscaled)
     return lines
 
 
-def _underflow_finding(rows: list[dict], underflow: list[dict], task: str) -> list[str]:
-    scaled, unscaled = _find(rows, task, "hfp8"), _find(rows, task, "hfp8_no_loss_scaling")
+def _same_training(records: list[dict], task: str, first: str, second: str) -> tuple[int, int]:
+    """(seeds whose two runs have bit-identical step losses and final metric, seeds with both runs)."""
+    runs = {(r["variant"], r["seed"]): r for r in _ok(records) if r["task"] == task}
+    seeds = sorted(seed for variant, seed in runs if variant == first and (second, seed) in runs)
+    same = sum(runs[(first, seed)]["step_losses"] == runs[(second, seed)]["step_losses"]
+               and runs[(first, seed)]["epochs"][-1]["metric"] == runs[(second, seed)]["epochs"][-1]["metric"]
+               for seed in seeds)
+    return same, len(seeds)
+
+
+def _underflow_finding(rows: list[dict], underflow: list[dict], records: list[dict], task: str, scaled_name: str,
+                       unscaled_name: str) -> list[str]:
+    scaled, unscaled = _find(rows, task, scaled_name), _find(rows, task, unscaled_name)
     if scaled is None or unscaled is None:
         return []
-    worst = max((r for r in underflow if r["task"] == task and r["variant"] == "hfp8_no_loss_scaling"),
+    worst = max((r for r in underflow if r["task"] == task and r["variant"] == unscaled_name),
                 key=lambda r: r["underflow_mean"], default=None)
-    text = (f"- {TASK_TITLES.get(task, task)}: without loss scaling {_pct(unscaled['mean_gradient_underflow'])} of "
-            f"the nonzero gradient elements are flushed to zero on average over the layers (with dynamic loss "
-            f"scaling {_pct(scaled['mean_gradient_underflow'])})")
+    text = (f"- {TASK_TITLES.get(task, task)}: `{unscaled_name}` flushes "
+            f"{_pct(unscaled['mean_gradient_underflow'])} of the nonzero gradient elements to zero (mean over the "
+            f"layers; `{scaled_name}` with dynamic loss scaling {_pct(scaled['mean_gradient_underflow'])})")
     if worst is not None:
-        text += f"; the most in `{worst['layer']}` ({_pct(worst['underflow_mean'])})"
+        text += f", the most in `{worst['layer']}` ({_pct(worst['underflow_mean'])})"
+    same, seeds = _same_training(records, task, scaled_name, unscaled_name)
+    if same:
+        text += (f"; with and without loss scaling the training is bit-identical for {same} of {seeds} seeds "
+                 f"(same step losses and final metric): a power-of-two loss scale is undone by the per-tensor "
+                 f"scale of every gradient operand")
     return [text + "."]
 
 
@@ -436,6 +460,38 @@ def loss_scale_findings(rows: list[dict], records: list[dict]) -> list[str]:
                  f"longer than {steps} steps, so the scale can only have gone down (by halving on an inf/NaN "
                  f"gradient); runs not listed above kept 2^16 and skipped no step.")
     return lines
+
+
+def _exceptions_text(records: list[dict]) -> str:
+    """Which runs kept IBM's FP16 exceptions (first and last GEMM layers, softmax input), from the configs."""
+    with_first_last = sorted({r["task"] for r in records if r["config"]["first_last_fp16"]}, key=TASK_ORDER.index)
+    without = sorted({r["task"] for r in records if not r["config"]["first_last_fp16"] and r["variant"] != "fp32"},
+                     key=TASK_ORDER.index)
+    text = ""
+    if with_first_last:
+        text += (f"The first and last GEMM layers are FP16 in every FP8 variant of the {', '.join(with_first_last)} "
+                 f"(IBM's exceptions), ")
+    if without:
+        text += (f"{'and ' if text else ''}in none of the {', '.join(without)} (it has only a first and a last "
+                 f"layer: with the exceptions its FP8 variants would run FP16 GEMMs only); ")
+    baseline = [r for r in records if r["variant"] == "fp32"]
+    fp32_pure = all(not r["config"]["first_last_fp16"] and not r["config"]["softmax_fp16"] for r in baseline)
+    text += "the softmax input is FP16 in every variant but `fp32`" if fp32_pure else "the softmax input is FP16"
+    return text + (", which is float32 throughout." if fp32_pure and baseline else ".")
+
+
+def _evaluation_text(records: list[dict]) -> str:
+    parts = []
+    for task in _tasks(records):
+        config = next(r["config"] for r in records if r["task"] == task)
+        limit = config.get("eval_subset")
+        if config["dataset"] == "pydoc":
+            what = (f"validation perplexity on {'the first ' + str(limit) if limit else 'all'} non-overlapping "
+                    f"{config['context']}-character windows of the held-out pydoc topics")
+        else:
+            what = f"accuracy on {'the first ' + str(limit) if limit else 'all'} {config['dataset']} test images"
+        parts.append(f"{task}: {what}")
+    return "Measured after the last epoch: " + "; ".join(parts) + "."
 
 
 def _budget_lines(study: dict, records: list[dict]) -> list[str]:
@@ -464,12 +520,23 @@ def _budget_lines(study: dict, records: list[dict]) -> list[str]:
     return lines
 
 
-def _timing_lines(rows: list[dict]) -> list[str]:
-    lines = []
+def _timing_lines(rows: list[dict], records: list[dict]) -> list[str]:
+    lines, full_epochs = [], []
     for row in rows:
-        if row["wall_seconds_mean"] and row["steps"]:
-            lines.append(f"{row['task']} `{row['variant']}` {row['wall_seconds_mean'] / row['steps']:.2f}")
-    return ["- seconds per training step (mean over seeds, including the test passes): " + ", ".join(lines) + "."]
+        if not (row["wall_seconds_mean"] and row["steps"]):
+            continue
+        per_step = row["wall_seconds_mean"] / row["steps"]
+        lines.append(f"{row['task']} `{row['variant']}` {per_step:.2f}")
+        images = TRAIN_IMAGES.get(row["dataset"])
+        if images and row["variant"] in ("hfp8", "fp16"):
+            batch = next(r["config"]["batch_size"] for r in records if r["task"] == row["task"])
+            full_epochs.append(f"{row['task']} `{row['variant']}` {per_step * math.ceil(images / batch) / 60:.0f} min")
+    out = ["- seconds per training step as run (wall time of a run over its steps, so the test pass is included; "
+           "mean over seeds): " + ", ".join(lines) + "."]
+    if full_epochs:
+        out.append("- at these rates one full epoch of the whole training set would take, per run: "
+                   + ", ".join(full_epochs) + "; hence the subset.")
+    return out
 
 
 def write_training_report(folder: str | Path, out: str | Path | None = None) -> list[Path]:
@@ -517,12 +584,12 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
               "missing, then writes this report from `runs/*.json` and `study.json`); "
               "`hfp8sim train-report --report-only` rewrites the report from the records without training.", "",
               "Every GEMM of every pass (forward, backward-data, weight-gradient) runs on the bit-accurate datapath "
-              "of the default core (its array's accumulation order and DLFloat16/FP16 accumulators); the first and "
-              "last layers and the softmax input are FP16 (IBM's exceptions) in every FP8 variant; operands are "
-              "scaled per tensor from their amax (current scaling); non-GEMM ops are float32.", "",
+              "of the default core (its array's accumulation order and DLFloat16/FP16 accumulators); operands are "
+              "scaled per tensor from their amax (current scaling); non-GEMM ops are float32. "
+              + _exceptions_text(records), "",
               "![training curves](training_curves.png)", "", "## What it says", ""]
     lines += expected_shape_findings(rows)
-    lines += variant_findings(rows, underflow)
+    lines += variant_findings(rows, underflow, records)
     lines += loss_scale_findings(rows, records)
     failed = [r for r in records if r.get("error") is not None]
     for record in failed:
@@ -531,7 +598,7 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
     lines += [f"- These are short runs ({'/'.join(map(str, steps))} steps, see the budget below): the numbers are "
               f"accuracies early in training, where differences of a few tenths of a percent between schemes are "
               f"within the seed-to-seed spread; a scheme that fails late in a long run would not show here.", "",
-              "## Final test accuracy (images, 10,000 Fashion-MNIST test images) and validation perplexity (text)", ""]
+              "## Final test accuracy and validation perplexity", "", _evaluation_text(records), ""]
     lines += summary_table(rows)
     lines += ["", "Mean +/- sample standard deviation over the seeds that finished, with min..max. `vs fp32`: the "
               "difference of means and two standard errors of that difference; a difference within it is called "
@@ -545,7 +612,7 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
               "zero, mean over epochs and seeds (`training_underflow.csv` has min..max and saturation). FP16 "
               "layers (first, last) and `fp32` flush almost nothing.", "", "## How this was run", ""]
     lines += _budget_lines(study, records)
-    lines += _timing_lines(rows)
+    lines += _timing_lines(rows, records)
     versions = sorted({str(r.get("hfp8sim_version")) for r in records})
     lines.append(f"- hfp8sim {', '.join(versions)}, Python {study.get('machine', {}).get('python', '?')}.")
     return lines

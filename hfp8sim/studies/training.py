@@ -3,7 +3,9 @@
 A study is a grid of :class:`~hfp8sim.training.loop.TrainConfig`\\ s: tasks (the MLP and the CNN with the
 depthwise-separable block on Fashion-MNIST, the character transformer on the pydoc text) x variants (the
 schemes ``fp32``, ``hfp8``, ``fp8_e5m2``, ``ocp_fp8``, ``fp16``, and ``hfp8`` without loss scaling and with plain
-FP16 round-to-nearest weight updates) x seeds.  Each run writes one record, ``runs/<run id>.json``: what
+FP16 round-to-nearest weight updates) x seeds, then :data:`EXTRA_VARIANTS` (``hfp8`` with the formats' fixed
+exponent bias instead of per-tensor scales, with and without loss scaling: with per-tensor scales a loss scale
+has almost nothing left to do).  Each run writes one record, ``runs/<run id>.json``: what
 ``hfp8sim train`` writes to ``train.json`` plus the run's id, task, variant, wall time and, when it failed, the
 error.  ``study.json`` holds the study's budget (epochs, steps per epoch, training subset, batch size,
 optimizer, seeds), the machine and the wall time.  The report (:mod:`hfp8sim.reports.training`) is built from
@@ -15,11 +17,13 @@ others go on, and a record already in the folder for the same config is kept (a 
 resumes where it was).  Records are written in sorted-key JSON; apart from the timing fields
 (:data:`TIMING_KEYS`) the same study gives the same records.
 
-Cost: full Fashion-MNIST epochs are out of reach on the bit-accurate datapath on a 2-core machine (the CNN
-trains at roughly 4 steps of 64 images per second there, about 4 minutes per epoch per run, and a test pass
-over the 10,000 test images takes about 10 s), so :func:`full_study` trains on a fixed 10,000-image subset for
-one epoch and the transformer for a fixed number of steps; :func:`quick_study` is the test-sized version on
-scikit-learn's digits.
+Cost (measured on the 2-core machine shared with other work): the CNN trains at about 0.25 s per step of 64
+images alone and about 0.5 s with two runs side by side, so one full 60,000-image epoch takes 4-8 minutes per
+run, and a pass over the 10,000 test images about 10 s.  63 runs of full epochs are out of reach, so
+:func:`full_study` trains the image models for one epoch of a fixed 10,000-image subset (157 steps; all 10,000
+test images are evaluated) and the transformer for 40 steps of 32 windows (validation on 500 windows); about
+45 minutes for the 81 runs with two jobs.  :func:`quick_study` is the test-sized version on scikit-learn's
+digits.
 """
 
 from __future__ import annotations
@@ -68,10 +72,14 @@ class Variant:
     loss_scaling: str = "dynamic"
     update_rule: str = "fp32_master"
     note: str = ""
+    recipe: str = "current"  # tensor scaling of FP8 operands (TrainConfig.recipe)
+    # IBM's FP16 exceptions (first and last layers, softmax input); off for the float32 baseline, which they
+    # would otherwise turn into a partly FP16 network
+    fp16_exceptions: bool = True
 
 
 VARIANTS = (
-    Variant("fp32", "fp32", note="float32 GEMMs, the baseline"),
+    Variant("fp32", "fp32", note="float32 GEMMs and softmax, the baseline", fp16_exceptions=False),
     Variant("hfp8", "hfp8", note="(1,4,3) forward, (1,5,2) gradients, dynamic loss scaling, FP32 masters"),
     Variant("fp8_e5m2", "fp8_e5m2", note="(1,5,2) everywhere, the earlier single-format scheme"),
     Variant("ocp_fp8", "ocp_fp8", note="OCP E4M3 forward, E5M2 gradients"),
@@ -81,6 +89,14 @@ VARIANTS = (
             note="hfp8 with FP16 weights updated by round-to-nearest"),
 )
 
+# With per-tensor (current) scaling a power-of-two loss scale is undone by each gradient tensor's own scale, so
+# loss scaling can only matter with a fixed exponent bias (HFP8's own recipe): this pair measures it there.
+EXTRA_VARIANTS = (
+    Variant("hfp8_fixed", "hfp8", recipe="fixed", note="hfp8 with the formats' fixed exponent bias, no tensor scales"),
+    Variant("hfp8_fixed_no_loss_scaling", "hfp8", recipe="fixed", loss_scaling="none",
+            note="hfp8_fixed with a loss scale of 1"),
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Study:
@@ -88,15 +104,16 @@ class Study:
     tasks: tuple[Task, ...]
     variants: tuple[Variant, ...] = VARIANTS
     seeds: tuple[int, ...] = (0, 1, 2)
+    extra_variants: tuple[Variant, ...] = EXTRA_VARIANTS  # run after the whole grid of ``variants``
 
     def runs(self) -> list[StudyRun]:
         # seed-major order: a study stopped early has every task and variant for its first seeds
-        return [StudyRun(task, variant, seed) for seed in self.seeds for task in self.tasks
-                for variant in self.variants]
+        return [StudyRun(task, variant, seed) for variants in (self.variants, self.extra_variants)
+                for seed in self.seeds for task in self.tasks for variant in variants]
 
     def budget(self) -> dict:
         return {"name": self.name, "seeds": list(self.seeds), "tasks": [dataclasses.asdict(t) for t in self.tasks],
-                "variants": [dataclasses.asdict(v) for v in self.variants]}
+                "variants": [dataclasses.asdict(v) for v in self.variants + self.extra_variants]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +135,8 @@ class StudyRun:
                            update_rule=self.variant.update_rule, loss_scaling=self.variant.loss_scaling,
                            seed=self.seed, steps_per_epoch=t.steps_per_epoch, context=t.context,
                            train_subset=t.train_subset, eval_subset=t.eval_subset,
-                           first_last_fp16=t.first_last_fp16)
+                           first_last_fp16=t.first_last_fp16 and self.variant.fp16_exceptions,
+                           softmax_fp16=self.variant.fp16_exceptions, recipe=self.variant.recipe)
 
 
 def full_study(seeds: Sequence[int] = (0, 1, 2)) -> Study:
@@ -279,5 +297,5 @@ def comparable(record: dict) -> dict:
     return strip(record)
 
 
-__all__ = ["STUDY_FILE", "RUNS_FOLDER", "TIMING_KEYS", "VARIANTS", "Study", "StudyRun", "Task", "Variant",
+__all__ = ["EXTRA_VARIANTS", "STUDY_FILE", "RUNS_FOLDER", "TIMING_KEYS", "VARIANTS", "Study", "StudyRun", "Task", "Variant",
            "comparable", "full_study", "quick_study", "run_record", "run_training_study"]

@@ -21,7 +21,8 @@ BROKEN = Variant("broken", "no_such_scheme", note="a scheme that does not exist:
 
 def _small_study() -> Study:
     # the quick tasks, three variants that train and one that fails, two seeds: 16 runs, ~20 s
-    return Study("quick", quick_study().tasks, variants=(*VARIANTS[:2], VARIANTS[5], BROKEN), seeds=(0, 1))
+    return Study("quick", quick_study().tasks, variants=(*VARIANTS[:2], VARIANTS[5], BROKEN), seeds=(0, 1),
+                 extra_variants=())
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_the_same_run_gives_the_same_record(study_folder):
 def test_worker_processes_give_the_same_records_and_a_study_resumes(study_folder, tmp_path):
     _, records, _ = study_folder
     by_id = {r["run"]: r for r in records}
-    study = Study("quick", quick_study().tasks[:1], variants=(VARIANTS[1], BROKEN), seeds=(0, 1))
+    study = Study("quick", quick_study().tasks[:1], variants=(VARIANTS[1], BROKEN), seeds=(0, 1), extra_variants=())
     parallel = run_training_study(tmp_path, study, jobs=2)
     assert [r["run"] for r in parallel] == ["mlp-hfp8-seed0", "mlp-broken-seed0", "mlp-hfp8-seed1",
                                             "mlp-broken-seed1"]
