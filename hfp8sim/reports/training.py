@@ -38,11 +38,13 @@ COLORS = {"fp32": "black", "hfp8": "tab:blue", "fp8_e5m2": "tab:red", "ocp_fp8":
           "hfp8_no_loss_scaling": "tab:orange", "hfp8_fp16_nearest": "tab:purple", "hfp8_fixed": "tab:cyan",
           "hfp8_fixed_no_loss_scaling": "tab:brown"}
 SUMMARY_FIELDS = ("task", "dataset", "variant", "scheme", "loss_scaling", "update_rule", "metric", "seeds",
-                  "failed", "mean", "std", "min", "max", "delta_vs_fp32", "noise_vs_fp32", "final_train_loss",
+                  "failed", "mean", "std", "min", "max", "delta_vs_fp32", "noise_vs_fp32", "tail_loss_mean",
+                  "tail_loss_std", "tail_loss_min", "tail_loss_max", "final_train_loss",
                   "skipped_steps", "final_loss_scale_min", "final_loss_scale_max", "mean_gradient_underflow",
                   "steps", "wall_seconds_mean")
 RUN_FIELDS = ("run", "task", "variant", "seed", "metric_name", "metric", "test_loss", "final_train_loss",
               "skipped_steps", "final_loss_scale", "steps", "macs", "wall_seconds", "error")
+TAIL_STEPS = 20  # the training loss compared between schemes is the mean of a run's last steps
 TRAIN_IMAGES = {"fashion_mnist": 60_000}  # training-set sizes, for what a full epoch would cost
 UNDERFLOW_FIELDS = ("task", "variant", "layer", "seeds", "underflow_mean", "underflow_min", "underflow_max",
                     "saturation_mean")
@@ -92,18 +94,25 @@ def higher_is_better(metric_name: str) -> bool:
     return metric_name != "perplexity"
 
 
-def _spread(values: list[float]) -> dict:
+def _spread(values: list[float], prefix: str = "") -> dict:
     if not values:
-        return {"mean": None, "std": None, "min": None, "max": None}
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-            "min": min(values), "max": max(values)}
+        return {f"{prefix}{key}": None for key in ("mean", "std", "min", "max")}
+    return {f"{prefix}mean": statistics.fmean(values),
+            f"{prefix}std": statistics.stdev(values) if len(values) > 1 else None,
+            f"{prefix}min": min(values), f"{prefix}max": max(values)}
 
 
-def _noise(a: dict, b: dict, n_a: int, n_b: int) -> float | None:
+def _noise(a: dict, b: dict, n_a: int, n_b: int, prefix: str = "") -> float | None:
     """Two standard errors of a difference of two means of seeds (None with fewer than two seeds a side)."""
-    if a["std"] is None or b["std"] is None:
+    std_a, std_b = a[f"{prefix}std"], b[f"{prefix}std"]
+    if std_a is None or std_b is None:
         return None
-    return 2.0 * math.sqrt(a["std"] ** 2 / n_a + b["std"] ** 2 / n_b)
+    return 2.0 * math.sqrt(std_a ** 2 / n_a + std_b ** 2 / n_b)
+
+
+def tail_loss(record: dict) -> float:
+    """Mean training loss of the last :data:`TAIL_STEPS` steps: how far training got, without the test pass."""
+    return statistics.fmean(record["step_losses"][-TAIL_STEPS:])
 
 
 def _mean_underflow(record: dict) -> float:
@@ -138,6 +147,7 @@ def _summary_row(task: str, variant: str, groups: dict) -> dict:
            "metric": ok[0]["epochs"][-1]["metric_name"] if ok else None, "seeds": len(ok),
            "failed": len(runs) - len(ok)}
     row.update(_spread([r["epochs"][-1]["metric"] for r in ok]))
+    row.update(_spread([tail_loss(r) for r in ok], "tail_loss_"))
     scales = [r["loss_scales"][-1] for r in ok if r["loss_scales"]]
     row.update(final_train_loss=statistics.fmean([r["epochs"][-1]["train_loss"] for r in ok]) if ok else None,
                skipped_steps=sum(sum(r["skipped"]) for r in ok), final_loss_scale_min=min(scales, default=None),
@@ -308,19 +318,21 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
-def _metric_text(row: dict) -> str:
+def _metric_text(row: dict, prefix: str = "") -> str:
     """'0.8123 +/- 0.0040 (0.8080..0.8160)' (std over seeds, min..max)."""
-    if row["mean"] is None:
+    mean, std, low, high = (row[f"{prefix}{key}"] for key in ("mean", "std", "min", "max"))
+    if mean is None:
         return "n/a (every seed failed)"
     if row["seeds"] == 1:
-        return f"{row['mean']:.4f} (1 seed)"
-    return f"{row['mean']:.4f} +/- {row['std']:.4f} ({row['min']:.4f}..{row['max']:.4f})"
+        return f"{mean:.4f} (1 seed)"
+    return f"{mean:.4f} +/- {std:.4f} ({low:.4f}..{high:.4f})"
 
 
 def summary_table(rows: list[dict]) -> list[str]:
     lines = ["| task | variant | scheme | loss scaling | update | final test metric: mean +/- std (min..max) | "
-             "vs fp32 (2 s.e.) | seeds ok/failed | skipped steps | final loss scale | mean grad. underflow |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"vs fp32 (2 s.e.) | training loss, last {TAIL_STEPS} steps | seeds ok/failed | skipped steps | "
+             "final loss scale | mean grad. underflow |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         delta = "-" if r["variant"] == "fp32" else (
             "n/a" if r["delta_vs_fp32"] is None else
@@ -329,7 +341,8 @@ def summary_table(rows: list[dict]) -> list[str]:
             f"{r['final_loss_scale_min']:g}" if r["final_loss_scale_min"] == r["final_loss_scale_max"]
             else f"{r['final_loss_scale_min']:g}..{r['final_loss_scale_max']:g}")
         lines.append(f"| {r['task']} | {r['variant']} | {r['scheme']} | {r['loss_scaling']} | {r['update_rule']} | "
-                     f"{r['metric'] or ''} {_metric_text(r)} | {delta} | {r['seeds']}/{r['failed']} | "
+                     f"{r['metric'] or ''} {_metric_text(r)} | {delta} | {_metric_text(r, 'tail_loss_')} | "
+                     f"{r['seeds']}/{r['failed']} | "
                      f"{r['skipped_steps']} | {scale} | {_pct(r['mean_gradient_underflow'])} |")
     return lines
 
@@ -353,40 +366,69 @@ def _find(rows: list[dict], task: str, variant: str) -> dict | None:
     return None
 
 
-def _compare(row: dict, base: dict) -> tuple[str, float, float | None]:
+def _compare(row: dict, base: dict, prefix: str = "") -> tuple[str, float, float | None]:
     """('within noise' / 'better' / 'worse', difference of means, 2 standard errors) of ``row`` against
-    ``base``; better/worse in the metric's own sense (lower perplexity is better)."""
-    delta = row["mean"] - base["mean"]
-    noise = _noise(row, base, row["seeds"], base["seeds"])
+    ``base``; better/worse in the metric's own sense (lower perplexity or training loss is better)."""
+    delta = row[f"{prefix}mean"] - base[f"{prefix}mean"]
+    noise = _noise(row, base, row["seeds"], base["seeds"], prefix)
     if noise is None:
         return "not decidable (fewer than 2 seeds)", delta, None
     if abs(delta) <= noise:
         return "within noise", delta, noise
-    good = delta > 0 if higher_is_better(row["metric"]) else delta < 0
+    good = delta > 0 if (higher_is_better(row["metric"]) and not prefix) else delta < 0
     return ("better" if good else "worse"), delta, noise
 
 
-def _versus(rows: list[dict], task: str, variant: str, against: str) -> tuple[str, str] | None:
+def paired_differences(records: list[dict], task: str, variant: str, against: str,
+                       measure=lambda r: r["epochs"][-1]["metric"]) -> list[float]:
+    """``measure(run of variant) - measure(run of against)`` for every seed both finished: the runs of one seed
+    share initial weights and batch order, so these differences are free of the seed-to-seed spread."""
+    runs = {(r["variant"], r["seed"]): r for r in _ok(records) if r["task"] == task}
+    seeds = sorted(seed for v, seed in runs if v == variant and (against, seed) in runs)
+    return [measure(runs[(variant, seed)]) - measure(runs[(against, seed)]) for seed in seeds]
+
+
+def _paired_verdict(diffs: list[float], higher_better: bool) -> tuple[str, float | None]:
+    """Verdict on the mean of paired differences against two standard errors of that mean."""
+    if len(diffs) < 2:
+        return "not decidable (fewer than 2 seeds)", None
+    noise = 2.0 * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    mean = statistics.fmean(diffs)
+    if abs(mean) <= noise:
+        return "within noise", noise
+    return ("better" if (mean > 0) == higher_better else "worse"), noise
+
+
+def _versus(rows: list[dict], records: list[dict], task: str, variant: str,
+            against: str) -> tuple[str, str] | None:
+    """The verdict on the test metric, paired by seed, and the numbers behind it, with the same for the training
+    loss of the last steps (which says whether a difference comes from training or from the test pass)."""
     row, base = _find(rows, task, variant), _find(rows, task, against)
     if row is None or base is None:
         return None
-    verdict, delta, noise = _compare(row, base)
-    detail = (f"{row['metric']} {row['mean']:.4f} against {base['mean']:.4f} ({delta:+.4f}; two standard errors "
-              f"of the difference {_fmt(noise)}; seeds {row['seeds']} and {base['seeds']})")
+    diffs = paired_differences(records, task, variant, against)
+    verdict, noise = _paired_verdict(diffs, higher_is_better(row["metric"]))
+    tails = paired_differences(records, task, variant, against, tail_loss)
+    tail_verdict, tail_noise = _paired_verdict(tails, higher_better=False)
+    detail = (f"{row['metric']} {row['mean']:.4f} against {base['mean']:.4f}; per seed "
+              f"{', '.join(f'{d:+.4f}' for d in diffs)} (two standard errors of their mean {_fmt(noise)}); "
+              f"training loss of the last {TAIL_STEPS} steps {row['tail_loss_mean']:.4f} against "
+              f"{base['tail_loss_mean']:.4f}, per seed {', '.join(f'{d:+.4f}' for d in tails)} "
+              f"(+/- {_fmt(tail_noise)}: {tail_verdict})")
     return verdict, detail
 
 
-def expected_shape_findings(rows: list[dict]) -> list[str]:
+def expected_shape_findings(rows: list[dict], records: list[dict]) -> list[str]:
     """The paper's two claims, checked task by task, saying plainly where they do not hold."""
     lines = []
     for task in _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER):
         name = TASK_TITLES.get(task, task)
-        found = _versus(rows, task, "hfp8", "fp32")
+        found = _versus(rows, records, task, "hfp8", "fp32")
         if found:
             verdict, detail = found
             shape = "as expected" if verdict in ("within noise", "better") else "NOT as expected"
             lines.append(f"- **{name}: `hfp8` against `fp32` is {verdict}** ({shape}): {detail}.")
-        found = _versus(rows, task, "fp8_e5m2", "hfp8")
+        found = _versus(rows, records, task, "fp8_e5m2", "hfp8")
         if found:
             verdict, detail = found
             claimed = task in ("cnn", "transformer")
@@ -405,7 +447,7 @@ def variant_findings(rows: list[dict], underflow: list[dict], records: list[dict
         name = TASK_TITLES.get(task, task)
         parts = []
         for variant, against in COMPARISONS:
-            found = _versus(rows, task, variant, against)
+            found = _versus(rows, records, task, variant, against)
             if found:
                 verdict, detail = found
                 parts.append(f"`{variant}` against `{against}`: {verdict}, {detail}")
@@ -444,6 +486,31 @@ def _underflow_finding(rows: list[dict], underflow: list[dict], records: list[di
                  f"(same step losses and final metric): a power-of-two loss scale is undone by the per-tensor "
                  f"scale of every gradient operand")
     return [text + "."]
+
+
+def stability_findings(records: list[dict]) -> list[str]:
+    """Where the test metric scatters far more between runs than the training loss does: then differences of the
+    test metric between schemes say little about training."""
+    lines = []
+    for task in _tasks(_ok(records)):
+        runs = [r for r in _ok(records) if r["task"] == task]
+        if len(runs) < 2:
+            continue
+        test = [r["epochs"][-1]["test_loss"] for r in runs]
+        tail = [tail_loss(r) for r in runs]
+        test_spread = (max(test) - min(test)) / statistics.fmean(test)
+        tail_spread = (max(tail) - min(tail)) / statistics.fmean(tail)
+        if test_spread > 3 * tail_spread:
+            lines.append(
+                f"- **{TASK_TITLES.get(task, task)}: the test pass scatters far more than training.** Over its "
+                f"{len(runs)} runs the test loss ranges {min(test):.3f}..{max(test):.3f} ({100 * test_spread:.0f}% "
+                f"of its mean) while the training loss of the last {TAIL_STEPS} steps ranges "
+                f"{min(tail):.3f}..{max(tail):.3f} ({100 * tail_spread:.0f}%); every scheme trains about equally "
+                f"well and the final test metric differs mostly by run, not by scheme"
+                + (" (a likely cause, not checked here: batch-norm running statistics at momentum 0.1 follow the "
+                   "last ~10 batches of weights that still move fast after one short epoch)" if task == "cnn" else "")
+                + ".")
+    return lines
 
 
 def loss_scale_findings(rows: list[dict], records: list[dict]) -> list[str]:
@@ -588,7 +655,8 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
               "scaled per tensor from their amax (current scaling); non-GEMM ops are float32. "
               + _exceptions_text(records), "",
               "![training curves](training_curves.png)", "", "## What it says", ""]
-    lines += expected_shape_findings(rows)
+    lines += stability_findings(records)
+    lines += expected_shape_findings(rows, records)
     lines += variant_findings(rows, underflow, records)
     lines += loss_scale_findings(rows, records)
     failed = [r for r in records if r.get("error") is not None]
@@ -602,7 +670,8 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
     lines += summary_table(rows)
     lines += ["", "Mean +/- sample standard deviation over the seeds that finished, with min..max. `vs fp32`: the "
               "difference of means and two standard errors of that difference; a difference within it is called "
-              "\"within noise\". Skipped steps: steps whose gradients overflowed (summed over seeds). Gradient "
+              "\"within noise\" (the findings compare runs paired by seed, which share initial weights and batches: "
+              "the mean of the per-seed differences against two standard errors of that mean). Skipped steps: steps whose gradients overflowed (summed over seeds). Gradient "
               "underflow: nonzero gradient elements flushed to zero when encoded for a GEMM, mean over layers "
               "and epochs. Every run: `training_runs.csv`.", "", "## Loss scale", "", "![loss scale](loss_scale.png)",
               "", "## Gradient underflow per layer", "", "![underflow](underflow.png)", ""]
