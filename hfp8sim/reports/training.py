@@ -468,6 +468,25 @@ def _same_training(records: list[dict], task: str, first: str, second: str) -> t
     return same, len(seeds)
 
 
+def _is_fp16_layer(layer: str) -> bool:
+    # the models name their first and last GEMM layers "first" (attention: "first.q" ...) and "last"
+    return layer == "last" or layer == "first" or layer.startswith("first.")
+
+
+def _fp16_layer_split(underflow: list[dict], records: list[dict], task: str, variant: str) -> str:
+    """Underflow in the FP16 first/last layers against the FP8 layers, when the runs kept those layers FP16."""
+    configs = [r["config"] for r in records if r["task"] == task and r["variant"] == variant]
+    mine = [r for r in underflow if r["task"] == task and r["variant"] == variant]
+    if not configs or not configs[0]["first_last_fp16"] or not mine:
+        return ""
+    fp16 = [r["underflow_mean"] for r in mine if _is_fp16_layer(r["layer"])]
+    fp8 = [r["underflow_mean"] for r in mine if not _is_fp16_layer(r["layer"])]
+    if not fp16 or not fp8:
+        return ""
+    return (f"; by layer kind: {_pct(statistics.fmean(fp16))} in the FP16 first/last layers (FP16 operands are "
+            f"never scaled up) against {_pct(statistics.fmean(fp8))} in the FP8 layers (scaled per tensor)")
+
+
 def _underflow_finding(rows: list[dict], underflow: list[dict], records: list[dict], task: str, scaled_name: str,
                        unscaled_name: str) -> list[str]:
     scaled, unscaled = _find(rows, task, scaled_name), _find(rows, task, unscaled_name)
@@ -480,6 +499,7 @@ def _underflow_finding(rows: list[dict], underflow: list[dict], records: list[di
             f"layers; `{scaled_name}` with dynamic loss scaling {_pct(scaled['mean_gradient_underflow'])})")
     if worst is not None:
         text += f", the most in `{worst['layer']}` ({_pct(worst['underflow_mean'])})"
+    text += _fp16_layer_split(underflow, records, task, unscaled_name)
     same, seeds = _same_training(records, task, scaled_name, unscaled_name)
     if same:
         text += (f"; with and without loss scaling the training is bit-identical for {same} of {seeds} seeds "
