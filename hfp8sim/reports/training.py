@@ -445,16 +445,51 @@ def variant_findings(rows: list[dict], underflow: list[dict], records: list[dict
     lines = []
     for task in _order({r["task"] for r in rows}, lambda t: t, TASK_ORDER):
         name = TASK_TITLES.get(task, task)
-        parts = []
+        outside = []
         for variant, against in COMPARISONS:
-            found = _versus(rows, records, task, variant, against)
-            if found:
-                verdict, detail = found
-                parts.append(f"`{variant}` against `{against}`: {verdict}, {detail}")
-        if parts:
-            lines.append(f"- {name}: " + "; ".join(parts) + ".")
+            compared = paired_comparison(rows, records, task, variant, against)
+            if compared is None:
+                continue
+            for what, verdict in (("test " + compared["metric"], compared["verdict"]),
+                                  ("training loss", compared["tail_verdict"])):
+                if verdict in ("better", "worse"):
+                    outside.append(f"`{variant}` {verdict} than `{against}` in {what}")
+        if outside:
+            lines.append(f"- {name}, beyond two standard errors of the paired differences (sizes in the table "
+                         f"below): " + "; ".join(outside) + ".")
         for scaled, unscaled in LOSS_SCALING_PAIRS:
             lines += _underflow_finding(rows, underflow, records, task, scaled, unscaled)
+    return lines
+
+
+def paired_comparison(rows: list[dict], records: list[dict], task: str, variant: str,
+                      against: str) -> dict | None:
+    """The numbers of one comparison, paired by seed, on the test metric and the last steps' training loss."""
+    row, base = _find(rows, task, variant), _find(rows, task, against)
+    if row is None or base is None:
+        return None
+    diffs = paired_differences(records, task, variant, against)
+    tails = paired_differences(records, task, variant, against, tail_loss)
+    verdict, noise = _paired_verdict(diffs, higher_is_better(row["metric"]))
+    tail_verdict, tail_noise = _paired_verdict(tails, higher_better=False)
+    return {"variant": variant, "against": against, "metric": row["metric"], "mean": row["mean"],
+            "base": base["mean"], "diffs": diffs, "noise": noise, "verdict": verdict, "tails": tails,
+            "tail_noise": tail_noise, "tail_verdict": tail_verdict}
+
+
+def comparison_table(rows: list[dict], records: list[dict], task: str) -> list[str]:
+    lines = ["| variant | against | test metric | per-seed differences | +/- 2 s.e. | verdict | "
+             f"training loss (last {TAIL_STEPS} steps): per-seed differences | +/- 2 s.e. | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    pairs = (("hfp8", "fp32"), ("fp8_e5m2", "hfp8"), *COMPARISONS)
+    for variant, against in pairs:
+        c = paired_comparison(rows, records, task, variant, against)
+        if c is None:
+            continue
+        lines.append(f"| {variant} | {against} | {c['metric']} {c['mean']:.4f} vs {c['base']:.4f} | "
+                     f"{', '.join(f'{d:+.4f}' for d in c['diffs'])} | {_fmt(c['noise'])} | {c['verdict']} | "
+                     f"{', '.join(f'{d:+.4f}' for d in c['tails'])} | {_fmt(c['tail_noise'])} | "
+                     f"{c['tail_verdict']} |")
     return lines
 
 
@@ -483,8 +518,9 @@ def _fp16_layer_split(underflow: list[dict], records: list[dict], task: str, var
     fp8 = [r["underflow_mean"] for r in mine if not _is_fp16_layer(r["layer"])]
     if not fp16 or not fp8:
         return ""
+    how = "with the formats' fixed bias, unscaled" if configs[0]["recipe"] == "fixed" else "scaled per tensor"
     return (f"; by layer kind: {_pct(statistics.fmean(fp16))} in the FP16 first/last layers (FP16 operands are "
-            f"never scaled up) against {_pct(statistics.fmean(fp8))} in the FP8 layers (scaled per tensor)")
+            f"never scaled up) against {_pct(statistics.fmean(fp8))} in the FP8 layers ({how})")
 
 
 def _underflow_finding(rows: list[dict], underflow: list[dict], records: list[dict], task: str, scaled_name: str,
@@ -684,8 +720,7 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
         lines.append(f"- **run `{record['run']}` failed**: {record['error']}")
     steps = sorted({len(r["step_losses"]) for r in _ok(records)})
     lines += [f"- These are short runs ({'/'.join(map(str, steps))} steps, see the budget below): the numbers are "
-              f"accuracies early in training, where differences of a few tenths of a percent between schemes are "
-              f"within the seed-to-seed spread; a scheme that fails late in a long run would not show here.", "",
+              f"early in training, and a scheme that fails late in a long run would not show here.", "",
               "## Final test accuracy and validation perplexity", "", _evaluation_text(records), ""]
     lines += summary_table(rows)
     lines += ["", "Mean +/- sample standard deviation over the seeds that finished, with min..max. `vs fp32`: the "
@@ -693,7 +728,14 @@ def _markdown(records: list[dict], study: dict, rows: list[dict], underflow: lis
               "\"within noise\" (the findings compare runs paired by seed, which share initial weights and batches: "
               "the mean of the per-seed differences against two standard errors of that mean). Skipped steps: steps whose gradients overflowed (summed over seeds). Gradient "
               "underflow: nonzero gradient elements flushed to zero when encoded for a GEMM, mean over layers "
-              "and epochs. Every run: `training_runs.csv`.", "", "## Loss scale", "", "![loss scale](loss_scale.png)",
+              "and epochs. Every run: `training_runs.csv`.", "", "## Paired comparisons", "",
+              "Runs of one seed share initial weights, batch order and training subset, so each comparison is made "
+              "on the per-seed differences: their mean against two standard errors of that mean (from 3 seeds "
+              "that error is itself rough). Better/worse in the metric's own sense: higher accuracy, lower "
+              "perplexity, lower training loss.", ""]
+    for task in _tasks(_ok(records)):
+        lines += [f"### {TASK_TITLES.get(task, task)}", "", *comparison_table(rows, records, task), ""]
+    lines += ["## Loss scale", "", "![loss scale](loss_scale.png)",
               "", "## Gradient underflow per layer", "", "![underflow](underflow.png)", ""]
     for task in _order({r["task"] for r in underflow}, lambda t: t, TASK_ORDER):
         lines += [f"### {TASK_TITLES.get(task, task)}", "", *underflow_table(underflow, task), ""]
