@@ -211,12 +211,13 @@ def _step_losses(run: dict) -> np.ndarray:
 def plot_curves(records: list[dict], out_stem: Path) -> list[Path]:
     tasks = _tasks(_ok(records))
     groups = _groups(_ok(records))
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(14, 4.2 * max(len(tasks), 1)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1.6, 1]}, layout="constrained")
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(20, 4.2 * max(len(tasks), 1)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.3, 1.3, 1]}, layout="constrained")
     for row, task in enumerate(tasks):
         variants = _variants(_ok(records), task)
         _plot_loss_panel(axes[row][0], task, variants, groups)
-        _plot_metric_panel(axes[row][1], task, variants, groups)
+        _plot_delta_panel(axes[row][1], task, variants, groups)
+        _plot_metric_panel(axes[row][2], task, variants, groups)
     return _save(fig, out_stem)
 
 
@@ -228,11 +229,32 @@ def _plot_loss_panel(ax, task: str, variants: list[str], groups: dict) -> None:
         curves = np.array([_smooth(_step_losses(r)[:steps], window) for r in runs])
         x = np.arange(curves.shape[1]) + window
         ax.plot(x, curves.mean(axis=0), color=COLORS.get(variant), lw=1.3, label=f"{variant} ({len(runs)} seeds)")
-        if len(runs) > 1:
+        if len(runs) > 1 and variant == "fp32":  # one band: the seed-to-seed spread of the baseline
             ax.fill_between(x, curves.min(axis=0), curves.max(axis=0), color=COLORS.get(variant), alpha=0.12, lw=0)
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (running mean)")
-    ax.set_title(f"{TASK_TITLES.get(task, task)}: training loss, mean and min..max over seeds", fontsize=10)
+    ax.set_title(f"{TASK_TITLES.get(task, task)}: training loss, mean over seeds (band: fp32 min..max)",
+                 fontsize=10)
+    ax.legend(fontsize=7)
+
+
+def _plot_delta_panel(ax, task: str, variants: list[str], groups: dict) -> None:
+    """Training loss minus that of the fp32 run of the same seed (same weights and batches at the start)."""
+    base = {r["seed"]: r for r in groups.get((task, "fp32"), [])}
+    for variant in variants:
+        runs = [r for r in groups[(task, variant)] if r["seed"] in base and variant != "fp32"]
+        if not runs:
+            continue
+        steps = min(min(len(r["step_losses"]), len(base[r["seed"]]["step_losses"])) for r in runs)
+        window = max(1, steps // 15)
+        deltas = np.array([_smooth(_step_losses(r)[:steps] - _step_losses(base[r["seed"]])[:steps], window)
+                           for r in runs])
+        x = np.arange(deltas.shape[1]) + window
+        ax.plot(x, deltas.mean(axis=0), color=COLORS.get(variant), lw=1.3, label=variant)
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss - fp32's, same seed (running mean)")
+    ax.set_title(f"{TASK_TITLES.get(task, task)}: difference to fp32, mean over seeds", fontsize=10)
     ax.legend(fontsize=7)
 
 
@@ -639,7 +661,8 @@ def _budget_lines(study: dict, records: list[dict]) -> list[str]:
         lines.append(f"- wall time of the study: {study.get('wall_seconds', 0) / 60:.1f} min with "
                      f"{study.get('jobs')} worker process(es) on {study.get('machine', {}).get('cpus')} cores "
                      f"shared with other work; {study.get('kept_from_before', 0)} records kept from an earlier "
-                     f"run; one run took {min(walls, default=0):.0f}..{max(walls, default=0):.0f} s.")
+                     f"run; one run took {min(walls, default=0):.0f}..{max(walls, default=0):.0f} s, all "
+                     f"{len(walls)} runs together {sum(walls) / 60:.0f} min of worker time.")
     return lines
 
 
@@ -655,7 +678,8 @@ def _timing_lines(rows: list[dict], records: list[dict]) -> list[str]:
             batch = next(r["config"]["batch_size"] for r in records if r["task"] == row["task"])
             full_epochs.append(f"{row['task']} `{row['variant']}` {per_step * math.ceil(images / batch) / 60:.0f} min")
     out = ["- seconds per training step as run (wall time of a run over its steps, so the test pass is included; "
-           "mean over seeds): " + ", ".join(lines) + "."]
+           "mean over seeds; they follow the load of the shared machine more than the scheme): " + ", ".join(lines)
+           + "."]
     if full_epochs:
         out.append("- at these rates one full epoch of the whole training set would take, per run: "
                    + ", ".join(full_epochs) + "; hence the subset.")
