@@ -5,7 +5,7 @@ inside the command functions, so ``hfp8sim --help`` stays fast.
 """
 
 from . import chip_report, fetch_models, fidelity, formats, numerics, run, trace, validate
-from . import plot, report, sweep, train
+from . import plot, report, sweep, train, train_report
 
 # Order of the subcommands in ``hfp8sim --help``.
-COMMAND_MODULES = [run, validate, sweep, plot, report, trace, train, fidelity, formats, numerics, chip_report, fetch_models]
+COMMAND_MODULES = [run, validate, sweep, plot, report, trace, train, train_report, fidelity, formats, numerics, chip_report, fetch_models]

@@ -53,6 +53,9 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int | None = None  # cut epochs short (text has no natural epoch: default 200 steps)
     context: int = 32  # characters per window (transformer)
+    train_subset: int | None = None  # train on this many images only (a fixed seed-0 sample), to bound a study
+    eval_subset: int | None = None  # evaluate on the first N test images / validation windows only
+
 
     def check(self) -> None:
         for key, value, allowed in (("model", self.model, MODELS), ("dataset", self.dataset, DATASETS),
@@ -65,8 +68,12 @@ class TrainConfig:
         for key in ("epochs", "batch_size", "context"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 raise TrainingError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise TrainingError(f"steps_per_epoch must be a positive integer, got {self.steps_per_epoch!r}")
+        for key in ("steps_per_epoch", "train_subset", "eval_subset"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise TrainingError(f"{key} must be a positive integer, got {value!r}")
+        if self.train_subset is not None and self.dataset == "pydoc":
+            raise TrainingError("train_subset applies to image data sets; for text set steps_per_epoch")
 
 
 @dataclasses.dataclass
@@ -124,19 +131,27 @@ def _batches(config: TrainConfig, data, epoch: int):
     if config.dataset == "pydoc":
         return text_windows(data.train, config.context, config.batch_size, seed=config.seed, epoch=epoch,
                             batches=config.steps_per_epoch or 200)
-    batches = minibatches(data.train_images, data.train_labels, config.batch_size, seed=config.seed, epoch=epoch)
+    images, labels = data.train_images, data.train_labels
+    if config.train_subset is not None and config.train_subset < len(labels):
+        # one sample for every seed and scheme (seed 0), so that runs differ only in what they are meant to
+        chosen = np.sort(np.random.default_rng(0).permutation(len(labels))[:config.train_subset])
+        images, labels = images[chosen], labels[chosen]
+    batches = minibatches(images, labels, config.batch_size, seed=config.seed, epoch=epoch)
     if config.steps_per_epoch is None:
         return batches
     return (batch for _, batch in zip(range(config.steps_per_epoch), batches))
 
 
-def evaluate(model, data, ops: TrainingOps, *, text: bool, context: int, batch_size: int = 500):
-    """(test loss, metric): accuracy on the test images, or perplexity on the held-out text."""
+def evaluate(model, data, ops: TrainingOps, *, text: bool, context: int, batch_size: int = 500,
+             limit: int | None = None):
+    """(test loss, metric): accuracy on the test images, or perplexity on the held-out text (the first ``limit``
+    images or windows when given)."""
     loss_fn = SoftmaxCrossEntropy()
     if text:
         inputs, targets = evaluation_windows(data.validation, context)
     else:
         inputs, targets = data.test_images, data.test_labels
+    inputs, targets = inputs[:limit], targets[:limit]
     total_loss, correct = 0.0, 0
     for start in range(0, len(inputs), batch_size):
         x, y = inputs[start:start + batch_size], targets[start:start + batch_size]
@@ -174,7 +189,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             if not skipped:
                 losses.append(loss)
         underflow, saturation = _rates(stats)
-        test_loss, metric = evaluate(model, data, ops, text=config.dataset == "pydoc", context=config.context)
+        test_loss, metric = evaluate(model, data, ops, text=config.dataset == "pydoc", context=config.context,
+                                     limit=config.eval_subset)
         log = EpochLog(epoch, float(np.mean(losses)) if losses else math.nan,
                        "perplexity" if config.dataset == "pydoc" else "accuracy", metric, test_loss, scaler.scale,
                        scaler.skipped_steps - skipped_before, underflow, saturation, time.perf_counter() - start)
