@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..config.arch import resolve_arch
 from ..errors import TrainingError
 from .data import evaluation_windows, load_digits, load_fashion_mnist, load_pydoc_text, minibatches, text_windows
 from .layers import SoftmaxCrossEntropy
@@ -104,15 +105,25 @@ class TrainResult:
         return self.epochs[-1]
 
 
+def _narrow(config: TrainConfig) -> bool:
+    """IBM's FP16 exceptions (first/last layers, softmax input) apply to schemes whose operands are narrower
+    than 16 bits; an fp16 or fp32 run is left in its own format throughout."""
+    return resolve_arch(config.arch).resolve_scheme(config.scheme).forward.bits < 16
+
+
 def _ops(config: TrainConfig) -> TrainingOps:
-    overrides = dict(first_last_fp16_overrides()) if config.first_last_fp16 else {}
+    overrides = dict(first_last_fp16_overrides()) if config.first_last_fp16 and _narrow(config) else {}
     recipe = RECIPES[config.recipe]()
     return TrainingOps(config.scheme, config.arch, recipe=recipe, gradient_recipe=RECIPES[config.recipe](),
                        overrides=overrides)
 
 
+def _softmax_input(config: TrainConfig) -> str:
+    return "float16" if config.softmax_fp16 and _narrow(config) else "float32"
+
+
 def _model_and_data(config: TrainConfig):
-    softmax = "float16" if config.softmax_fp16 else "float32"
+    softmax = _softmax_input(config)
     if config.dataset == "pydoc":
         text = load_pydoc_text()
         model = char_transformer(text.vocab_size, context=config.context, softmax_input=softmax, seed=config.seed)
@@ -168,7 +179,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     config.check()
     ops = _ops(config)
     model, data = _model_and_data(config)
-    loss_fn = SoftmaxCrossEntropy("float16" if config.softmax_fp16 else "float32")
+    loss_fn = SoftmaxCrossEntropy(_softmax_input(config))
     scaler = make_loss_scaler(config.loss_scaling)
     options = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     updater = Updater(model.parameters(), make_optimizer(config.optimizer, config.lr, **options),

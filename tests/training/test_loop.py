@@ -58,3 +58,12 @@ def test_cli_train_writes_its_log_and_refuses_bad_input(tmp_path, capsys):
     assert main(["train", "--update-rule", "fp8_magic", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("hfp8sim: error: unknown weight-update rule 'fp8_magic'")
+
+
+def test_fp16_exceptions_apply_to_fp8_schemes_only():
+    from hfp8sim.training.loop import _ops, _softmax_input
+
+    for scheme, narrow in (("hfp8", True), ("fp8_e5m2", True), ("fp16", False), ("fp32", False)):
+        config = TrainConfig(scheme=scheme)
+        assert bool(_ops(config).overrides) == narrow, scheme
+        assert _softmax_input(config) == ("float16" if narrow else "float32"), scheme
