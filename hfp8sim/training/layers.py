@@ -319,6 +319,15 @@ def _windows(x, kernel: int, stride: int):
     return views, p, q
 
 
+def _scatter_to_windows(dx, kernel: int, stride: int, contribution):
+    """Add ``contribution(i)`` (``[N, C, P, Q]``) into the positions of ``dx`` that window offset ``i`` read:
+    the backward pass of a pooling over ``_windows``.  Returns ``dx``."""
+    views, p, q = _windows(dx, kernel, stride)
+    for i, (r, s, _) in enumerate(views):
+        dx[:, :, r:r + stride * (p - 1) + 1:stride, s:s + stride * (q - 1) + 1:stride] += contribution(i)
+    return dx
+
+
 class MaxPool2d(Module):
     """Max pooling without padding; the gradient goes to the first maximum of each window."""
 
@@ -339,11 +348,7 @@ class MaxPool2d(Module):
         shape, index = self._cached("_cache")
         dy = np.asarray(dy, dtype=_dtype(ops))
         dx = np.zeros(shape, dy.dtype)
-        views, p, q = _windows(dx, self.kernel, self.stride)
-        for i, (r, s, _) in enumerate(views):
-            dx[:, :, r:r + self.stride * (p - 1) + 1:self.stride,
-               s:s + self.stride * (q - 1) + 1:self.stride] += np.where(index == i, dy, 0)
-        return dx
+        return _scatter_to_windows(dx, self.kernel, self.stride, lambda i: np.where(index == i, dy, 0))
 
 
 class AvgPool2d(Module):
@@ -364,10 +369,7 @@ class AvgPool2d(Module):
         shape = self._cached("_shape")
         dy = np.asarray(dy, dtype=_dtype(ops)) / _dtype(ops).type(self.kernel * self.kernel)
         dx = np.zeros(shape, dy.dtype)
-        views, p, q = _windows(dx, self.kernel, self.stride)
-        for r, s, _ in views:
-            dx[:, :, r:r + self.stride * (p - 1) + 1:self.stride, s:s + self.stride * (q - 1) + 1:self.stride] += dy
-        return dx
+        return _scatter_to_windows(dx, self.kernel, self.stride, lambda i: dy)
 
 
 class GlobalAvgPool(Module):
