@@ -199,6 +199,7 @@ class PointTask:
     arch: dict[str, Any]
     source: str
     network: Any  # hfp8sim.workloads.Network
+    format_libraries: tuple[tuple[str, Any], ...] = ()  # (file, parsed YAML) registered before the arch
 
 
 @dataclasses.dataclass
@@ -210,9 +211,11 @@ class Sweep:
     points: list[Point]
     param_columns: list[str]
     duplicates: int = 0
+    format_libraries: tuple[tuple[str, Any], ...] = ()  # (file, parsed YAML) of each --formats file
 
     def task(self, point: Point) -> PointTask:
-        return PointTask(point.point_id, point.arch, point.arch_file, self.networks[point.workload])
+        return PointTask(point.point_id, point.arch, point.arch_file, self.networks[point.workload],
+                         self.format_libraries)
 
     def manifest(self) -> dict[str, Any]:
         from . import __version__
@@ -220,6 +223,7 @@ class Sweep:
         return {
             "hfp8sim_version": __version__,
             "arch_files": [path for path, _ in self.archs],
+            **({"format_libraries": [path for path, _ in self.format_libraries]} if self.format_libraries else {}),
             "workloads": list(self.networks),
             "axes": [{"option": a.label, "keys": list(a.keys), "values": [list(v) for v in a.values]}
                      for a in self.axes],
@@ -281,12 +285,17 @@ def _digest(data: Any) -> str:
 
 def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, sets: Sequence[str] = (),
                 array: str | None = None, dataflow: str | None = None, scheme: str | None = None,
-                scratchpads_kib: str | None = None, cores: str | None = None, zipped: bool = False) -> Sweep:
+                scratchpads_kib: str | None = None, cores: str | None = None, zipped: bool = False,
+                format_libraries: Sequence[str] = ()) -> Sweep:
     """Expand a grid.  ``arch`` and ``workload``: comma-separated names or files (or lists); ``sets``:
     ``KEY=V1,V2`` strings; the shortcuts take comma-separated lists (``array="8x8,16x16"``).  The axes are
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
     with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
-    lengths."""
+    lengths.  ``format_libraries``: format files whose formats and schemes the configs and ``scheme`` may
+    name; they are loaded here and in every worker, and their contents are part of every point's id."""
+    from .config import read_format_library
+
+    libraries = tuple(read_format_library(path) for path in format_libraries)  # before the archs name them
     arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
     workload_names = _split_list(workload) if isinstance(workload, str) else list(workload)
     if not arch_names:
@@ -302,10 +311,11 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     combos = _zip_axes(axes) if zipped and axes else list(itertools.product(*(a.values for a in axes)))
     param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
     paths = {key: check_key(key, keys) for a in axes for key in a.keys}
-    points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths)
+    points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths,
+                                        [data for _, data in libraries])
     if not points:
         raise SweepError("empty grid: no points")
-    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates)
+    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates, libraries)
 
 
 def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -385,7 +395,7 @@ def _zip_axes(axes: list[Axis]) -> list[tuple[tuple[Any, ...], ...]]:
 
 def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, Any], digests: dict[str, str],
                    axes: list[Axis], combos: list[tuple[tuple[Any, ...], ...]],
-                   paths: dict[str, tuple[Any, ...]]) -> tuple[list[Point], int]:
+                   paths: dict[str, tuple[Any, ...]], libraries: list[Any]) -> tuple[list[Point], int]:
     """Every (arch file, workload, combination) as a point, in grid order; a point whose resolved config and
     workload repeat an earlier one's is counted as a duplicate, not kept."""
     points: list[Point] = []
@@ -397,7 +407,10 @@ def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, 
                 data = copy.deepcopy(base)
                 params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
                 params.update(_apply_combo(data, axes, combo, paths))
-                point_id = _digest({"arch": data, "workload": name, "workload_sha256": digests[name]})[:16]
+                identity = {"arch": data, "workload": name, "workload_sha256": digests[name]}
+                if libraries:  # a scheme's name means what its library says (absent: ids as before)
+                    identity["format_libraries"] = libraries
+                point_id = _digest(identity)[:16]
                 if point_id in seen:
                     duplicates += 1
                     continue
@@ -458,9 +471,12 @@ def run_point(task: PointTask) -> dict[str, Any]:
     payload: dict[str, Any] = {"point_id": task.point_id, "status": "ok", "error": "", "error_type": "",
                                "hfp8sim_version": __version__}
     try:
+        from .config import register_format_library
         from .config.arch import parse_arch
         from .run import simulate_network
 
+        for source, library in task.format_libraries:
+            register_format_library(library, source)
         arch = parse_arch(copy.deepcopy(task.arch), task.source)
         result = simulate_network(arch, task.network)
         bw = arch.dram_bytes_per_cycle

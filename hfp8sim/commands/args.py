@@ -39,3 +39,18 @@ def name_list(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated names, e.g. hfp8,fp16, got {text!r}")
     return names
+
+
+def add_formats_option(parser: argparse.ArgumentParser) -> None:
+    """``--formats FILE`` (repeatable): format libraries whose formats and schemes the command may name."""
+    parser.add_argument("--formats", action="append", default=[], metavar="FILE",
+                        help="YAML format library to load first (repeatable), so --scheme and the arch config "
+                             "may name its formats and schemes (see `hfp8sim formats --file`)")
+
+
+def load_format_files(paths: list[str]) -> None:
+    """Register the format libraries given with ``--formats`` (a bad file fails here, located)."""
+    from ..config import load_format_library
+
+    for path in paths:
+        load_format_library(path)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .args import name_list, non_negative_int
+from .args import add_formats_option, load_format_files, name_list, non_negative_int
 
 DEFAULT_WORKLOAD = "resnet50"
 
@@ -34,6 +34,7 @@ def register(sub) -> None:
                    help="scalesim: also write SCALE-Sim v3's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
                         "DETAILED_ACCESS_REPORT.csv (its columns; accesses in words) into the output folder; "
                         "needs an arch in SCALE-Sim mode, e.g. a SCALE-Sim .cfg")
+    add_formats_option(p)
     p.set_defaults(func=run_main_job)
 
 
@@ -48,6 +49,7 @@ def run_main_job(args: argparse.Namespace) -> int:
     from ..errors import Hfp8SimError
     from ..run import check_limits, simulate_network
 
+    load_format_files(args.formats)
     arch = resolve_arch(args.arch)
     network, workload_file, trace_scheme = _load_network(args.workload)
     if args.compare is not None:

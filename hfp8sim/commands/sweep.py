@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from .args import positive_float, positive_int
+from .args import add_formats_option, positive_float, positive_int
 
 
 def register(sub) -> None:
@@ -57,6 +57,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="run at most N of the remaining points and stop (finish later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
+    add_formats_option(p)
     p.set_defaults(func=run_sweep_command)
 
 
@@ -67,7 +68,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     check_output_dir(args.out, "--out")
     sweep = build_sweep(args.arch, args.workload, sets=args.sets, array=args.array, dataflow=args.dataflow,
                         scheme=args.scheme, scratchpads_kib=args.scratchpads_kib, cores=args.cores,
-                        zipped=args.zipped)
+                        zipped=args.zipped, format_libraries=args.formats)
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
         "this process" if args.jobs == 1 else f"{args.jobs or os.cpu_count()} local processes")
     extra = f" ({sweep.duplicates} duplicate points dropped)" if sweep.duplicates else ""

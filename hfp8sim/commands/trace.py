@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .args import non_negative_int, positive_int
+from .args import add_formats_option, load_format_files, non_negative_int, positive_int
 
 
 def register(sub) -> None:
@@ -39,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--synthetic", action="store_true",
                    help="trace a real network's shipped workload with synthetic tensors instead of real ones")
     p.add_argument("--quiet", action="store_true", help="no per-layer progress on stderr")
+    add_formats_option(p)
     p.set_defaults(func=run_trace)
 
 
@@ -50,6 +51,8 @@ def run_trace(args: argparse.Namespace) -> int:
         _summarise(Trace.load(args.workload).document, None)
         return 0
     from ..io.outputs import check_output_file, write_file_atomically
+
+    load_format_files(args.formats)
 
     out = check_output_file(Path(args.out) if args.out else
                             Path("out/traces") / f"{Path(str(args.workload)).stem}.json", "--out")

@@ -69,23 +69,37 @@ def load_format_library(path: str | Path) -> tuple[list[FormatSpec], list[Scheme
     """Validate a format library (a file, or a shipped name such as ``example_formats``) and register its
     formats and schemes (all or nothing per entry)."""
     path = resolve_shipped(path, FORMAT_LIBRARIES)  # as given when it is a path (messages name it so)
+    return register_format_library(read_yaml(path), str(path))
+
+
+def read_format_library(path: str | Path) -> tuple[str, dict]:
+    """(file, parsed YAML) of a format library, validated but not registered: what a sweep hands its workers
+    so that a remote worker needs no file."""
+    path = resolve_shipped(path, FORMAT_LIBRARIES)
     data = read_yaml(path)
+    register_format_library(data, str(path))  # validates (registering the same definitions again is a no-op)
+    return str(path), data
+
+
+def register_format_library(data: object, source: str) -> tuple[list[FormatSpec], list[Scheme]]:
+    """Validate the parsed YAML of a format library (``source`` names it in messages) and register it.
+    Registering identical definitions again is allowed, so a worker may load a library more than once."""
     if data is None:
         data = {}
     try:
         library = FormatLibraryModel.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+        raise validation_error(exc, source) from None
     formats, schemes = [], []
     for name, model in library.formats.items():
         try:
             formats.append(register_format(model.to_spec(name)))
         except FormatError as exc:
-            raise ConfigError(str(exc), file=str(path), key_path=f"formats.{name}") from None
+            raise ConfigError(str(exc), file=source, key_path=f"formats.{name}") from None
     for name, model in library.schemes.items():
         try:
             schemes.append(register_scheme(name, forward=model.forward, backward=model.backward,
                                            accumulate=model.accumulate, description=model.description))
         except FormatError as exc:
-            raise ConfigError(str(exc), file=str(path), key_path=f"schemes.{name}") from None
+            raise ConfigError(str(exc), file=source, key_path=f"schemes.{name}") from None
     return formats, schemes
