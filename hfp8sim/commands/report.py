@@ -30,7 +30,12 @@ NUMERICS_QUICK = {"size": 16, "max_k": 4096}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="regenerate the report gallery in reports/ (sweeps, numerics, figures, index)")
+    p = sub.add_parser("report", help="regenerate the report gallery in reports/ (sweeps, numerics, figures, index)",
+                       description="Reruns the array-size sweep (180 points; --quick: 6) and the accumulation-"
+                                   "numerics study, draws every figure from their files and writes the index "
+                                   "reports/README.md.  The fidelity, reference-chip and training sections are "
+                                   "read from reports/fidelity, reports/chip and reports/training, which "
+                                   "`hfp8sim fidelity`, `chip-report` and `train-report` write; rerun those first.")
     p.add_argument("--out", default="reports", help="gallery folder (default: reports)")
     p.add_argument("--quick", action="store_true",
                    help="a smaller sweep (32/128/256 arrays, ws only) and numerics study (K <= 4096)")

@@ -178,42 +178,67 @@ def _fmt_bytes(n: float) -> str:
 
 
 def _print_report(results, n_layers: int) -> None:
-    scheme, first, _ = results[0]
-    gemm_layers = [layer for layer in first.layers if layer.kind == "gemm"]
-    if n_layers:
-        print(f"\nper-layer ({scheme}, first {min(n_layers, len(gemm_layers))} of {len(gemm_layers)} GEMM layers):")
-        print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}")
-        for layer in gemm_layers[:n_layers]:
-            print(f"  {layer.name[:28]:<28} {layer.M:>6} {layer.N:>6} {layer.K:>6} {layer.cycles:>10.0f} "
-                  f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
-                  f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")
+    """Headline first (the FP8-versus-FP16 comparison when several schemes ran), then the totals, where the
+    energy goes, the first layers, and what the columns mean."""
+    if len(results) > 1:
+        _print_headline(results)
+    _print_totals(results)
+    _print_layers(results[0], n_layers)
+    import textwrap
+
+    print("\n" + textwrap.fill(
+        "columns: cycles = core clock cycles (a run's layers run one after another); stall = cycles the array "
+        "waited for operands from DRAM or the scratchpads (in the totals, as a share of the cycles); util = MACs / "
+        "(cycles x peak MACs per cycle); DRAM = bytes read + written off chip; pJ/MAC = energy / MACs; power = "
+        "energy / time.  Every layer is in layers.csv, the totals in summary.json of the output folder.",
+        width=110, subsequent_indent="  "))
+
+
+def _print_headline(results) -> None:
+    base_name, base_result, _ = results[0]
+    base = base_result.summary()
+    for scheme, result, _ in results[1:]:
+        other = result.summary()
+        dram = (other["dram_read_bytes"] + other["dram_write_bytes"]) / (base["dram_read_bytes"] + base["dram_write_bytes"])
+        print(f"\n{base['workload']}: {base_name} vs {scheme}: {other['cycles'] / base['cycles']:.2f}x faster "
+              f"({base['cycles']:,.0f} vs {other['cycles']:,.0f} cycles), {dram:.2f}x less DRAM traffic, "
+              f"{other['energy_total_pj'] / base['energy_total_pj']:.2f}x less energy "
+              f"(MAC energy {other['energy_mac_pj'] / base['energy_mac_pj']:.2f}x)")
+
+
+def _print_totals(results) -> None:
     print("\ntotals:")
-    header = (f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10} "
-              f"{'energy':>9} {'pJ/MAC':>7} {'TOPS/W':>7} {'power':>7}")
-    print(header)
+    print(f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10} "
+          f"{'energy':>9} {'pJ/MAC':>7} {'TOPS/W':>7} {'power':>7}")
     for scheme, result, folder in results:
         s = result.summary()
         print(f"  {scheme:<10} {s['cycles']:>12.0f} {s['seconds'] * 1e3:>8.3f}ms {s['tera_macs_per_second']:>8.2f} "
               f"{s['utilization']:>6.1%} {s['stall_cycles'] / s['cycles']:>7.1%} "
               f"{_fmt_bytes(s['dram_read_bytes'] + s['dram_write_bytes']):>10} {s['energy_joules'] * 1e3:>7.3f}mJ "
               f"{s['pj_per_mac']:>7.3f} {s['tops_per_watt']:>7.2f} {s['average_power_w']:>6.2f}W   -> {folder}")
-    if len(results) > 1:
-        base = results[0][1].summary()
-        for scheme, result, _ in results[1:]:
-            other = result.summary()
-            print(f"  {results[0][0]} vs {scheme}: {other['cycles'] / base['cycles']:.2f}x faster, "
-                  f"{(other['dram_read_bytes'] + other['dram_write_bytes']) / (base['dram_read_bytes'] + base['dram_write_bytes']):.2f}x "
-                  f"less DRAM traffic, {other['energy_total_pj'] / base['energy_total_pj']:.2f}x less energy "
-                  f"(MAC energy {other['energy_mac_pj'] / base['energy_mac_pj']:.2f}x)")
+    scheme, first, _ = results[0]
     s = first.summary()
     parts = {k[len("energy_"):-len("_pj")]: v for k, v in s.items()
              if k.startswith("energy_") and k.endswith("_pj") and k not in ("energy_total_pj", "energy_dynamic_pj")}
-    print(f"  energy of {results[0][0]} by component: "
+    print(f"  energy of {scheme} by component: "
           + ", ".join(f"{name} {value / s['energy_total_pj']:.0%}" for name, value in
                       sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0))
     vector = [layer for layer in first.layers if layer.kind == "vector"]
     if vector:
-        s = first.summary()
         fused = sum(1 for layer in vector if layer.fused)
-        print(f"  ({results[0][0]}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
+        print(f"  ({scheme}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
               f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")
+
+
+def _print_layers(first_result, n_layers: int) -> None:
+    scheme, first, _ = first_result
+    gemm_layers = [layer for layer in first.layers if layer.kind == "gemm"]
+    if not n_layers or not gemm_layers:
+        return
+    print(f"\nper-layer ({scheme}, first {min(n_layers, len(gemm_layers))} of {len(gemm_layers)} GEMM layers; "
+          f"--layers N for more):")
+    print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}")
+    for layer in gemm_layers[:n_layers]:
+        print(f"  {layer.name[:28]:<28} {layer.M:>6} {layer.N:>6} {layer.K:>6} {layer.cycles:>10.0f} "
+              f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
+              f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")

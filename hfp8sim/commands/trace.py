@@ -21,7 +21,7 @@ def register(sub) -> None:
                                     "ONNX or SCALE-Sim CSV, told apart by content); or a trace file (JSON) to check "
                                     "and summarise")
     p.add_argument("--scheme", help="precision scheme (default: the arch config's)")
-    p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml); it "
+    p.add_argument("--arch", help="arch config file or shipped name (default: the shipped default core); it "
                                   "sets the array, dataflow, accumulators and pair mode, i.e. the order of additions")
     p.add_argument("--out", help="trace file to write (default: out/traces/<workload>.json)")
     p.add_argument("--seed", type=non_negative_int, default=0,

@@ -24,6 +24,11 @@ def test_run_with_no_arguments_simulates_resnet50_in_hfp8_and_fp16(tmp_path, cap
     assert fp16["compulsory_dram_bytes"] == 2 * hfp8["compulsory_dram_bytes"]
     assert fp16["dram_read_bytes"] >= 2 * hfp8["dram_read_bytes"]  # FP16 tensors also spill scratchpads more
     assert fp16["cycles"] > 1.5 * hfp8["cycles"]
+    # the headline comes first and says what the summaries say; the columns are explained
+    headline = out.strip().splitlines()[0]
+    assert headline.startswith(f"resnet50: hfp8 vs fp16: {fp16['cycles'] / hfp8['cycles']:.2f}x faster "
+                               f"({hfp8['cycles']:,.0f} vs {fp16['cycles']:,.0f} cycles)")
+    assert "columns: cycles = core clock cycles" in out and "util = MACs / (cycles x peak MACs per cycle)" in out
 
 
 def test_run_a_chosen_arch_workload_and_schemes(tmp_path, capsys):
