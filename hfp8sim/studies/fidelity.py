@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import Eta
 from ..traces.datapath_ops import (
     DatapathOps, accumulator_limit, arithmetic_for_arch, describe_arith, summarize_by_layer,
 )
@@ -161,6 +162,7 @@ def run_fidelity_study(out: str | Path, *, arch=None, cases: Sequence[FidelityCa
     arch_config = resolve_arch(arch)
     cases = list(cases) if cases is not None else default_cases()
     nets = _Networks(sentences)
+    eta = Eta(len(cases))  # by cases: a rough estimate, the FP16 cases run the slower exact kernel
     rows, layer_rows = [], []
     for i, case in enumerate(cases):
         row, layers = run_case(case, nets, arch_config)
@@ -170,7 +172,7 @@ def run_fidelity_study(out: str | Path, *, arch=None, cases: Sequence[FidelityCa
                   else f"top-1 {row['top1_agreement']}/{row['inputs']}, top-5 {row['top5_agreement']}/"
                        f"{row['inputs']}, logit error {row['logit_rel_error']:.3f}")
         say(f"fidelity: [{i + 1}/{len(cases)}] {case.network} {case.scheme} {case.scaling} {case.variant}: "
-            f"{metric}  ({row['seconds']:.0f} s)")
+            f"{metric}  ({row['seconds']:.0f} s; {eta.advance(1)})")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"results": folder / "fidelity.csv", "layers": folder / "fidelity_layers.csv",

@@ -41,6 +41,7 @@ from ..workloads.network import Network, layer_op_name
 from . import synthetic
 from .datapath_ops import DatapathOps, GemmRecord, describe_arith
 from .schema import TRACE_FORMAT, Trace
+from ..progress import Eta
 
 REAL_NETWORKS = {"minilm": "minilm_l6_seq128", "efficientnet_lite0": "efficientnet_lite0"}
 """Real networks and the shipped workload whose layer list (one sentence or image) their trace follows."""
@@ -154,6 +155,7 @@ def trace_synthetic(network: Network, ops: DatapathOps, *, seed: int, max_rows: 
     _check_tensor_sizes(network)
     gemm_total = len(network.gemm_layers())
     done = 0
+    eta = Eta(sum(_sampled_macs(layer, max_rows, max_macs) for layer in network.gemm_layers()))
     entries = []
     for index, layer in enumerate(network.layers):
         if not layer.is_gemm:
@@ -181,8 +183,16 @@ def trace_synthetic(network: Network, ops: DatapathOps, *, seed: int, max_rows: 
         done += 1
         if progress:
             progress(f"trace: [{done}/{gemm_total}] {layer.name}  M={g.M} N={g.N} K={g.K} batch={g.batch}"
-                     f"{'' if rows is None else f' ({len(rows)} rows sampled)'}  {time.perf_counter() - start:.1f} s")
+                     f"{'' if rows is None else f' ({len(rows)} rows sampled)'}  {time.perf_counter() - start:.1f} s; "
+                     f"{eta.advance(_sampled_macs(layer, max_rows, max_macs))}")
     return entries
+
+
+def _sampled_macs(layer, max_rows: int, max_macs: int) -> int:
+    """The MACs a synthetic trace computes for ``layer`` (its sampled rows only): the weight of its ETA."""
+    g = layer.gemm()
+    by_macs = max(1, max_macs // max(1, g.batch * g.N * g.K))
+    return g.batch * g.N * g.K * min(g.M, max_rows, by_macs)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -211,15 +221,20 @@ def _real_entries(template: Network, records: list[GemmRecord], batch: int) -> l
     return entries
 
 
-def _gemm_progress(total: int, progress: Progress | None):
+def _gemm_progress(template: Network, inputs: int, progress: Progress | None):
+    """A progress callback per GEMM of a real forward over ``inputs`` inputs of ``template``'s size, with an
+    ETA weighted by MACs."""
     if progress is None:
         return None
+    total = len(template.gemm_layers())
     count = [0]
+    eta = Eta(template.macs * inputs)
 
     def report(record: GemmRecord, seconds: float) -> None:
         count[0] += 1
         progress(f"trace: [{count[0]}/{total}] {record.name}  M={record.m} N={record.n} K={record.k} "
-                 f"batch={record.batch}  {seconds:.1f} s")
+                 f"batch={record.batch}  {seconds:.1f} s; "
+                 f"{eta.advance(record.batch * record.m * record.n * record.k)}")
 
     return report
 
@@ -249,7 +264,7 @@ def trace_minilm(ops: DatapathOps, *, sentences: int, seed: int, progress: Progr
     texts = real_sentences(sentences, seed=seed)
     batch = minilm_token_batch(model, texts)
     template = load_workload(resolve_workload(REAL_NETWORKS["minilm"]))
-    ops.progress = _gemm_progress(len(template.gemm_layers()), progress)
+    ops.progress = _gemm_progress(template, sentences, progress)
     embedded = model.pool(model.forward(batch, ops), batch.attention_mask)
     reference = model.pool(model.forward(batch, Float32Ops()), batch.attention_mask)
     cosine = cosine_rows(embedded, reference)
@@ -269,7 +284,7 @@ def trace_efficientnet(ops: DatapathOps, *, images: int, progress: Progress | No
     photos = real_photos(PHOTO_NAMES[:images])
     batch = np.stack([preprocess(photo) for photo in photos.values()])
     template = load_workload(resolve_workload(REAL_NETWORKS["efficientnet_lite0"]))
-    ops.progress = _gemm_progress(len(template.gemm_layers()), progress)
+    ops.progress = _gemm_progress(template, images, progress)
     logits = model.forward(batch, ops)
     reference = model.forward(batch, Float32Ops())
     top1, ref_top1 = logits.argmax(axis=1), reference.argmax(axis=1)
