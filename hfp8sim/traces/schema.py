@@ -45,6 +45,9 @@ class TraceLayer:
     shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
     elements: int = 0
     ops: int = 0
+    # the lane operations and tensor elements the workload layer asked of the vector unit, as recorded (traces
+    # written before this key existed rebuild it from op, shape and counts)
+    vector_work: dict[str, float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +117,38 @@ def _layer(entry: Any, where: str) -> TraceLayer:
             raise TraceError(f"{where}: a non-GEMM layer needs an integer elements count")
         shape = tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
         return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs, shape=shape,
-                          elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])))
+                          elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])),
+                          vector_work=_vector_work(entry.get("vector_work"), where))
     if not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0 for k in GEMM_DIMS)):
         raise TraceError(f"{where}: gemm must be null or {{M, N, K, batch}} of positive integers")
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
                       gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
                       b_role=entry.get("b_role", "weight"),
                       zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0))
+
+
+VECTOR_WORK_COUNTS = ("elementwise", "special", "reduction", "in_elements", "out_elements")
+
+
+def _vector_work(work: Any, where: str) -> dict[str, float] | None:
+    """A non-GEMM layer's recorded vector work: counts >= 0 and a ``fusable`` flag, nothing else."""
+    if work is None:
+        return None
+    if not isinstance(work, dict):
+        raise TraceError(f"{where}: vector_work must be a mapping of {', '.join(VECTOR_WORK_COUNTS)}, fusable")
+    unknown = sorted(set(work) - set(VECTOR_WORK_COUNTS) - {"fusable"})
+    if unknown:
+        raise TraceError(f"{where}: vector_work.{unknown[0]} is not a vector-work key; allowed: "
+                         f"{', '.join(VECTOR_WORK_COUNTS)}, fusable")
+    counts = {}
+    for key in VECTOR_WORK_COUNTS:
+        value = work.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise TraceError(f"{where}: vector_work.{key} must be a finite number >= 0, got {value!r}")
+        counts[key] = float(value)
+    if not isinstance(work.get("fusable", False), bool):
+        raise TraceError(f"{where}: vector_work.fusable must be true or false, got {work['fusable']!r}")
+    return counts | {"fusable": work.get("fusable", False)}
 
 
 def _stable(value):

@@ -69,6 +69,8 @@ class TraceNetwork:
 
 def _trace_vector_work(layer: TraceLayer) -> VectorWork:
     """Lane operations of a non-GEMM trace layer from its op, shape, element and op counts."""
+    if layer.vector_work is not None:
+        return VectorWork(**layer.vector_work)
     op, shape = layer.op, layer.shape
     try:
         if op in ELEMENTWISE_OPS:

@@ -40,7 +40,7 @@ from ..workloads import load_workload, load_workload_file, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
 from .datapath_ops import DatapathOps, GemmRecord, describe_arith
-from .schema import TRACE_FORMAT, Trace
+from .schema import TRACE_FORMAT, VECTOR_WORK_COUNTS, Trace
 from ..progress import Eta
 
 REAL_NETWORKS = {"minilm": "minilm_l6_seq128", "efficientnet_lite0": "efficientnet_lite0"}
@@ -118,9 +118,13 @@ def _gemm_entry(record: GemmRecord, layer=None) -> dict:
 def _vector_entry(layer, batch: int = 1) -> dict:
     shape = list(layer.output_shape)
     shape[0] *= batch
+    work = layer.vector_work()  # what the workload asks of the vector unit, so a trace costs the same
+    # whole counts as integers: the trace rounds floats to a few significant digits
+    counts = {key: int(value) if float(value).is_integer() else value
+              for key in VECTOR_WORK_COUNTS for value in [getattr(work, key) * batch]}
     return {"name": layer.name, "op": layer_op_name(layer), "pass": layer.pass_, "gemm": None,
             "inputs": list(layer.inputs), "shape": shape, "elements": int(layer.elements) * batch,
-            "ops": int(layer.ops) * batch}
+            "ops": int(layer.ops) * batch, "vector_work": counts | {"fusable": work.fusable}}
 
 
 def sample_rows(m: int, limit: int) -> np.ndarray | None:

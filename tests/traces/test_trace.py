@@ -90,12 +90,20 @@ def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
     assert main(["trace", str(good)]) == 0 and "14 layers (5 GEMM)" in capsys.readouterr().out
     broken = json.loads(good.read_text())
     broken["layers"][3]["gemm"] = {"M": 0, "N": 1, "K": 9, "batch": 16}
+    assert broken["layers"][1]["name"] == "conv1.bn" and broken["layers"][1]["vector_work"]["out_elements"] > 0
+    negative, typo = json.loads(good.read_text()), json.loads(good.read_text())
+    negative["layers"][1]["vector_work"]["reduction"] = -1
+    typo["layers"][1]["vector_work"]["elementwize"] = 3
     cases = {
         "missing.json": (None, "trace file not found"),
         "text.json": ("not json", "not a JSON trace"),
         "other.json": (json.dumps({"format": "other/1"}), "format is 'other/1', expected 'hfp8sim-trace/1'"),
         "nolayers.json": (json.dumps({"format": TRACE_FORMAT}), "missing key"),
         "broken.json": (json.dumps(broken), r"layers\[3\] \(dw\): gemm must be null or \{M, N, K, batch\}"),
+        "negative.json": (json.dumps(negative),
+                          r"layers\[1\] \(conv1.bn\): vector_work.reduction must be a finite number >= 0, got -1"),
+        "typo.json": (json.dumps(typo), r"layers\[1\] \(conv1.bn\): vector_work.elementwize is not a vector-work "
+                                        "key; allowed: elementwise"),
     }
     for name, (text, message) in cases.items():
         path = tmp_path / name
@@ -127,3 +135,32 @@ def test_bad_arguments_of_the_api_are_refused():
         trace_workload("tiny_cnn", max_rows=0)
     with pytest.raises(Hfp8SimError, match="unknown scaling"):
         trace_workload("tiny_cnn", scaling="per_row")
+
+
+@pytest.mark.parametrize("workload", ["tiny_cnn", "tiny_transformer"])
+@pytest.mark.parametrize("output_kib", [1024, 1])  # 1 KiB: every vector layer's tensors stream through DRAM
+def test_a_synthetic_trace_times_exactly_like_its_workload(workload, output_kib):
+    """A trace changes what is measured (zero operands, hence energy), never the work: every layer's cycles,
+    bytes and lane operations equal the workload's, also when vector layers stream their tensors from DRAM
+    (a pooling layer reads its input tensor, not its window taps)."""
+    from hfp8sim.config.arch import resolve_arch
+    from hfp8sim.run import simulate_network
+    from hfp8sim.traces.timing_view import network_from_trace
+
+    from hfp8sim.config.arch import parse_arch
+    from hfp8sim.io import read_yaml
+
+    raw = read_yaml(resolve_arch("default").source)
+    raw["scratchpads"]["output"]["size_kib"] = output_kib
+    arch = parse_arch(raw, f"default core, {output_kib} KiB output scratchpad")
+    network = load_workload(resolve_workload(workload))
+    from_trace = simulate_network(arch, network_from_trace(trace_workload(workload, seed=1, max_macs=10**5)))
+    from_workload = simulate_network(arch, network)
+    streamed = 0
+    for traced, planned in zip(from_trace.layers, from_workload.layers, strict=True):
+        assert traced.name == planned.name
+        for field in ("cycles", "dram_read_bytes", "dram_write_bytes", "vector_cycles", "vector_elementwise_ops",
+                      "vector_special_ops", "vector_reduction_ops", "sram_read_bytes", "sram_write_bytes", "macs"):
+            assert getattr(traced, field) == getattr(planned, field), (traced.name, field)
+        streamed += planned.kind == "vector" and planned.dram_read_bytes > 0
+    assert (streamed > 0) == (output_kib == 1)
