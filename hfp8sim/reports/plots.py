@@ -328,14 +328,26 @@ def _style(keys: Sequence[str], values: tuple, palette: dict[Any, Any]) -> dict[
     return style
 
 
+# columns whose values name themselves in a legend ("hfp8", "ws"); any other value is shown as key=value
+NAMED_VALUES = ("scheme", "dataflow", "workload", "arch", "arch_file")
+
+
+def _value_label(key: str, value: Any) -> str:
+    if key in NAMED_VALUES:
+        return str(value)
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{key}={shown}"
+
+
 def _series_label(keys: Sequence[str], values: tuple) -> str:
-    return " ".join(str(v) for v in values) if values else "all points"
+    return ", ".join(_value_label(k, v) for k, v in zip(keys, values)) if values else "all points"
 
 
 def _log_y(ax) -> None:
     """Log y with plain numbers (1, 20, 0.5) on major and minor ticks."""
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    # whole numbers in full (1,000 not 1e+03, which would sit among plain minor ticks), others to 3 digits
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1000 else f"{v:.3g}")
     ax.yaxis.set_major_formatter(plain)
     low, high = ax.get_ylim()
     ax.yaxis.set_minor_formatter(plain if high / low < 10 else NullFormatter())
@@ -374,7 +386,7 @@ def _x_name(row: dict[str, Any], axes: _Axes) -> str:
 
 
 def _config_name(row: dict[str, Any], axes: _Axes) -> str:
-    return " ".join([_x_name(row, axes), *(str(row.get(k)) for k in axes.series)])
+    return ", ".join([_x_name(row, axes), *(_value_label(k, row.get(k)) for k in axes.series)])
 
 
 # ------------------------------------------------------------------------------------------ sweep figures
@@ -437,13 +449,7 @@ def _throughput(rows, axes: _Axes, categories, out_dir, formats):
     for i, (panel, group) in enumerate(panels):
         ax, ax_inf = grid[i][0], grid[i][1]
         _line_plot(ax, group, axes, lambda r: r.get("tera_macs_per_second"), palette, categories)
-        peaks = _series_groups(group, ["scheme"]) if "peak_tera_macs_per_second" in group[0] else {}
-        for (scheme,), pts in peaks.items():
-            line = sorted({(axes.position(r, categories), r["peak_tera_macs_per_second"]) for r in pts
-                           if r.get("peak_tera_macs_per_second")})
-            if line:
-                ax.plot([p[0] for p in line], [p[1] for p in line], color=palette.get(scheme, "0.5"), lw=0.9,
-                        ls=(0, (1, 2)), alpha=0.7, label=f"peak {scheme}" if scheme else "peak")
+        _peak_lines(ax, group, axes, categories, palette)
         _log_y(ax)
         ax.set_ylabel("throughput (TMAC/s)")
         ax.set_title(_title(axes.panel, panel, "throughput"))
@@ -467,6 +473,25 @@ def _throughput(rows, axes: _Axes, categories, out_dir, formats):
     _finish_legend(fig, grid)
     caption = "Throughput: " + " | ".join(captions) + "."
     return Figure("throughput", _save(fig, out_dir, "throughput", formats), caption), None
+
+
+def _peak_lines(ax, group, axes: _Axes, categories, palette) -> None:
+    """The peak throughput of each series as a dotted line in its colour (one line per distinct peak: series
+    that differ only by a dataflow share theirs).  Grouping by scheme alone would join points of different
+    core counts at the same x into a sawtooth."""
+    if "peak_tera_macs_per_second" not in group[0]:
+        return
+    drawn = set()
+    for values, pts in _series_groups(group, axes.series).items():
+        line = tuple(sorted({(axes.position(r, categories), r["peak_tera_macs_per_second"]) for r in pts
+                             if r.get("peak_tera_macs_per_second")}))
+        if not line or line in drawn:
+            continue
+        drawn.add(line)
+        style = _style(axes.series, values, palette)
+        label = [_value_label(k, v) for k, v in zip(axes.series, values) if k != "dataflow"]
+        ax.plot([p[0] for p in line], [p[1] for p in line], color=style.get("color", "0.5"), lw=0.9,
+                ls=(0, (1, 2)), alpha=0.7, label="peak " + ", ".join(label) if label else "peak")
 
 
 def _utilization(rows, axes: _Axes, categories, out_dir, formats):
@@ -644,6 +669,10 @@ def _energy_breakdown(rows, axes: _Axes, categories, out_dir, formats):
                 bottom = [h + v for h, v in zip(bottom, heights)]
             for xpos, top in zip(xs, bottom):
                 ax.text(xpos, top, " ".join(map(str, bar)), ha="center", va="bottom", fontsize=6, rotation=90)
+        if len(bars) > 1:  # say in the legend what the shades mean
+            for b, bar in enumerate(bars):
+                ax.bar([0], [0], 0, color="0.45", alpha=1.0 if b % 2 == 0 else 0.6,
+                       label=f"{' '.join(map(str, bar))}: {'solid' if b % 2 == 0 else 'light'} bars")
         ax.set_xticks(range(len(categories)))
         ax.set_xticklabels([name for _, name in axes.ticks] if len(axes.ticks) == len(categories)
                            else [str(c) for c in categories])

@@ -139,3 +139,28 @@ def test_x_axis_choice(local_sweep, tmp_path):
         plot_results(local_sweep, tmp_path, x="nonsense")
     table = load_sweep(local_sweep)
     assert len(table.ok) == 30 and table.param_columns[0] == "array.rows"
+
+
+def test_legends_name_numeric_series_and_each_series_has_its_own_peak_line():
+    """A sweep over DRAM bandwidth x cores: legends read "cores=2" (not "2"), captions name every key, one flat
+    peak line per core count (grouping peaks by scheme alone drew a 52 -> 210 -> 52 sawtooth), and log axes
+    show 1,000 rather than 1e+03."""
+    import matplotlib.pyplot as plt
+
+    from hfp8sim.reports.plots import _Axes, _config_name, _log_y, _peak_lines, _series_label
+
+    axes = _Axes("dram.bw_gb_per_s", "dram.bw_gb_per_s (GB/s)", True, False, [], "workload", ["scheme", "cores"])
+    rows = [{"dram.bw_gb_per_s": bw, "cores": cores, "scheme": "hfp8", "workload": "w",
+             "peak_tera_macs_per_second": 52.4 * cores} for bw in (50, 100, 200) for cores in (1, 2, 4)]
+    assert _series_label(axes.series, ("hfp8", 2)) == "hfp8, cores=2"
+    assert _series_label(["dataflow", "dram.bw_gb_per_s"], ("ws", 12.5)) == "ws, dram.bw_gb_per_s=12.5"
+    assert _config_name(rows[-1], axes) == "dram.bw_gb_per_s=200, hfp8, cores=4"
+    fig, ax = plt.subplots()
+    _peak_lines(ax, rows, axes, [], {})
+    lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert lines == {f"peak hfp8, cores={c}": [52.4 * c] * 3 for c in (1, 2, 4)}
+    ax.set_ylim(300, 2000)
+    _log_y(ax)
+    formatter = ax.yaxis.get_major_formatter()
+    assert (formatter(1000, 0), formatter(400, 0), formatter(0.5, 0)) == ("1,000", "400", "0.5")
+    plt.close(fig)
