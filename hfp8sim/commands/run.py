@@ -34,6 +34,9 @@ def register(sub) -> None:
                    help="scalesim: also write SCALE-Sim v3's COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and "
                         "DETAILED_ACCESS_REPORT.csv (its columns; accesses in words) into the output folder; "
                         "needs an arch in SCALE-Sim mode, e.g. a SCALE-Sim .cfg")
+    p.add_argument("--retime", action="store_true",
+                   help="run a trace on an arch or scheme other than the one it was made with (its measured "
+                        "statistics then describe another arithmetic; refused without this flag)")
     add_formats_option(p)
     p.set_defaults(func=run_main_job)
 
@@ -51,7 +54,8 @@ def run_main_job(args: argparse.Namespace) -> int:
 
     load_format_files(args.formats)
     arch = resolve_arch(args.arch)
-    network, workload_file, trace_scheme = _load_network(args.workload)
+    network, workload_file, trace = _load_network(args.workload)
+    trace_scheme = trace.scheme_name if trace is not None else None
     if args.compare is not None:
         schemes = args.compare
     elif args.scheme:
@@ -63,6 +67,8 @@ def run_main_job(args: argparse.Namespace) -> int:
     else:
         schemes = [arch.scheme.name]
     schemes = [arch.resolve_scheme(s).name for s in schemes]  # unknown names fail here, before any simulation
+    if trace is not None and not args.retime:
+        _check_trace_fits(trace, arch, schemes, args.workload)
     if args.format == "scalesim" and arch.mode != "scalesim":
         raise Hfp8SimError(f"--format scalesim needs an arch in SCALE-Sim mode (a SCALE-Sim .cfg, or mode: "
                            f"scalesim); {args.arch or 'the default core'} is in {arch.mode} mode")
@@ -81,8 +87,20 @@ def run_main_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_trace_fits(trace, arch, schemes: list[str], source: str) -> None:
+    """A trace runs on the arithmetic and scheme it was made with (``--retime`` lifts this)."""
+    from ..errors import TraceError
+    from ..traces.timing_view import check_trace_arch
+
+    others = [s for s in schemes if s != trace.scheme_name]
+    if others:
+        raise TraceError(f"{source}: traced with scheme {trace.scheme_name}, not {', '.join(others)}; trace the "
+                         "workload in that scheme, or pass --retime to time its layers in it anyway")
+    check_trace_arch(trace, arch, source)
+
+
 def _load_network(workload: str | None):
-    """(network, the file it came from, the scheme of a trace or None).  The file's kind (YAML, ONNX,
+    """(network, the file it came from, the Trace when it is one, else None).  The file's kind (YAML, ONNX,
     SCALE-Sim CSV, trace JSON) is told by its content."""
     from ..io.file_kinds import FileKind
     from ..workloads import load_workload_file, workload_file_kind
@@ -96,7 +114,7 @@ def _load_network(workload: str | None):
         network = network_from_trace(trace)
         print(f"trace {workload}: {network.name}, {network.tensors} tensors, scheme {trace.scheme_name}",
               file=sys.stderr)
-        return network, Path(path), trace.scheme_name
+        return network, Path(path), trace
     return load_workload_file(path), Path(path), None
 
 

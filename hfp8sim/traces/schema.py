@@ -1,4 +1,4 @@
-"""The trace file's schema (``"format": "hfp8sim-trace/1"``), checked in one place.
+"""The trace file's schema (``"format": "hfp8sim-trace/2"``), checked in one place.
 
 A :class:`Trace` is what ``hfp8sim trace`` writes and what ``hfp8sim run`` reads: typed fields for everything
 another part of the program acts on (the workload, the scheme and arch it was made with, and per layer its
@@ -10,11 +10,18 @@ dynamic range, output hashes).  :meth:`Trace.from_document` validates; text goes
 seed give the same bytes.
 
 A new version of the schema gets a new ``format`` string; readers refuse formats they do not know.
+
+Trust: every layer entry carries a ``digest`` of its own contents (SHA-256 of its canonical JSON), so a value
+edited by hand is found and the layer named; fields that depend on each other (MACs and GEMM dimensions, a
+fraction in [0, 1], elements and shape) are checked key by key.  Version 2 added the digests and each
+non-GEMM layer's ``vector_work``; version 1 files are refused (re-trace them).  Which arch and scheme a trace
+belongs to is checked where it is run (``timing_view.check_trace_arch``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -24,7 +31,7 @@ import numpy as np
 
 from ..errors import TraceError
 
-TRACE_FORMAT = "hfp8sim-trace/1"
+TRACE_FORMAT = "hfp8sim-trace/2"
 REQUIRED_KEYS = ("format", "workload", "tensors", "seed", "scheme", "arch", "hfp8sim_version", "layers")
 FLOAT_DIGITS = 6
 GEMM_DIMS = ("M", "N", "K", "batch")
@@ -106,21 +113,60 @@ class Trace:
         return path
 
 
+def layer_digest(entry: dict[str, Any]) -> str:
+    """The digest of a layer entry: SHA-256 of its canonical JSON (without the digest itself), 16 hex digits."""
+    body = _stable({key: value for key, value in entry.items() if key != "digest"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()[:16]
+
+
+def with_digest(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` in its written form with its digest."""
+    stable = _stable(entry)
+    return stable | {"digest": layer_digest(stable)}
+
+
+def _check_digest(entry: dict[str, Any], where: str) -> None:
+    digest = entry.get("digest")
+    if not isinstance(digest, str):
+        raise TraceError(f"{where}: no digest; a trace is written by `hfp8sim trace`")
+    if digest != layer_digest(entry):
+        raise TraceError(f"{where}: the layer was changed after it was traced (its digest does not match its "
+                         "contents); trace the workload again rather than editing the file")
+
+
+def _check_gemm_counts(entry: dict[str, Any], gemm: dict[str, int], where: str) -> None:
+    """Fields that follow from the GEMM's dimensions, key by key."""
+    macs = gemm["M"] * gemm["N"] * gemm["K"] * gemm["batch"]
+    if "macs" in entry and entry["macs"] != macs:
+        raise TraceError(f"{where}: macs is {entry['macs']!r} but gemm M*N*K*batch is {macs}")
+    rows = entry.get("sampled_rows", gemm["M"])
+    if not (isinstance(rows, int) and 1 <= rows <= gemm["M"]):
+        raise TraceError(f"{where}: sampled_rows must be an integer in 1..M={gemm['M']}, got {rows!r}")
+    fraction = entry.get("zero_mac_fraction") or 0.0
+    if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
+        raise TraceError(f"{where}: zero_mac_fraction must be a fraction in [0, 1], got {fraction!r}")
+
+
 def _layer(entry: Any, where: str) -> TraceLayer:
     if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("op"), str)):
         raise TraceError(f"{where}: each layer needs a name and an op")
     where = f"{where} ({entry['name']})"
+    _check_digest(entry, where)
     inputs = tuple(i for i in entry.get("inputs", []) if i)
     gemm = entry.get("gemm", "absent")
     if gemm is None:
         if not isinstance(entry.get("elements"), int):
             raise TraceError(f"{where}: a non-GEMM layer needs an integer elements count")
         shape = tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
+        if math.prod(shape) != entry["elements"]:
+            raise TraceError(f"{where}: elements is {entry['elements']} but the shape {list(shape)} holds "
+                             f"{math.prod(shape)}")
         return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs, shape=shape,
                           elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])),
                           vector_work=_vector_work(entry.get("vector_work"), where))
     if not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0 for k in GEMM_DIMS)):
         raise TraceError(f"{where}: gemm must be null or {{M, N, K, batch}} of positive integers")
+    _check_gemm_counts(entry, gemm, where)
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
                       gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
                       b_role=entry.get("b_role", "weight"),

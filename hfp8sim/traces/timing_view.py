@@ -11,9 +11,27 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ..errors import Hfp8SimError
+from ..core.model import CoreModel
+from ..errors import Hfp8SimError, TraceError
 from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax, VectorWork
+from .datapath_ops import describe_arith
 from .schema import Trace, TraceLayer
+
+
+def check_trace_arch(trace: Trace, arch, source: str) -> None:
+    """Refuse to time ``trace`` on ``arch`` when the arch would round differently: a trace's measured zeros and
+    errors belong to the array arithmetic (dataflow, size, accumulators, pair mode) and scheme it was made
+    with, which its ``arch`` record states."""
+    recorded = trace.document["arch"]
+    model = CoreModel.build(arch, arch.resolve_scheme(trace.scheme_name))
+    here = {bits: describe_arith(model.arithmetic_for_bits(bits)) for bits in (8, 16)}
+    for bits, description in here.items():
+        made_on = recorded.get(f"arithmetic_{bits}bit")
+        if made_on != description:
+            raise TraceError(
+                f"{source}: traced on {recorded.get('name')} ({recorded.get('file')}: {bits}-bit arithmetic "
+                f"{made_on}), but {arch.name} computes {description}; run it on the arch it was made on, or pass "
+                "--retime to time its layers on this arch anyway")
 
 @dataclasses.dataclass(frozen=True)
 class _TraceGemm:

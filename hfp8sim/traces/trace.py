@@ -14,7 +14,7 @@ The trace is what the timing model executes and what runs are compared by.  Two 
   most ``max_macs`` MACs per layer; statistics of the operands (zeros, saturation, underflow, dynamic range)
   and all shapes and bytes are always those of the whole layer.
 
-The file (``"format": "hfp8sim-trace/1"``) holds the workload, the tensors, the seed, the scheme, the arch,
+The file (``"format": "hfp8sim-trace/2"``) holds the workload, the tensors, the seed, the scheme, the arch,
 the scaling policy and the hfp8sim version at the top, then ``layers`` in execution order.  A GEMM layer
 has ``gemm: {M, N, K, batch}`` as the datapath runs it and the statistics of
 :class:`~hfp8sim.traces.GemmRecord`; a non-GEMM layer has ``gemm: null``, its ``shape``, ``elements`` and
@@ -40,7 +40,7 @@ from ..workloads import load_workload, load_workload_file, resolve_workload
 from ..workloads.network import Network, layer_op_name
 from . import synthetic
 from .datapath_ops import DatapathOps, GemmRecord, describe_arith
-from .schema import TRACE_FORMAT, VECTOR_WORK_COUNTS, Trace
+from .schema import TRACE_FORMAT, VECTOR_WORK_COUNTS, Trace, with_digest
 from ..progress import Eta
 
 REAL_NETWORKS = {"minilm": "minilm_l6_seq128", "efficientnet_lite0": "efficientnet_lite0"}
@@ -351,5 +351,5 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
         "totals": {"layers": len(entries), "gemm_layers": len(gemms), "macs": sum(e["macs"] for e in gemms),
                    "macs_computed": sum(e["gemm"]["batch"] * e["sampled_rows"] * e["gemm"]["N"] * e["gemm"]["K"]
                                         for e in gemms)},
-        "layers": entries,
+        "layers": [with_digest(entry) for entry in entries],
     })

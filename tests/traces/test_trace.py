@@ -9,7 +9,7 @@ import pytest
 
 from hfp8sim.cli import main
 from hfp8sim.errors import Hfp8SimError, TraceError
-from hfp8sim.traces.schema import TRACE_FORMAT, Trace
+from hfp8sim.traces.schema import TRACE_FORMAT, Trace, with_digest
 from hfp8sim.traces.trace import trace_workload
 from hfp8sim.workloads import load_workload, resolve_workload
 
@@ -90,18 +90,34 @@ def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
     assert main(["trace", str(good)]) == 0 and "14 layers (5 GEMM)" in capsys.readouterr().out
     broken = json.loads(good.read_text())
     broken["layers"][3]["gemm"] = {"M": 0, "N": 1, "K": 9, "batch": 16}
+    broken["layers"][3] = with_digest(broken["layers"][3])  # a consistent digest: the field check must catch it
     assert broken["layers"][1]["name"] == "conv1.bn" and broken["layers"][1]["vector_work"]["out_elements"] > 0
     negative, typo = json.loads(good.read_text()), json.loads(good.read_text())
     negative["layers"][1]["vector_work"]["reduction"] = -1
     typo["layers"][1]["vector_work"]["elementwize"] = 3
+    negative["layers"][1], typo["layers"][1] = with_digest(negative["layers"][1]), with_digest(typo["layers"][1])
+    # edited by hand, consistently (M and macs together) but without a new digest: the digest names the layer
+    edited = json.loads(good.read_text())
+    edited["layers"][3]["gemm"]["M"] *= 2
+    edited["layers"][3]["macs"] *= 2
+    # a new digest but fields that contradict each other: the key is named
+    macs, zeros = json.loads(good.read_text()), json.loads(good.read_text())
+    macs["layers"][3]["macs"] += 1
+    zeros["layers"][3]["zero_mac_fraction"] = 1.5
+    macs["layers"][3], zeros["layers"][3] = with_digest(macs["layers"][3]), with_digest(zeros["layers"][3])
+    old = json.loads(good.read_text()) | {"format": "hfp8sim-trace/1"}
     cases = {
         "missing.json": (None, "trace file not found"),
         "text.json": ("not json", "not a JSON trace"),
-        "other.json": (json.dumps({"format": "other/1"}), "format is 'other/1', expected 'hfp8sim-trace/1'"),
+        "other.json": (json.dumps({"format": "other/1"}), "format is 'other/1', expected 'hfp8sim-trace/2'"),
         "nolayers.json": (json.dumps({"format": TRACE_FORMAT}), "missing key"),
         "broken.json": (json.dumps(broken), r"layers\[3\] \(dw\): gemm must be null or \{M, N, K, batch\}"),
         "negative.json": (json.dumps(negative),
                           r"layers\[1\] \(conv1.bn\): vector_work.reduction must be a finite number >= 0, got -1"),
+        "edited.json": (json.dumps(edited), r"layers\[3\] \(dw\): the layer was changed after it was traced"),
+        "macs.json": (json.dumps(macs), r"layers\[3\] \(dw\): macs is 36865 but gemm M\*N\*K\*batch is 36864"),
+        "zeros.json": (json.dumps(zeros), r"layers\[3\] \(dw\): zero_mac_fraction must be a fraction in \[0, 1\]"),
+        "old.json": (json.dumps(old), "format is 'hfp8sim-trace/1', expected 'hfp8sim-trace/2'"),
         "typo.json": (json.dumps(typo), r"layers\[1\] \(conv1.bn\): vector_work.elementwize is not a vector-work "
                                         "key; allowed: elementwise"),
     }
@@ -164,3 +180,19 @@ def test_a_synthetic_trace_times_exactly_like_its_workload(workload, output_kib)
             assert getattr(traced, field) == getattr(planned, field), (traced.name, field)
         streamed += planned.kind == "vector" and planned.dram_read_bytes > 0
     assert (streamed > 0) == (output_kib == 1)
+
+
+def test_a_trace_runs_only_on_the_arithmetic_and_scheme_it_was_made_with(tmp_path, tiny_cnn_trace, capsys):
+    """Its measured zeros and errors belong to the array's rounding: another arch or scheme is refused in one
+    line naming both, unless --retime says to time the layers anyway."""
+    path = tiny_cnn_trace.write(tmp_path / "t.json")
+    out = str(tmp_path / "out")
+    assert main(["run", "eyeriss_like", str(path), "--out", out]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]  # after the line that names the trace it read
+    assert err.startswith("hfp8sim: error: ") and (
+        f"{path}: traced on hfp8_core (default.yaml: 8-bit arithmetic ws 128x128, acc dlfloat16, buffer float32, "
+        "pair), but eyeriss_like computes os 12x14, acc dlfloat16") in err and "--retime" in err
+    assert main(["run", "default", str(path), "--scheme", "fp16", "--out", out]) == 2
+    assert "traced with scheme hfp8, not fp16" in capsys.readouterr().err
+    assert main(["run", "eyeriss_like", str(path), "--retime", "--out", out, "--layers", "0"]) == 0
+    assert main(["run", "default", str(path), "--out", out, "--layers", "0"]) == 0
