@@ -423,6 +423,8 @@ def zigzag_figures(run: dict, roles: dict[str, ZigzagMemory]) -> dict[str, dict[
             "sram": sum(m["energy_pj"] for name, m in memories.items()
                         if name not in per_pe and name != roles["dram"].name),
             "dram": dram["energy_pj"], "other": 0.0,
+            "sram_bytes": sum(m["read_bytes"] + m["write_bytes"] for name, m in memories.items()
+                              if name not in per_pe and name != roles["dram"].name),
             "dram_bytes": dram["read_bytes"] + dram["write_bytes"], "cycles": layer["latency_cycles"],
         }
     return figures
@@ -450,6 +452,8 @@ def hfp8sim_figures(layers: tuple[PeerLayer, ...]) -> tuple[dict[str, dict[str, 
             "registers": e["energy_pe_registers_pj"] + e["energy_sram_weight_pj"],
             "sram": e["energy_sram_input_pj"] + e["energy_sram_output_pj"], "dram": e["energy_dram_pj"],
             "other": e["energy_edge_pj"] + e["energy_noc_pj"] + e["energy_vector_pj"] + e["energy_static_pj"],
+            "sram_bytes": r.sram_input_read_bytes + r.sram_input_write_bytes + r.sram_output_read_bytes
+            + r.sram_output_write_bytes,
             "dram_bytes": r.dram_read_bytes + r.dram_write_bytes, "cycles": r.cycles, "macs": r.macs,
             "mapping": f"tile {r.tile_shape}, loop order {r.loop_order}, {r.tiles} tiles, {r.folds} folds",
         }
@@ -477,6 +481,8 @@ def layer_lines(layer: PeerLayer, ours: dict[str, float], theirs: dict[str, floa
     for key, label in ENERGY_ROWS:
         lines.append(row(label, ours[key] / 1e6, None if theirs is None else theirs[key] / 1e6, ",.2f"))
     tensors = layer.tensor_bytes
+    lines.append(row("I/O SRAM bytes (read + write)", ours["sram_bytes"],
+                     None if theirs is None else theirs["sram_bytes"], ",.0f"))
     lines.append(row("DRAM bytes", ours["dram_bytes"], None if theirs is None else theirs["dram_bytes"], ",.0f"))
     lines.append(row("  / real tensors' bytes " + f"({tensors:,})", ours["dram_bytes"] / tensors,
                      None if theirs is None else theirs["dram_bytes"] / tensors, ".2f"))
