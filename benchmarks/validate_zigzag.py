@@ -14,8 +14,8 @@ ratios; ``docs/validation.md`` explains what still differs.
 ZigZag is installed on first use into a scratch venv (default ``~/.cache/hfp8sim-peers/zigzag-venv``, or
 ``$HFP8SIM_PEERS_CACHE/zigzag-venv``, or ``--venv``), reused afterwards, and runs there in a subprocess (a
 driver written to a temporary file prints JSON); hfp8sim never imports it.  The package imports ``six``
-without declaring it, so the venv gets ``six`` too.  The first install takes a few minutes and about 0.6 GB;
-ZigZag then takes about 10 s per layer on 2 cores.
+without declaring it, so the venv gets ``six`` too.  The first install takes 2-3 minutes and about 0.45 GB;
+ZigZag then takes 25-30 s per layer on 2 shared cores.
 
 The script also converts the installed ZigZag's ``tpu_like.yaml`` into hfp8sim's arch and tech numbers
 (:func:`arch_from_zigzag`, :func:`tech_from_zigzag`) and says if they differ from the shipped files.
