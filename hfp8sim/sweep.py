@@ -697,12 +697,32 @@ def _dask_client(address: str, timeout: float):
     return client
 
 
-def _load_done(path: Path) -> dict[str, Any] | None:
+def _payload_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of a point's canonical JSON without the digest itself: an edited or damaged file fails it."""
+    body = {key: value for key, value in payload.items() if key != "digest"}
+    return hashlib.sha256(json.dumps(body, separators=(",", ":"), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_done(path: Path, point_id: str) -> tuple[dict[str, Any] | None, str]:
+    """(the finished point's payload, "") or (None, why it cannot be trusted; "" when there is no file).
+    A point found done on ``--resume`` must be this point's, complete, and unchanged since it was written."""
+    from . import __version__
+
+    if not path.exists():
+        return None, ""
     try:
         payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return payload if isinstance(payload, dict) and payload.get("status") in ("ok", "error") else None
+    except (OSError, ValueError) as exc:
+        return None, f"not readable JSON ({str(exc).splitlines()[0]})"
+    if not isinstance(payload, dict) or payload.get("status") not in ("ok", "error"):
+        return None, "not a finished point (no status ok or error)"
+    if payload.get("point_id") != point_id:
+        return None, f"holds point {payload.get('point_id')!r}"
+    if payload.get("digest") != _payload_digest(payload):
+        return None, "changed since it was written (its digest does not match its contents)"
+    if payload.get("hfp8sim_version") != __version__:
+        return None, f"written by hfp8sim {payload.get('hfp8sim_version')}, this is {__version__}"
+    return payload, ""
 
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, *, jobs: int | None = None, scheduler: str | None = None,
@@ -778,7 +798,11 @@ class _Ledger:
         (a recorded error is rerun only with ``retry_failed``)."""
         pending: list[Point] = []
         for point in self.sweep.points:
-            done = _load_done(self.points_dir / f"{point.point_id}.json") if resume else None
+            done, problem = _load_done(self.points_dir / f"{point.point_id}.json", point.point_id) if resume \
+                else (None, "")
+            if problem:
+                print(f"sweep: {self.points_dir / point.point_id}.json: {problem}; running the point again",
+                      file=sys.stderr)
             if done is not None and not (retry_failed and done["status"] != "ok"):
                 self.rows[point.index] = csv_row(point, done)
                 self.skipped.append(point.point_id)
@@ -800,6 +824,7 @@ class _Ledger:
         if payload["status"] == "lost":
             self.lost.append(point.point_id)
         else:
+            payload["digest"] = _payload_digest(payload)
             _atomic_write(self.points_dir / f"{point.point_id}.json",
                           json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str) + "\n")
             self.computed.append(point.point_id)

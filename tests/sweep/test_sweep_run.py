@@ -236,3 +236,32 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the killed sweep"
+
+
+def test_resume_recomputes_points_that_cannot_be_trusted_and_says_which(tmp_path, capsys):
+    """A point edited by hand (cycles: 1), truncated, or holding another point's results is run again on
+    --resume with a line naming its file; the untouched points are kept."""
+    out = tmp_path / "sweep"
+    argv = ["sweep", "default", "tiny_mlp", "--array", "8x8,16x16,32x32,64x64", "--out", str(out), "--jobs", "1",
+            "--no-progress"]
+    assert main(argv) == 0
+    rows = {r["point_id"]: r for r in read_rows(out)}
+    edited, truncated, swapped, kept = list(rows)
+    payload = json.loads((out / "points" / f"{edited}.json").read_text())
+    payload["summary"]["cycles"] = 1
+    (out / "points" / f"{edited}.json").write_text(json.dumps(payload))
+    text = (out / "points" / f"{truncated}.json").read_text()
+    (out / "points" / f"{truncated}.json").write_text(text[: len(text) // 2])
+    (out / "points" / f"{swapped}.json").write_text((out / "points" / f"{kept}.json").read_text())
+    capsys.readouterr()
+    assert main(argv + ["--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "(4 ok, 0 failed; 3 run, 1 found done)" in captured.out
+    err = captured.err
+    assert f"{edited}.json: changed since it was written (its digest does not match its contents); running " \
+           "the point again" in err
+    assert f"{truncated}.json: not readable JSON" in err
+    assert f"{swapped}.json: holds point '{kept}'" in err
+    again = {r["point_id"]: r for r in read_rows(out)}
+    assert {k: {f: v for f, v in r.items() if f not in ("elapsed_s", "cpu_s")} for k, r in again.items()} == \
+        {k: {f: v for f, v in r.items() if f not in ("elapsed_s", "cpu_s")} for k, r in rows.items()}
