@@ -213,5 +213,7 @@ def _print_report(results, n_layers: int) -> None:
     if vector:
         s = first.summary()
         fused = sum(1 for layer in vector if layer.fused)
-        print(f"  ({results[0][0]}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
+        folded = sum(1 for layer in vector if layer.folded)  # no work left: in their conv's weights and bias
+        print(f"  ({results[0][0]}: {len(vector) - folded} non-GEMM layers on the vector unit, {fused} fused with "
+              f"their GEMM{f', {folded} batch norms folded into their conv' if folded else ''}; "
               f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")
