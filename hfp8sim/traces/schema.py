@@ -45,6 +45,7 @@ class TraceLayer:
     shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
     elements: int = 0
     ops: int = 0
+    folded: bool = False  # a batch norm folded into its conv's weights and bias by the trace's datapath
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,8 +114,14 @@ def _layer(entry: Any, where: str) -> TraceLayer:
         if not isinstance(entry.get("elements"), int):
             raise TraceError(f"{where}: a non-GEMM layer needs an integer elements count")
         shape = tuple(int(d) for d in entry.get("shape") or (entry["elements"],))
+        folded = entry.get("folded", False)
+        if not isinstance(folded, bool):
+            raise TraceError(f"{where}: folded must be true or false, got {folded!r}")
+        if folded and (entry["op"] != "batchnorm" or entry.get("pass", "forward") != "forward"):
+            raise TraceError(f"{where}: only a forward batchnorm can be folded, not a {entry['op']} layer")
         return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs, shape=shape,
-                          elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])))
+                          elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])),
+                          folded=folded)
     if not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0 for k in GEMM_DIMS)):
         raise TraceError(f"{where}: gemm must be null or {{M, N, K, batch}} of positive integers")
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
