@@ -61,6 +61,7 @@ class LayerResult:
     vector_special_ops: float = 0.0
     vector_reduction_ops: float = 0.0
     fused: bool = False  # an elementwise layer hidden behind the GEMM that produced its input
+    folded: bool = False  # an inference batch norm folded into its conv's weights and bias: no work, no bytes
     cores: int = 1  # cores the layer ran on
     partition: str = ""  # how a GEMM layer was split over the cores
     noc_bytes: float = 0.0  # bytes moved between cores
@@ -92,6 +93,7 @@ class LayerResult:
             values[name] = mine if mine == theirs or not theirs else theirs if not mine else \
                 type(mine)()
         values["fused"] = self.fused and other.fused
+        values["folded"] = self.folded and other.folded
         values["cores"] = max(self.cores, other.cores)
         keys = list(self.energy) + [k for k in other.energy if k not in self.energy]
         values["energy"] = {k: self.energy.get(k, 0.0) + other.energy.get(k, 0.0) for k in keys}
@@ -103,7 +105,7 @@ class LayerResult:
 _DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "partition")
 _RATIOS = ("utilization", "mapping_efficiency")
 _ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
-                  if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "cores", "energy"))
+                  if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "energy"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -244,7 +244,9 @@ def _print_totals(results) -> None:
     vector = [layer for layer in first.layers if layer.kind == "vector"]
     if vector:
         fused = sum(1 for layer in vector if layer.fused)
-        print(f"  ({scheme}: {len(vector)} non-GEMM layers on the vector unit, {fused} fused with their GEMM; "
+        folded = sum(1 for layer in vector if layer.folded)  # no work left: in their conv's weights and bias
+        print(f"  ({scheme}: {len(vector) - folded} non-GEMM layers on the vector unit, {fused} fused with "
+              f"their GEMM{f', {folded} batch norms folded into their conv' if folded else ''}; "
               f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")
 
 

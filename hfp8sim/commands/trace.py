@@ -38,6 +38,9 @@ def register(sub) -> None:
                                                                   "at most 7)")
     p.add_argument("--synthetic", action="store_true",
                    help="trace a real network's shipped workload with synthetic tensors instead of real ones")
+    p.add_argument("--unfolded-batch-norm", action="store_true",
+                   help="keep inference batch norms after their conv, on the vector unit (default: folded into "
+                        "the conv's weights before quantization and its bias, as deployed)")
     p.add_argument("--quiet", action="store_true", help="no per-layer progress on stderr")
     add_formats_option(p)
     p.set_defaults(func=run_trace)
@@ -60,7 +63,8 @@ def run_trace(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     trace = trace_workload(args.workload, scheme=args.scheme, arch=args.arch, scaling=args.scaling, seed=args.seed,
                            max_rows=args.max_rows, max_macs=args.max_macs, sentences=args.sentences,
-                           images=args.images, synthetic_tensors=args.synthetic, progress=progress)
+                           images=args.images, synthetic_tensors=args.synthetic,
+                           fold_batch_norms=not args.unfolded_batch_norm, progress=progress)
     write_file_atomically(out, trace.write)
     _summarise(trace.document, time.perf_counter() - start)
     print(f"wrote {out}")
@@ -85,6 +89,8 @@ def _summarise(trace: dict, seconds: float | None) -> None:
     if totals:
         print(f"  {totals['layers']} layers ({totals['gemm_layers']} GEMM), {totals['macs'] / 1e9:.3f} G MACs, "
               f"{totals['macs_computed'] / 1e9:.3f} G computed bit-accurately{took}")
+    if trace.get("batch_norm") and any(layer["op"] == "batchnorm" for layer in trace["layers"]):
+        print(f"  batch norm: {trace['batch_norm']}")
     gemms = [layer for layer in trace["layers"] if layer["gemm"] is not None and layer.get("rel_error") is not None]
     worst = sorted(gemms, key=lambda layer: -layer["rel_error"])[:3]
     if worst:

@@ -16,9 +16,10 @@ from .inputs import PHOTO_NAMES, all_real_sentences, real_photos, real_sentences
 from .legacy_pth import read_legacy_pth
 from .minilm import BertConfig, MiniLM
 from .ops import (
-    ACTIVATION, WEIGHT, Float32Ops, Float64Ops, GemmCall, GemmOps, NumpyOps, RecordingOps, conv2d_output_size,
-    conv_weight_matrix, im2col, tf_same_padding,
+    ACTIVATION, WEIGHT, Float32Ops, Float64Ops, GemmCall, GemmOps, NumpyOps, RecordingOps, conv2d_bias,
+    conv2d_output_size, conv_weight_matrix, im2col, tf_same_padding,
 )
+from .functional import fold_batch_norm
 from .packages import MODEL_PACKAGES, fetch_models, missing_packages, pip_install_commands, require
 from .safetensors import read_safetensors
 from .wordpiece import TokenBatch, WordPieceTokenizer
@@ -43,6 +44,6 @@ __all__ = [
     "MODEL_PACKAGES", "real_sentences", "real_photos", "all_real_sentences", "PHOTO_NAMES",
     "MiniLM", "BertConfig", "WordPieceTokenizer", "TokenBatch", "EfficientNetLite0", "Classification", "preprocess",
     "GemmOps", "NumpyOps", "Float32Ops", "Float64Ops", "RecordingOps", "GemmCall", "ACTIVATION", "WEIGHT",
-    "im2col", "conv_weight_matrix", "conv2d_output_size", "tf_same_padding",
+    "im2col", "conv_weight_matrix", "conv2d_output_size", "tf_same_padding", "conv2d_bias", "fold_batch_norm",
     "read_safetensors", "read_legacy_pth",
 ]

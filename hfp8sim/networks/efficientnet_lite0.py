@@ -7,6 +7,10 @@ and TensorFlow's input normalisation ``(x - 127) / 128``; batch norm has eps 1e-
 
 Layers and GEMM names (``ops`` sees each once per forward):
 
+Batch norm is folded into the conv before it by default (:func:`~hfp8sim.networks.functional.fold_batch_norm`:
+the folded weights are what an FP8 ops object quantizes, the folded bias is added after the conv);
+``forward(..., fold_batch_norms=False)`` runs the trained weights and batch norm after the conv instead.
+
 - ``stem``: 3x3 stride-2 conv 3 -> 32, BN, ReLU6;
 - 16 MBConv blocks ``blocks.{i}``: ``blocks.{i}.expand`` 1x1 conv (absent in block 0, whose expansion is 1),
   BN, ReLU6; ``blocks.{i}.depthwise`` kxk conv with the block's stride, BN, ReLU6; ``blocks.{i}.project`` 1x1
@@ -23,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NetworkInputError, WeightFileError
-from .functional import batch_norm_affine, channel_affine, relu6, softmax
+from .functional import batch_norm_affine, channel_affine, fold_batch_norm, relu6, softmax
 from .legacy_pth import read_legacy_pth
-from .ops import ACTIVATION, WEIGHT, Float32Ops, GemmOps, tf_same_padding
+from .ops import ACTIVATION, WEIGHT, Float32Ops, GemmOps, conv2d_bias, tf_same_padding
 
 # (depthwise kernel, stride) of each MBConv block: EfficientNet-B0's stages of 1, 2, 2, 3, 3, 4, 1 blocks.
 BLOCKS = ((3, 1),
@@ -47,9 +51,11 @@ INPUT_STD = 128.0
 
 @dataclass(frozen=True)
 class _ConvBN:
-    weight: np.ndarray  # KCRS
-    scale: np.ndarray  # batch norm folded to a per-channel affine (applied after the conv, in float)
+    weight: np.ndarray  # KCRS, as trained
+    scale: np.ndarray  # unfolded: batch norm as a per-channel affine after the conv, in float
     shift: np.ndarray
+    folded_weight: np.ndarray  # folded: batch norm's scale in the weights (before they are quantized) ...
+    folded_bias: np.ndarray  # ... and its shift a bias added in the conv's output stage
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,8 @@ def _prepare(tensors: Mapping[str, np.ndarray], dtype: np.dtype, source: str) ->
         if any(s.shape != (weight.shape[0],) for s in stats):
             raise WeightFileError(source, f"batch norm {bn!r} does not match the {weight.shape[0]} channels of {conv!r}")
         scale, shift = batch_norm_affine(*stats, BATCH_NORM_EPS, dtype)
-        return _ConvBN(weight.astype(dtype), scale, shift)
+        return _ConvBN(weight.astype(dtype), scale, shift, *fold_batch_norm(weight, None, *stats, BATCH_NORM_EPS,
+                                                                             dtype))
 
     blocks = []
     for i, (kernel, stride) in enumerate(BLOCKS):
@@ -108,10 +115,15 @@ def _prepare(tensors: Mapping[str, np.ndarray], dtype: np.dtype, source: str) ->
     )
 
 
-def _conv_same(ops: GemmOps, name: str, x: np.ndarray, layer: _ConvBN, stride: int = 1,
-               groups: int = 1) -> np.ndarray:
+def _conv_same(ops: GemmOps, name: str, x: np.ndarray, layer: _ConvBN, stride: int = 1, groups: int = 1,
+               fold: bool = True) -> np.ndarray:
+    """The conv and its batch norm: folded (the conv on the folded weights, then the bias), or unfolded (the
+    conv on the trained weights, then the batch norm's scale and shift)."""
     kernel = layer.weight.shape[2:]
     padding = tf_same_padding(x.shape[2], x.shape[3], kernel, (stride, stride))
+    if fold:
+        return conv2d_bias(ops, name, x, layer.folded_weight, layer.folded_bias, (stride, stride), padding, (1, 1),
+                           groups)
     out = ops.conv2d(name, x, layer.weight, (stride, stride), padding, (1, 1), groups)
     return channel_affine(out, layer.scale, layer.shift)
 
@@ -188,8 +200,11 @@ class EfficientNetLite0:
             self._by_dtype[dtype] = _prepare(self._tensors, dtype, self.source)
         return self._by_dtype[dtype]
 
-    def forward(self, images: np.ndarray, ops: GemmOps | None = None) -> np.ndarray:
-        """Logits ``[N, 1000]`` of a preprocessed NCHW batch (``[N, 3, 224, 224]`` from :func:`preprocess`)."""
+    def forward(self, images: np.ndarray, ops: GemmOps | None = None, fold_batch_norms: bool = True) -> np.ndarray:
+        """Logits ``[N, 1000]`` of a preprocessed NCHW batch (``[N, 3, 224, 224]`` from :func:`preprocess`).
+
+        ``fold_batch_norms`` (the default, as deployed): each conv runs on its batch-norm-folded weights and adds
+        the folded bias; False runs the trained weights with batch norm after the conv, for comparison."""
         ops = ops if ops is not None else Float32Ops()
         if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1] != 3:
             shape = getattr(images, "shape", None)
@@ -197,23 +212,25 @@ class EfficientNetLite0:
                                     "(use classify() for photos)")
         weights = self._weights(np.dtype(ops.float_dtype))
         x = images.astype(weights.fc_weight.dtype, copy=False)
-        x = relu6(_conv_same(ops, "stem", x, weights.stem, stride=2))
+        fold = bool(fold_batch_norms)
+        x = relu6(_conv_same(ops, "stem", x, weights.stem, stride=2, fold=fold))
         for i, block in enumerate(weights.blocks):
             block_input = x
             if block.expand is not None:
-                x = relu6(_conv_same(ops, f"blocks.{i}.expand", x, block.expand))
+                x = relu6(_conv_same(ops, f"blocks.{i}.expand", x, block.expand, fold=fold))
             x = relu6(_conv_same(ops, f"blocks.{i}.depthwise", x, block.depthwise, stride=block.stride,
-                                 groups=x.shape[1]))
-            x = _conv_same(ops, f"blocks.{i}.project", x, block.project)
+                                 groups=x.shape[1], fold=fold))
+            x = _conv_same(ops, f"blocks.{i}.project", x, block.project, fold=fold)
             if x.shape == block_input.shape:  # stride 1 and unchanged channels: identity skip
                 x = x + block_input
-        x = relu6(_conv_same(ops, "head", x, weights.head))
+        x = relu6(_conv_same(ops, "head", x, weights.head, fold=fold))
         pooled = x.mean(axis=(2, 3))
         return ops.matmul("fc", pooled, weights.fc_weight, ACTIVATION, WEIGHT) + weights.fc_bias
 
     def classify(self, images: Mapping[str, np.ndarray] | Sequence[np.ndarray], ops: GemmOps | None = None,
-                 batch_size: int = 8) -> Classification:
-        """Preprocess and classify HxWx3 uint8 photos (a name -> image mapping, or a list named by index)."""
+                 batch_size: int = 8, fold_batch_norms: bool = True) -> Classification:
+        """Preprocess and classify HxWx3 uint8 photos (a name -> image mapping, or a list named by index);
+        ``fold_batch_norms`` as for :meth:`forward`."""
         if isinstance(images, Mapping):
             names, photos = tuple(images), list(images.values())
         else:
@@ -224,6 +241,6 @@ class EfficientNetLite0:
         if batch_size < 1:
             raise NetworkInputError(f"batch_size must be at least 1, got {batch_size}")
         inputs = np.stack([preprocess(photo) for photo in photos])
-        logits = np.concatenate([self.forward(inputs[i:i + batch_size], ops)
+        logits = np.concatenate([self.forward(inputs[i:i + batch_size], ops, fold_batch_norms)
                                  for i in range(0, len(inputs), batch_size)])
         return Classification(names, logits, softmax(logits.astype(np.float64), axis=1))

@@ -60,6 +60,21 @@ def batch_norm_affine(gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndar
     return scale.astype(dtype), shift.astype(dtype)
 
 
+def fold_batch_norm(weight: np.ndarray, bias: np.ndarray | None, gamma: np.ndarray, beta: np.ndarray,
+                    running_mean: np.ndarray, running_var: np.ndarray, eps: float,
+                    dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """An inference batch norm folded into the conv (or linear) before it, as deployment toolchains fold it
+    at load, before the weights are quantized: with ``s = gamma / sqrt(var + eps)`` per output channel,
+    ``w' = w * s`` (axis 0 of the KCRS or ``[out, in]`` weight) and ``b' = (b - mean) * s + beta`` (``b`` 0
+    when the layer has no bias).  Computed in float64 and rounded once to ``dtype``, so every folded value is
+    the correctly rounded fold of the trained float32 values."""
+    scale = gamma.astype(np.float64) / np.sqrt(running_var.astype(np.float64) + eps)
+    conv_bias = np.zeros(weight.shape[0]) if bias is None else bias.astype(np.float64)
+    folded_weight = weight.astype(np.float64) * scale.reshape((-1,) + (1,) * (weight.ndim - 1))
+    folded_bias = (conv_bias - running_mean.astype(np.float64)) * scale + beta.astype(np.float64)
+    return folded_weight.astype(dtype), folded_bias.astype(dtype)
+
+
 def channel_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """``x * scale + shift`` per channel of an NCHW tensor."""
     return x * scale[None, :, None, None] + shift[None, :, None, None]

@@ -120,6 +120,14 @@ def _check_roles(name: str, *roles: str) -> None:
             raise NetworkOpError(f"{name}: operand role {role!r} is not one of {ROLES}")
 
 
+def conv2d_bias(ops: GemmOps, name: str, x: np.ndarray, w: np.ndarray, bias: np.ndarray, stride: Pair = (1, 1),
+                padding: Padding = (0, 0, 0, 0), dilation: Pair = (1, 1), groups: int = 1) -> np.ndarray:
+    """``ops.conv2d`` then a per-output-channel ``bias`` added in ``ops.float_dtype``: the output stage of a
+    conv with a bias (a folded batch norm's shift), after the array's accumulation."""
+    out = ops.conv2d(name, x, w, stride, padding, dilation, groups)
+    return out + bias.astype(ops.float_dtype, copy=False)[None, :, None, None]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # reference arithmetic in numpy floats
 

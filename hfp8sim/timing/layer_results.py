@@ -72,5 +72,6 @@ def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, *
     return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=exposed, dram_read_bytes=dram_read,
                        dram_write_bytes=dram_write, vector_cycles=busy, vector_elementwise_ops=work.elementwise,
                        vector_special_ops=work.special, vector_reduction_ops=work.reduction, fused=fused,
+                       folded=work.folded,
                        sram_read_bytes=on_chip_read, sram_write_bytes=on_chip_write,
                        sram_output_read_bytes=on_chip_read, sram_output_write_bytes=on_chip_write)

@@ -23,7 +23,8 @@ amax at 16 instead of 448, the price of its FP16 sums.  16-bit operands are only
 
 Every call appends a :class:`GemmRecord`: shapes and formats, bytes, GEMM dimensions as the datapath runs
 them, zero codes, saturations and underflows, dynamic range, the error against float32 on the same
-(unquantized) inputs, and a SHA-256 of the accumulated values so that runs can be compared bit for bit.
+(unquantized) inputs, a SHA-256 of each operand's codes and of the accumulated values, so that runs (and the
+weights they quantized) can be compared bit for bit.
 
 Equivalences used for speed, both exact: a GEMM with fewer than :data:`TRANSPOSE_BELOW_COLUMNS` columns (a
 depthwise convolution has one per group) is computed as ``C^T = B^T A^T``: every output element is still the
@@ -76,6 +77,7 @@ class OperandRecord:
     saturated: int  # |x * scale| above the format's largest finite value (clamped to it)
     underflow: int  # non-zero inputs encoded to zero
     dynamic_range_log2: float | None  # log2(max |x| / min non-zero |x|); None when all are zero
+    codes_sha256: str = ""  # of the encoded codes as the datapath reads them (op layout, little-endian)
 
     @property
     def elements(self) -> int:
@@ -187,7 +189,13 @@ def _operand_record(x: np.ndarray, scaled: np.ndarray, codes: np.ndarray, spec: 
         bytes=math.ceil(count * spec.bits / 8), scale_log2_min=float(scale_log2.min()),
         scale_log2_max=float(scale_log2.max()),
         zero_fraction=float(np.count_nonzero(zero_codes) / count) if count else 0.0,
-        saturated=saturated, underflow=underflow, dynamic_range_log2=dynamic_range)
+        saturated=saturated, underflow=underflow, dynamic_range_log2=dynamic_range, codes_sha256=codes_sha256(codes))
+
+
+def codes_sha256(codes: np.ndarray) -> str:
+    """SHA-256 of an operand's codes (C order, little-endian): equal hashes mean the datapath read the same
+    bits, e.g. the same folded and quantized weights."""
+    return hashlib.sha256(np.ascontiguousarray(codes, dtype=codes.dtype.newbyteorder("<")).tobytes()).hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -496,5 +504,6 @@ def _four(value) -> tuple[int, int, int, int]:
 
 
 __all__ = ["DatapathOps", "GemmRecord", "OperandRecord", "SCALINGS", "TRANSPOSE_BELOW_COLUMNS",
-           "accumulate_any_order", "accumulator_limit", "arithmetic_for_arch", "describe_arith", "summarize_by_layer",
+           "accumulate_any_order", "accumulator_limit", "arithmetic_for_arch", "codes_sha256", "describe_arith",
+           "summarize_by_layer",
            "values_sha256"]

@@ -55,6 +55,7 @@ class TraceLayer:
     # the lane operations and tensor elements the workload layer asked of the vector unit, as recorded (traces
     # written before this key existed rebuild it from op, shape and counts)
     vector_work: dict[str, float] | None = None
+    folded: bool = False  # a batch norm folded into its conv's weights and bias by the trace's datapath
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,9 +162,17 @@ def _layer(entry: Any, where: str) -> TraceLayer:
         if math.prod(shape) != entry["elements"]:
             raise TraceError(f"{where}: elements is {entry['elements']} but the shape {list(shape)} holds "
                              f"{math.prod(shape)}")
+        folded = entry.get("folded", False)
+        if not isinstance(folded, bool):
+            raise TraceError(f"{where}: folded must be true or false, got {folded!r}")
+        if folded and (entry["op"] != "batchnorm" or entry.get("pass", "forward") != "forward"):
+            raise TraceError(f"{where}: only a forward batchnorm can be folded, not a {entry['op']} layer")
+        work = _vector_work(entry.get("vector_work"), where)
+        if work is not None and work["folded"] != folded:
+            raise TraceError(f"{where}: folded is {folded} but vector_work.folded is {work['folded']}")
         return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs, shape=shape,
                           elements=entry["elements"], ops=int(entry.get("ops", entry["elements"])),
-                          vector_work=_vector_work(entry.get("vector_work"), where))
+                          vector_work=work, folded=folded)
     if not (isinstance(gemm, dict) and all(isinstance(gemm.get(k), int) and gemm[k] > 0 for k in GEMM_DIMS)):
         raise TraceError(f"{where}: gemm must be null or {{M, N, K, batch}} of positive integers")
     _check_gemm_counts(entry, gemm, where)
@@ -181,20 +190,21 @@ def _vector_work(work: Any, where: str) -> dict[str, float] | None:
     if work is None:
         return None
     if not isinstance(work, dict):
-        raise TraceError(f"{where}: vector_work must be a mapping of {', '.join(VECTOR_WORK_COUNTS)}, fusable")
-    unknown = sorted(set(work) - set(VECTOR_WORK_COUNTS) - {"fusable"})
+        raise TraceError(f"{where}: vector_work must be a mapping of {', '.join(VECTOR_WORK_COUNTS)}, fusable, folded")
+    unknown = sorted(set(work) - set(VECTOR_WORK_COUNTS) - {"fusable", "folded"})
     if unknown:
         raise TraceError(f"{where}: vector_work.{unknown[0]} is not a vector-work key; allowed: "
-                         f"{', '.join(VECTOR_WORK_COUNTS)}, fusable")
+                         f"{', '.join(VECTOR_WORK_COUNTS)}, fusable, folded")
     counts = {}
     for key in VECTOR_WORK_COUNTS:
         value = work.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
             raise TraceError(f"{where}: vector_work.{key} must be a finite number >= 0, got {value!r}")
         counts[key] = float(value)
-    if not isinstance(work.get("fusable", False), bool):
-        raise TraceError(f"{where}: vector_work.fusable must be true or false, got {work['fusable']!r}")
-    return counts | {"fusable": work.get("fusable", False)}
+    for flag in ("fusable", "folded"):
+        if not isinstance(work.get(flag, False), bool):
+            raise TraceError(f"{where}: vector_work.{flag} must be true or false, got {work[flag]!r}")
+    return counts | {"fusable": work.get("fusable", False), "folded": work.get("folded", False)}
 
 
 def _stable(value):

@@ -96,7 +96,7 @@ def _trace_vector_work(layer: TraceLayer) -> VectorWork:
         if op == "softmax":
             return Softmax(name=layer.name, rows=math.prod(shape[:-1]), cols=shape[-1]).vector_work()
         if op in ("layernorm", "batchnorm", "lrn"):
-            return Norm(name=layer.name, kind=op, shape=shape).vector_work()
+            return Norm(name=layer.name, kind=op, shape=shape, folded=layer.folded).vector_work()
     except Hfp8SimError:
         pass
     elements, ops = float(layer.elements), float(layer.ops)

@@ -24,6 +24,7 @@ same inputs and seed give the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -109,6 +110,7 @@ def _gemm_entry(record: GemmRecord, layer=None) -> dict:
             f"{side}_scale_log2": [operand.scale_log2_min, operand.scale_log2_max],
             f"zero_fraction_{side}": operand.zero_fraction, f"saturated_{side}": operand.saturated,
             f"underflow_{side}": operand.underflow, f"dynamic_range_log2_{side}": operand.dynamic_range_log2,
+            f"{side}_codes_sha256": operand.codes_sha256,
         })
     if layer is not None:
         entry["inputs"] = list(layer.inputs)
@@ -124,7 +126,8 @@ def _vector_entry(layer, batch: int = 1) -> dict:
               for key in VECTOR_WORK_COUNTS for value in [getattr(work, key) * batch]}
     return {"name": layer.name, "op": layer_op_name(layer), "pass": layer.pass_, "gemm": None,
             "inputs": list(layer.inputs), "shape": shape, "elements": int(layer.elements) * batch,
-            "ops": int(layer.ops) * batch, "vector_work": counts | {"fusable": work.fusable}}
+            "ops": int(layer.ops) * batch, "vector_work": counts | {"fusable": work.fusable, "folded": work.folded},
+            **({"folded": bool(layer.folded)} if layer_op_name(layer) == "batchnorm" else {})}
 
 
 def sample_rows(m: int, limit: int) -> np.ndarray | None:
@@ -279,7 +282,22 @@ def trace_minilm(ops: DatapathOps, *, sentences: int, seed: int, progress: Progr
     return _real_entries(template, ops.records, sentences), inputs, outputs
 
 
-def trace_efficientnet(ops: DatapathOps, *, images: int, progress: Progress | None = None):
+def _with_batch_norms(network: Network, fold: bool) -> Network:
+    """``network`` with its batch norms folded (as loaded) or all kept on the vector unit."""
+    return network if network.fold_batch_norms == fold else dataclasses.replace(network, fold_batch_norms=fold)
+
+
+def _check_batch_norms_folded(template: Network, folded: bool) -> None:
+    """The datapath folded every batch norm of the forward (or none): the workload the trace follows must
+    say the same of each, or the timing model would charge work the datapath did not do (or the reverse)."""
+    disagree = [layer.name for layer in template.layers if layer.op_name == "batchnorm" and layer.folded != folded]
+    if disagree:
+        raise TraceError(f"the forward {'folded' if folded else 'did not fold'} batch norm, but the shipped "
+                         f"workload {template.name} says {disagree[0]} is {'not ' if folded else ''}folded")
+
+
+def trace_efficientnet(ops: DatapathOps, *, images: int, fold_batch_norms: bool = True,
+                       progress: Progress | None = None):
     from ..networks import PHOTO_NAMES, Float32Ops, load_efficientnet_lite0, preprocess, real_photos
 
     if not 1 <= images <= len(PHOTO_NAMES):
@@ -288,9 +306,11 @@ def trace_efficientnet(ops: DatapathOps, *, images: int, progress: Progress | No
     photos = real_photos(PHOTO_NAMES[:images])
     batch = np.stack([preprocess(photo) for photo in photos.values()])
     template = load_workload(resolve_workload(REAL_NETWORKS["efficientnet_lite0"]))
+    template = _with_batch_norms(template, fold_batch_norms)
+    _check_batch_norms_folded(template, fold_batch_norms)
     ops.progress = _gemm_progress(template, images, progress)
-    logits = model.forward(batch, ops)
-    reference = model.forward(batch, Float32Ops())
+    logits = model.forward(batch, ops, fold_batch_norms)
+    reference = model.forward(batch, Float32Ops(), fold_batch_norms)
     top1, ref_top1 = logits.argmax(axis=1), reference.argmax(axis=1)
     top5 = np.argsort(-logits, axis=1, kind="stable")[:, :5]
     inputs = {"network": "EfficientNet-Lite0", "images": list(photos), "size": [224, 224], "layout": template.name}
@@ -305,14 +325,27 @@ def trace_efficientnet(ops: DatapathOps, *, images: int, progress: Progress | No
 # the trace
 
 
+def _batch_norm_record(entries: list[dict], fold: bool, real: bool) -> str:
+    folded = sum(1 for e in entries if e.get("folded"))
+    kept = sum(1 for e in entries if e["op"] == "batchnorm" and not e.get("folded"))
+    how = ("w' = w * gamma/sqrt(var+eps), b' = (b - mean) * gamma/sqrt(var+eps) + beta, folded before "
+           "quantization; the bias added after the conv" if real else "synthetic weights stand for the folded ones")
+    if not fold:
+        return f"unfolded (explicitly): {kept} batch norms run after their conv on the vector unit"
+    return f"{folded} folded into their conv ({how}); {kept} kept on the vector unit"
+
+
 def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
                    arch: ArchConfig | str | Path | None = None, scaling: str = "per_tensor", seed: int = 0,
                    max_rows: int = DEFAULT_MAX_ROWS, max_macs: int = DEFAULT_MAX_MACS,
                    sentences: int = DEFAULT_SENTENCES, images: int = DEFAULT_IMAGES, synthetic_tensors: bool = False,
-                   progress: Progress | None = None) -> Trace:
+                   fold_batch_norms: bool = True, progress: Progress | None = None) -> Trace:
     """The layer trace of ``workload`` (a real network name, a shipped workload name or a workload file).
 
     ``synthetic_tensors`` traces a real network's shipped workload with synthetic tensors instead.
+    ``fold_batch_norms`` (the default) folds inference batch norms into their convs (the real network's
+    datapath runs the folded, then quantized, weights; the trace marks those norms ``folded``); False keeps
+    them after the conv, on the vector unit, for comparison.
     """
     arch_config = resolve_arch(arch)
     ops = DatapathOps.from_arch(arch_config, scheme, scaling)
@@ -326,14 +359,15 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
         if name == "minilm":
             entries, inputs, outputs = trace_minilm(ops, sentences=sentences, seed=seed, progress=progress)
         else:
-            entries, inputs, outputs = trace_efficientnet(ops, images=images, progress=progress)
+            entries, inputs, outputs = trace_efficientnet(ops, images=images, fold_batch_norms=fold_batch_norms,
+                                                          progress=progress)
         workload_name, tensors = name, "real"
     else:
         try:
             path = resolve_workload(REAL_NETWORKS.get(name, name))
         except WorkloadError as exc:
             raise WorkloadError(f"{exc.detail}; real networks: {', '.join(REAL_NETWORKS)}", file=exc.file) from None
-        network = load_workload_file(path)  # YAML, ONNX or a SCALE-Sim topology
+        network = _with_batch_norms(load_workload_file(path), fold_batch_norms)  # YAML, ONNX, SCALE-Sim
         entries = trace_synthetic(network, ops, seed=seed, max_rows=max_rows, max_macs=max_macs, progress=progress)
         workload_name, tensors, outputs = network.name, f"synthetic (seed {seed})", None
         inputs = {"workload_file": path.name, "max_rows": max_rows, "max_macs": max_macs,
@@ -348,6 +382,7 @@ def trace_workload(workload: str | Path, *, scheme: str | Scheme | None = None,
                     else ops.margin,
                     "activations": "per tensor, from each call's own amax"},
         "hfp8sim_version": __version__,
+        "batch_norm": _batch_norm_record(entries, fold_batch_norms, real),
         "totals": {"layers": len(entries), "gemm_layers": len(gemms), "macs": sum(e["macs"] for e in gemms),
                    "macs_computed": sum(e["gemm"]["batch"] * e["sampled_rows"] * e["gemm"]["N"] * e["gemm"]["K"]
                                         for e in gemms)},

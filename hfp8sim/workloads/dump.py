@@ -55,6 +55,8 @@ def network_to_data(network: Network) -> dict[str, Any]:
         data["source"] = network.source
     if network.notes:
         data["notes"] = network.notes
+    if not network.fold_batch_norms:
+        data["fold_batch_norms"] = False
     data["layers"] = layers
     return data
 
@@ -107,6 +109,8 @@ def format_workload(data: dict[str, Any], header: str = "") -> str:
     for key in ("source", "notes"):
         if data.get(key):
             out.append(_text_field(key, data[key]))
+    if "fold_batch_norms" in data:
+        out.append(f"fold_batch_norms: {_scalar(data['fold_batch_norms'])}\n")
     if data.get("defaults"):
         out.append("defaults:\n")
         for op, fields in data["defaults"].items():

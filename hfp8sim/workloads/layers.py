@@ -220,7 +220,8 @@ class VectorWork:
     * ``reduction``: max/sum over rows (softmax, norms) and pooling windows: one lane-op per input element.
 
     ``in_elements`` and ``out_elements`` are the tensor elements read and written; ``fusable`` marks
-    element-wise work that can ride on the producing GEMM's output drain.
+    element-wise work that can ride on the producing GEMM's output drain; ``folded`` marks a layer that was
+    folded into its producer's weights and bias at load (an inference batch norm): it has no work at all.
     """
 
     elementwise: float = 0.0
@@ -229,6 +230,7 @@ class VectorWork:
     in_elements: float = 0.0
     out_elements: float = 0.0
     fusable: bool = False
+    folded: bool = False
 
     @property
     def lane_ops(self) -> float:
@@ -791,6 +793,11 @@ class Norm(ShapedLayer):
 
     ``elements`` and ``channels`` are what the vector unit needs: the inference cost is one scale-and-shift
     per element (batchnorm), a mean/variance per row of ``channels`` (layernorm).
+
+    ``folded``: an inference batch norm folded into the weights and bias of the conv or linear layer that
+    produces its input (the :class:`~hfp8sim.workloads.network.Network` decides, see
+    :func:`~hfp8sim.workloads.network.folds_batch_norm`); it then costs nothing on the vector unit and moves
+    no bytes: the per-channel scale is in the weights and the shift is the GEMM's output-stage bias.
     """
 
     op: ClassVar[str] = "norm"
@@ -801,10 +808,14 @@ class Norm(ShapedLayer):
 
     kind: str
     size: int = 1
+    folded: bool = False
 
     def _check_fields(self) -> None:
         if self.kind in ("batchnorm", "lrn") and len(self.shape) < 2:
             raise _fail(self.name, f"{self.kind} needs at least N,C axes, got shape {_fmt_shape(self.shape)}")
+        if self.folded and (self.kind != "batchnorm" or self.pass_ != "forward"):
+            raise _fail(self.name, f"only a forward batchnorm folds into its producer's weights, not a "
+                                   f"{self.kind} in pass {self.pass_}")
 
     @property
     def channels(self) -> int:
@@ -838,7 +849,9 @@ class Norm(ShapedLayer):
         if self.kind == "layernorm":  # mean and variance, normalise, scale and shift; rsqrt per row
             return VectorWork(elementwise=3 * n, special=float(self.rows), reduction=2 * n, in_elements=n,
                               out_elements=n)  # fmt: skip
-        if self.kind == "batchnorm":  # inference: folded into one scale and one shift per element
+        if self.kind == "batchnorm" and self.folded:  # in the producer's weights and output-stage bias
+            return VectorWork(folded=True)
+        if self.kind == "batchnorm":  # inference: one scale and one shift per element
             return VectorWork(elementwise=2 * n, in_elements=n, out_elements=n, fusable=True)
         return VectorWork(elementwise=float(self.ops), special=n, in_elements=n, out_elements=n)  # lrn
 

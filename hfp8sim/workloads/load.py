@@ -5,6 +5,7 @@
     name: tiny_cnn
     source: hand-written test network          # optional: where the shapes come from
     notes: ...                                  # optional: modelling choices
+    fold_batch_norms: true                      # optional: inference batch norms fold into their conv
     defaults:                                   # optional: fields given to every layer of an op
       conv2d: {N: 1}
     layers:
@@ -179,6 +180,7 @@ class _TopModel(pydantic.BaseModel):
     name: Annotated[str, Field(min_length=1)]
     source: str = ""
     notes: str = ""
+    fold_batch_norms: bool = True
     defaults: dict[str, dict[str, Any]] = {}
     layers: Annotated[list[Any], Field(min_length=1)]
 
@@ -295,7 +297,8 @@ def parse_workload(data: Any, source: str = "<data>") -> Network:
     # the network re-checks every connection and locates its errors as layers[i] (name): relocate those to
     # the path in the file (which differs inside repeat blocks)
     try:
-        return Network(top.name, tuple(layers), source=top.source, notes=top.notes, file=source)
+        return Network(top.name, tuple(layers), source=top.source, notes=top.notes, file=source,
+                       fold_batch_norms=top.fold_batch_norms)
     except WorkloadError as exc:
         raise _relocate(exc, models, source) from None
 

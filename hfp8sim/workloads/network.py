@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .. import limits
 from ..errors import WorkloadError
-from .layers import Conv2d, Layer, MatMul
+from .layers import Conv2d, Layer, MatMul, Norm
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class Network:
 
     ``source`` says where the shapes come from (a model definition, a paper); ``notes`` records modelling
     choices (what is folded, which variant); ``file`` is the file it was read from, used in error messages.
+
+    ``fold_batch_norms`` (the default): every batch norm that :func:`folds_batch_norm` allows is marked
+    ``folded`` (its scale and shift live in the producing conv's weights and bias; no vector work); False
+    keeps every batch norm on the vector unit, for comparison.
     """
 
     name: str
@@ -29,6 +34,7 @@ class Network:
     source: str = ""
     notes: str = ""
     file: str = ""
+    fold_batch_norms: bool = True
     _index: dict[str, int] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +61,29 @@ class Network:
             self._check_size(i, layer)
             index[layer.name] = i
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "layers", self._batch_norms_folded())
+
+    def _batch_norms_folded(self) -> tuple[Layer, ...]:
+        """The layers with each batch norm's ``folded`` set as :func:`folds_batch_norm` (and
+        ``fold_batch_norms``) decide; a batch norm marked folded that cannot fold is an error."""
+        training = any(layer.pass_ != "forward" for layer in self.layers)
+        readers: dict[str, int] = {}
+        for layer in self.layers:
+            for producer in set(layer.producers):
+                readers[producer] = readers.get(producer, 0) + 1
+        layers = list(self.layers)
+        for i, layer in enumerate(layers):
+            if not (isinstance(layer, Norm) and layer.kind == "batchnorm"):
+                continue
+            producer = self.layers[self._index[layer.producers[0]]] if layer.producers else None
+            can_fold = producer is not None and folds_batch_norm(layer, producer, readers[producer.name], training)
+            if layer.folded and not can_fold:
+                raise WorkloadError("marked folded, but a batch norm folds only into a forward conv2d or linear "
+                                    "matmul whose output it alone reads, in a network without backward passes",
+                                    file=self.file or None, key_path=f"layers[{i}] ({layer.name})")
+            if layer.folded != (can_fold and self.fold_batch_norms):
+                layers[i] = dataclasses.replace(layer, folded=can_fold and self.fold_batch_norms)
+        return tuple(layers)
 
     def _check_size(self, i: int, layer: Layer) -> None:
         """A GEMM larger than ``limits.MAX_GEMM_MACS`` is refused here, where every importer's network passes,
@@ -167,6 +196,23 @@ class Network:
             f"{self.name}: {len(self.layers)} layers ({len(self.gemm_layers())} on the array), "
             f"{self.macs:,} MACs ({self.macs / 1e9:.3f} G)\n  {ops}"
         )
+
+
+def folds_batch_norm(norm: Layer, producer: Layer, producer_readers: int, training: bool) -> bool:
+    """Whether an inference batch norm folds into its producer's weights and bias at load, as deployment
+    toolchains do (``w' = w * gamma / sqrt(var + eps)`` per output channel, ``b' = (b - mean) * gamma /
+    sqrt(var + eps) + beta``): a forward ``batchnorm`` fed by a forward conv2d or a linear matmul (its B
+    operand a weight, one GEMM), whose output nothing else reads (``producer_readers`` == 1: the
+    unnormalised output would be lost), in a network with no backward pass (``training``: training
+    normalises with each batch's own statistics, which no load-time constant can hold)."""
+    if training or not (isinstance(norm, Norm) and norm.kind == "batchnorm" and norm.pass_ == "forward"):
+        return False
+    if producer.pass_ != "forward" or producer_readers != 1:
+        return False
+    if isinstance(producer, Conv2d):
+        return True
+    return isinstance(producer, MatMul) and producer.b_role == "weight" and producer.a_role != "weight" \
+        and producer.batch == 1
 
 
 def layer_op_name(layer: Layer) -> str:

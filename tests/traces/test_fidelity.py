@@ -31,9 +31,10 @@ def test_study_writes_measured_results(study):
     assert int(hfp8["inputs"]) == 12 and 0.994 < float(hfp8["mean_cosine"]) < 0.999
     assert float(by_case[("minilm", "fp8_e5m2", "per_tensor", ALL_FP8)]["mean_cosine"]) < float(hfp8["mean_cosine"])
     effnet = by_case[("efficientnet_lite0", "hfp8", "per_channel", ALL_FP8)]
-    assert (effnet["top1_agreement"], effnet["top5_agreement"], effnet["inputs"]) == ("3", "7", "7")
+    # batch norm folded into the weights before quantization (measured; 3/7 and 5/7 when it ran unfolded)
+    assert (effnet["top1_agreement"], effnet["top5_agreement"], effnet["inputs"]) == ("4", "7", "7")
     fixed = by_case[("efficientnet_lite0", "hfp8", "per_channel", "depthwise convs in float16")]
-    assert int(fixed["top1_agreement"]) == 5 and float(fixed["logit_rel_error"]) < float(effnet["logit_rel_error"])
+    assert int(fixed["top1_agreement"]) == 6 and float(fixed["logit_rel_error"]) < float(effnet["logit_rel_error"])
     with (study / "fidelity_layers.csv").open(newline="") as handle:
         layers = list(csv.DictReader(handle))
     assert len(layers) == 2 * 48 + 2 * 50  # every GEMM layer of every case
@@ -50,8 +51,8 @@ def test_report_states_the_findings_from_the_files(study):
     text = (study / "fidelity.md").read_text()
     assert "**MiniLM under `hfp8` meets the target**" in text
     assert "**FP8 falls short on MiniLM with `fp8_e5m2`" in text
-    assert "**FP8 falls short on EfficientNet-Lite0.**" in text and "top-1 5/7" in text
-    assert "| hfp8 | float8_e4m3b11fnuz | per_channel | all GEMMs in the scheme | 3/7 | 7/7 |" in text
+    assert "**FP8 falls short on EfficientNet-Lite0.**" in text and "top-1 6/7" in text
+    assert "| hfp8 | float8_e4m3b11fnuz | per_channel | all GEMMs in the scheme | 4/7 | 7/7 |" in text
 
 
 def test_findings_follow_the_numbers():

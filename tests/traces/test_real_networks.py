@@ -35,12 +35,14 @@ def test_efficientnet_per_channel_keeps_top1_where_it_does(efficientnet, photos,
     reference = efficientnet.classify(photos, Float32Ops())
     fp8 = efficientnet.classify(photos, DatapathOps("hfp8", single_product_arith, "per_channel"))
     kept = {name for name, a, b in zip(fp8.names, fp8.top1, reference.top1) if a == b}
-    # measured: coffee, rocket and motorcycle keep their class; the cat becomes another cat (285 for 282)
-    assert kept == {"coffee", "rocket", "motorcycle_left"}
+    # measured, batch norm folded into the weights before quantization (the default): coffee, rocket,
+    # motorcycle and astronaut keep their class; the cat becomes another cat (285 for 282).  Unfolded (batch
+    # norm after the conv in float32) the astronaut is lost too and the logit error is 0.54.
+    assert kept == {"coffee", "rocket", "motorcycle_left", "astronaut"}
     assert dict(zip(fp8.names, fp8.top1.tolist()))["chelsea"] == 285
     assert all(reference.top1[i] in fp8.top_k(5)[i] for i in range(len(photos)))  # top-5 keeps all 7
     relative = np.linalg.norm(fp8.logits - reference.logits) / np.linalg.norm(reference.logits)
-    assert 0.4 < relative < 0.7  # measured 0.54
+    assert 0.43 < relative < 0.53  # measured 0.481
 
 
 def test_real_efficientnet_trace_on_the_default_core(efficientnet, photos, default_arch):
