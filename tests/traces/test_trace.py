@@ -91,11 +91,11 @@ def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
     broken = json.loads(good.read_text())
     broken["layers"][3]["gemm"] = {"M": 0, "N": 1, "K": 9, "batch": 16}
     broken["layers"][3] = with_digest(broken["layers"][3])  # a consistent digest: the field check must catch it
-    assert broken["layers"][1]["name"] == "conv1.bn" and broken["layers"][1]["vector_work"]["out_elements"] > 0
+    assert broken["layers"][2]["name"] == "conv1.relu" and broken["layers"][2]["vector_work"]["out_elements"] > 0
     negative, typo = json.loads(good.read_text()), json.loads(good.read_text())
-    negative["layers"][1]["vector_work"]["reduction"] = -1
-    typo["layers"][1]["vector_work"]["elementwize"] = 3
-    negative["layers"][1], typo["layers"][1] = with_digest(negative["layers"][1]), with_digest(typo["layers"][1])
+    negative["layers"][2]["vector_work"]["reduction"] = -1
+    typo["layers"][2]["vector_work"]["elementwize"] = 3
+    negative["layers"][2], typo["layers"][2] = with_digest(negative["layers"][2]), with_digest(typo["layers"][2])
     # edited by hand, consistently (M and macs together) but without a new digest: the digest names the layer
     edited = json.loads(good.read_text())
     edited["layers"][3]["gemm"]["M"] *= 2
@@ -113,12 +113,12 @@ def test_trace_files_are_checked(tmp_path, tiny_cnn_trace, capsys):
         "nolayers.json": (json.dumps({"format": TRACE_FORMAT}), "missing key"),
         "broken.json": (json.dumps(broken), r"layers\[3\] \(dw\): gemm must be null or \{M, N, K, batch\}"),
         "negative.json": (json.dumps(negative),
-                          r"layers\[1\] \(conv1.bn\): vector_work.reduction must be a finite number >= 0, got -1"),
+                          r"layers\[2\] \(conv1.relu\): vector_work.reduction must be a finite number >= 0, got -1"),
         "edited.json": (json.dumps(edited), r"layers\[3\] \(dw\): the layer was changed after it was traced"),
         "macs.json": (json.dumps(macs), r"layers\[3\] \(dw\): macs is 36865 but gemm M\*N\*K\*batch is 36864"),
         "zeros.json": (json.dumps(zeros), r"layers\[3\] \(dw\): zero_mac_fraction must be a fraction in \[0, 1\]"),
         "old.json": (json.dumps(old), "format is 'hfp8sim-trace/1', expected 'hfp8sim-trace/2'"),
-        "typo.json": (json.dumps(typo), r"layers\[1\] \(conv1.bn\): vector_work.elementwize is not a vector-work "
+        "typo.json": (json.dumps(typo), r"layers\[2\] \(conv1.relu\): vector_work.elementwize is not a vector-work "
                                         "key; allowed: elementwise"),
     }
     for name, (text, message) in cases.items():
