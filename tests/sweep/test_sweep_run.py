@@ -236,3 +236,13 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the killed sweep"
+
+
+def test_points_csv_and_point_files_hold_whole_cycles(local_sweep):
+    """A cycle-level simulator counts whole cycles: points.csv cells are integers, as are the point files'."""
+    columns = ("cycles", "compute_cycles", "stall_cycles", "fold_cycles", "port_stall_cycles", "vector_cycles")
+    for row in read_rows(local_sweep):
+        assert all(row[column].isdigit() for column in columns), row
+        payload = read_point(local_sweep, row["point_id"])
+        assert all(type(payload["summary"][column]) is int for column in columns)
+        assert all(type(layer["cycles"]) is int for layer in payload["layers"])
