@@ -12,6 +12,7 @@ import re
 
 import pytest
 import simpy
+import yaml
 
 from hfp8sim.cli import main
 from hfp8sim.config.arch import load_arch, parse_arch
@@ -19,11 +20,16 @@ from hfp8sim.core.cycles import whole_cycles
 from hfp8sim.errors import ConfigError
 from hfp8sim.io import ARCH_CONFIGS
 from hfp8sim.reports.timeline import chrome_trace
-from hfp8sim.run import simulate_network
+from hfp8sim.run import core_model, simulate_network
 from hfp8sim.schedule.fold_latency import gemm_cycles
+from hfp8sim.schedule.mapper import build_schedule, candidates
+from hfp8sim.schedule.search import _candidate_bound, _flow_shop_bound, gemm_problem
 from hfp8sim.timing.chip import Noc, NocSpec
 from hfp8sim.timing.engine import DramChannel
-from hfp8sim.workloads import load_workload, resolve_workload
+from hfp8sim.timing.simulator import CoreSimulator
+from hfp8sim.workloads import Network, load_workload, resolve_workload
+from hfp8sim.workloads.scalesim_import import import_scalesim_csv
+from tests.conftest import WORKLOAD_DATA
 from tests.timing.conftest import BASE, make_arch, one_gemm
 
 CYCLE_FIELDS = ("cycles", "compute_cycles", "stall_cycles", "fold_cycles", "port_stall_cycles", "vector_cycles")
@@ -125,3 +131,54 @@ def test_run_files_hold_integer_cycles(tmp_path):
     events = json.loads(timeline.read_text())["traceEvents"]
     assert type(json.loads(timeline.read_text())["otherData"]["total_cycles"]) is int
     assert all(type(e["args"]["cycles"]) is int for e in events if e["ph"] == "X")
+
+
+@pytest.mark.parametrize(("dims", "bw", "pad_kib"), [((30, 21, 26, 1), 4.4, 0.25), ((13, 37, 19, 2), 13.3, 0.25),
+                                                     ((45, 9, 50, 1), 1.7, 0.5), ((16, 16, 16, 3), 0.9, 0.25)])
+def test_search_bounds_stay_below_the_simulated_cycles_of_every_candidate(dims, bw, pad_kib):
+    """The branch and bound prunes on these bounds: with transfers rounded up per transfer they must still
+    never exceed what the simulation gives, candidate by candidate (fractional bandwidths on purpose)."""
+    m, n, k, batch = dims
+    pad = {"size_kib": pad_kib, "read_bytes_per_cycle": 3.5, "write_bytes_per_cycle": 5.5}
+    arch = make_arch(**{"array.overlap_folds": True, "dram": {"bw_bytes_per_cycle": bw, "latency_cycles": 7},
+                        "scratchpads": {"input": pad, "weight": pad, "output": dict(pad, size_kib=pad_kib * 4)}})
+    model = core_model(arch)
+    sim = CoreSimulator.of(model)
+    problem = gemm_problem(one_gemm(m, n, k, batch).layers[0], model)
+    checked = 0
+    every = candidates(problem, model.array)
+    for cand in every[::max(1, len(every) // 40)]:  # 40 of them, spread over the mapper's order
+        schedule = build_schedule(problem, model.array, cand)
+        cycles = sim.simulate(schedule).cycles
+        assert _candidate_bound(problem, cand, sim.tile_cycles, bw, 7) <= cycles
+        assert _flow_shop_bound(schedule, sim, bw, 7) <= cycles
+        checked += 1
+    assert checked >= 3
+
+
+def resnet18_own_mode(port_bytes_per_cycle: float | None = None):
+    """scalesim_32x32.yaml in hfp8sim's own mode with fold overlap (ideal DRAM as shipped), its scratchpad ports
+    widened to ``port_bytes_per_cycle`` when given."""
+    data = yaml.safe_load(SHIPPED_ARCHS["scalesim_32x32"].read_text())
+    data["mode"], data["array"]["overlap_folds"] = "hfp8sim", True
+    if port_bytes_per_cycle:
+        for pad in data["scratchpads"].values():
+            pad["read_bytes_per_cycle"] = pad["write_bytes_per_cycle"] = port_bytes_per_cycle
+    return parse_arch(data, "scalesim_32x32 own mode")
+
+
+def test_resnet18_own_mode_cycles_are_folds_plus_port_stretch():
+    """docs/design.md, "Where the array's cycles go": SCALE-Sim counts 2,519,815 stall-free cycles for ResNet-18
+    at 32x32 ws; hfp8sim's own mode on the same config counts more because the shipped 32 B/cycle output
+    scratchpad ports cannot take a ws fold's partial sums (32 columns x 2-byte DLFloat16 = 64 B per streamed
+    row, read back as much); with ports wide enough the count is the fold count, below SCALE-Sim's."""
+    network = import_scalesim_csv(WORKLOAD_DATA / "scalesim" / "Resnet18.csv")
+    wide = simulate_network(resnet18_own_mode(1024), network)
+    assert wide.cycles == wide.total("fold_cycles") == 1_577_568 < 2_519_815
+    assert wide.total("port_stall_cycles") == 0 == wide.total("stall_cycles")
+    # Conv1 (M = 110 x 110 outputs, N = 64 filters, K = 7 x 7 x 3 = 147) on the shipped ports: every tile writes its
+    # outputs once per k-fold (ceil(147 / 32) = 5) as 2-byte partial sums through the 32 B/cycle write port
+    conv1 = simulate_network(resnet18_own_mode(), Network("conv1", network.layers[:1])).layers[0]
+    assert conv1.sram_output_write_bytes == 12_100 * 64 * 2 * 5 == 7_744_000
+    assert conv1.cycles == 7_744_000 // 32 == conv1.fold_cycles + conv1.port_stall_cycles
+    assert conv1.stall_cycles == 0 and conv1.port_stall_cycles > conv1.fold_cycles / 2
