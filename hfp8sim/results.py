@@ -34,10 +34,12 @@ class LayerResult:
     batch: int = 0
     macs: int = 0
     zero_operand_macs: float = 0.0  # MACs with a zero operand, measured in a trace (0 without one)
-    cycles: float = 0.0
-    compute_cycles: float = 0.0
-    stall_cycles: float = 0.0
-    fold_cycles: float = 0.0
+    # cycles are whole cycles (ints); for a GEMM layer cycles = fold_cycles + port_stall_cycles + stall_cycles
+    cycles: int = 0
+    compute_cycles: int = 0  # the array busy: fold cycles stretched by its edge ports (vector layers: exposed)
+    stall_cycles: int = 0  # the array idle, waiting for DRAM transfers or a free output buffer
+    fold_cycles: int = 0  # the closed-form fold schedule alone (ports as wide as needed)
+    port_stall_cycles: int = 0  # folds stretched because a scratchpad port or the interconnect was too narrow
     folds: int = 0
     tiles: int = 0
     utilization: float = 0.0  # MACs / (cycles * peak MACs per cycle)
@@ -56,7 +58,7 @@ class LayerResult:
     interconnect_bytes: float = 0.0
     tile_shape: str = ""
     loop_order: str = ""
-    vector_cycles: float = 0.0  # vector-unit busy cycles (exposed ones are in ``cycles``)
+    vector_cycles: int = 0  # vector-unit busy cycles (exposed ones are in ``cycles``)
     vector_elementwise_ops: float = 0.0
     vector_special_ops: float = 0.0
     vector_reduction_ops: float = 0.0
@@ -129,7 +131,7 @@ class NetworkResult:
         return getattr(self.totals, field)
 
     @property
-    def cycles(self) -> float:
+    def cycles(self) -> int:
         return self.total("cycles")
 
     @property
@@ -145,7 +147,7 @@ class NetworkResult:
         return self.macs / (self.cycles * self.peak_macs_per_cycle) if self.cycles else 0.0
 
     def summary(self) -> dict[str, Any]:
-        fields = ("cycles", "compute_cycles", "stall_cycles", "macs", "zero_operand_macs", "dram_read_bytes",
+        fields = ("cycles", "compute_cycles", "stall_cycles", "fold_cycles", "port_stall_cycles", "macs", "zero_operand_macs", "dram_read_bytes",
                   "dram_write_bytes", "compulsory_dram_bytes", "sram_read_bytes", "sram_write_bytes", "interconnect_bytes", "folds",
                   "tiles", "vector_cycles", "vector_elementwise_ops", "vector_special_ops", "vector_reduction_ops",
                   "noc_bytes", "noc_byte_hops")

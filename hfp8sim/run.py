@@ -59,7 +59,7 @@ class _NetworkRun:
         self.plans: dict[GemmProblem, ChipPlan] = {}  # identical layers (same problem but the name) plan once
         self.recorded: dict[GemmProblem, LayerTiming] = {}
         self.events: list[Event] = []
-        self.clock = 0.0
+        self.clock = 0  # whole cycles, like every duration added to it
 
     def plan(self, problem: GemmProblem, network: str) -> ChipPlan:
         key = dataclasses.replace(problem, name="")

@@ -60,7 +60,7 @@ class CoreTiming:
     pair: bool
     overlap_folds: bool
     dram_bytes_per_cycle: float
-    dram_latency_cycles: float
+    dram_latency_cycles: int
     dma_engines: int
     interconnect_bytes_per_cycle: float
     input_read_bytes_per_cycle: float
@@ -83,7 +83,7 @@ class VectorUnitSpec:
 class NocSpec:
     topology: str = "ring"  # ring | crossbar
     link_bytes_per_cycle: float = 64.0
-    hop_latency_cycles: float = 1.0
+    hop_latency_cycles: int = 1
     bidirectional: bool = True
 
 

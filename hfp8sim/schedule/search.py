@@ -14,6 +14,7 @@ import dataclasses
 import math
 from typing import Any, NamedTuple, Protocol
 
+from ..core.cycles import whole_cycles
 from ..core.model import CoreModel, CoreTiming, element_bytes
 from ..errors import Hfp8SimError
 from ..vocabulary import Partition
@@ -51,39 +52,42 @@ def gemm_problem(layer, core: CoreModel) -> GemmProblem:
 def _flow_shop_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency: float) -> float:
     """A tighter lower bound from the tiles themselves: loads cross the DRAM channel one after another and the
     array computes tiles one after another, each after its own loads, so for every tile k the layer takes at
-    least (loads of tiles 0..k) + (fold cycles of tiles k..end) + the last store."""
+    least (loads of tiles 0..k) + (busy cycles of tiles k..end) + the last store.  Each load and store is
+    one DMA transfer holding the channel whole cycles, rounded up as the channel rounds it."""
     if not math.isfinite(bw):
         return 0.0
-    loads = [(t.load_a_bytes + t.load_b_bytes) / bw for t in schedule.tiles]
+    loads = [whole_cycles(t.load_a_bytes, bw) + whole_cycles(t.load_b_bytes, bw) for t in schedule.tiles]
     computes = [sim.busy_cycles(t, schedule) for t in schedule.tiles]
-    best, loaded, remaining = 0.0, 0.0, sum(computes)
+    best, loaded, remaining = 0, 0, sum(computes)
     for load, compute in zip(loads, computes):
         loaded += load
         best = max(best, loaded + remaining)
         remaining -= compute
     last = schedule.tiles[-1]
-    return best + latency + last.store_bytes / bw
+    return best + latency + whole_cycles(last.store_bytes, bw)
 
 
 def _candidate_bound(problem: GemmProblem, cand: Candidate, tile_cycles: TileCyclesFn, bw: float,
                      latency: float) -> float:
     """No schedule of ``cand`` is faster than the larger of: the first tile's loads + all fold cycles + the
     last tile's store (the array is serial and waits at both ends); all DRAM bytes / bandwidth; and all loads
-    before the last tile computes and stores."""
+    before the last tile computes and stores.  Transfers hold the channel whole cycles; a sum of per-transfer
+    ceilings is at least the ceiling of the summed bytes, so the all-bytes terms round their sums up once."""
     shapes = tile_shape_counts(problem, cand.tile_shape)
     fold_sum = sum(count * tile_cycles(*shape)[0] for shape, count in shapes)
     if not math.isfinite(bw):
         return fold_sum
     mt, nt, kt = (min(d, t) for d, t in zip((problem.M, problem.N, problem.K), cand.tile_shape))
-    first_load = max(mt * kt * problem.a_bytes, kt * nt * problem.b_bytes) / bw + latency
+    first_load = max(whole_cycles(mt * kt * problem.a_bytes, bw), whole_cycles(kt * nt * problem.b_bytes, bw)) \
+        + latency
     # the last tile is the corner tile of the last m-, n- and k-blocks (k is innermost)
     m_last, n_last, k_last = (full - (math.ceil(full / size) - 1) * size
                               for full, size in zip((problem.M, problem.N, problem.K), (mt, nt, kt)))
-    last_store = m_last * n_last * problem.out_bytes / bw + latency
+    last_store = whole_cycles(m_last * n_last * problem.out_bytes, bw) + latency
     last_compute = tile_cycles(m_last, n_last, k_last)[0]
     store_bytes = problem.batch * problem.M * problem.N * problem.out_bytes
-    return max(first_load + fold_sum + last_store, cand.dram_bytes / bw,
-               (cand.dram_bytes - store_bytes) / bw + latency + last_compute + last_store)
+    return max(first_load + fold_sum + last_store, whole_cycles(cand.dram_bytes, bw),
+               whole_cycles(cand.dram_bytes - store_bytes, bw) + latency + last_compute + last_store)
 
 
 def fastest_schedule(problem: GemmProblem, array: ArraySpec, sim: Simulator) -> tuple[LayerSchedule, Any]:

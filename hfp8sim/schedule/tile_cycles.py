@@ -20,7 +20,7 @@ from .fold_latency import gemm_fold_schedule
 class TileCycles(NamedTuple):
     """What the array spends on one tile."""
 
-    cycles: float  # from the first fold's start to the last fold's end
+    cycles: int  # from the first fold's start to the last fold's end (whole cycles)
     folds: int
     offered_pe_slots: float  # folds x rows x cols: PE positions the folds occupy
     used_pe_slots: float  # of those, the ones that do a product (PE steps x products per step)
@@ -43,7 +43,7 @@ def closed_form_tile_cycles(dataflow: str, rows: int, cols: int, pair: bool, ove
         else:
             wide = len(slot.n_range) if dataflow == "ws" else len(slot.m_range)
             used += math.ceil(len(slot.k_range) / per_step) * wide
-    return TileCycles(float(max(s.end for s in slots)), len(slots), float(len(slots) * rows * cols), float(used))
+    return TileCycles(int(max(s.end for s in slots)), len(slots), float(len(slots) * rows * cols), float(used))
 
 
 def scalesim_tile_cycles(dataflow: str, rows: int, cols: int, mt: int, nt: int, kt: int) -> TileCycles:
@@ -51,7 +51,7 @@ def scalesim_tile_cycles(dataflow: str, rows: int, cols: int, mt: int, nt: int, 
     layer = scalesim.gemm_layer("tile", mt, nt, kt)
     folds = scalesim.fold_count(layer, dataflow, rows, cols)
     used = scalesim.mapping_efficiency(layer, dataflow, rows, cols) * folds * rows * cols
-    return TileCycles(float(scalesim.layer_cycles(layer, dataflow, rows, cols)), folds, float(folds * rows * cols),
+    return TileCycles(int(scalesim.layer_cycles(layer, dataflow, rows, cols)), folds, float(folds * rows * cols),
                       used)
 
 

@@ -4,7 +4,8 @@ Network (``Noc``):
 
 * ``ring`` (IBM's chip: a pair of rings, one each way when ``bidirectional``): C links per direction, link
   i -> i+1.  A transfer takes the shorter way round and holds every link of its path for
-  ``bytes / link_bw + hops * hop_latency`` cycles (cut-through), so transfers that share a link queue.
+  ``ceil(bytes / link_bw) + hops * hop_latency`` whole cycles (cut-through), so transfers that share a link
+  queue.
   A multicast from one core goes once round each half of the ring (both directions in parallel).
 * ``crossbar``: one hop between any two cores; each core's receive port is a link.
 
@@ -29,6 +30,7 @@ import math
 
 import simpy
 
+from ..core.cycles import whole_cycles
 from ..core.model import CoreTiming, NocSpec
 from ..schedule.mapper import LayerSchedule
 from ..vocabulary import Partition
@@ -58,7 +60,8 @@ class Noc:
         requests = [self.links[link].request() for link in sorted(links)]  # a global order avoids deadlock
         for request in requests:
             yield request
-        yield self.env.timeout(nbytes / self.spec.link_bytes_per_cycle + len(links) * self.spec.hop_latency_cycles)
+        yield self.env.timeout(whole_cycles(nbytes, self.spec.link_bytes_per_cycle)
+                               + len(links) * self.spec.hop_latency_cycles)
         for link, request in zip(sorted(links), requests):
             self.links[link].release(request)
         self.byte_hops += nbytes * len(links)
@@ -87,11 +90,11 @@ class Noc:
 
 @dataclasses.dataclass
 class ChipLayerTiming:
-    cycles: float
+    cycles: int
     per_core: list[LayerTiming]
     noc_bytes: float
     noc_byte_hops: float
-    reduction_cycles: float = 0.0
+    reduction_cycles: int = 0
     vector_add_ops: float = 0.0  # additions of the cross-core reduction (on the vector units)
 
     @property
@@ -127,7 +130,7 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
             return None
     else:
         env.run(until=simpy.AllOf(env, done))
-    reduction_cycles, adds = 0.0, 0.0
+    reduction_cycles, adds = 0, 0.0
     if partition == Partition.REDUCTION and cores > 1:
         p = schedules[0].problem
         outputs = p.batch * p.M * p.N

@@ -2,12 +2,16 @@
 
 Components (each a small object holding SimPy resources and its own counters):
 
-* ``DramChannel``: one shared channel; a transfer of B bytes holds it for ``B / bw`` cycles (so concurrent
-  transfers queue and share the bandwidth) after a fixed access latency that overlaps with other transfers.
+* ``DramChannel``: one shared channel; a transfer of B bytes holds it for ``ceil(B / bw)`` whole cycles (so
+  concurrent transfers queue and share the bandwidth, and a transfer's last, partly filled beat still takes
+  its cycle) after a fixed access latency (whole cycles too) that overlaps with other transfers.
 * DMA engines: at most ``dma_engines`` transfers in flight.
 * The array: executes one tile at a time; a tile takes the closed-form cycles of its folds (proven against
-  the cycle-stepped reference in ``fold_latency``), stretched if the scratchpads or the interconnect to the
-  array edges cannot deliver the tile's operand and partial-sum bytes in that time.
+  the cycle-stepped reference in ``fold_latency``), stretched to ``ceil(bytes / port width)`` of its busiest
+  port if the scratchpads or the interconnect to the array edges cannot deliver the tile's operand and
+  partial-sum bytes in that time (the stretch is counted as ``port_stall_cycles``).
+
+Every duration is a whole number of cycles, so simulated time (``env.now``) and every cycle count are ints.
 * Buffers: the input/weight scratchpads hold one tile (two when double-buffered, so the next tile loads while
   this one computes); the output scratchpad holds the accumulating output tile until its last k-tile is done,
   then a store process writes it back to DRAM (overlapping the next tiles when double-buffered).
@@ -26,6 +30,7 @@ import simpy
 
 from ..schedule.mapper import LayerSchedule, Tile
 from ..schedule.tile_cycles import TileCyclesFn
+from ..core.cycles import whole_cycles
 from ..core.model import CoreTiming
 
 
@@ -33,10 +38,11 @@ from ..core.model import CoreTiming
 class LayerTiming:
     """Counted results of one layer (additive over layers)."""
 
-    cycles: float = 0.0
-    compute_cycles: float = 0.0  # cycles the array spent on folds (including edge-bandwidth stretch)
-    fold_cycles: float = 0.0  # the closed-form fold cycles alone
-    stall_cycles: float = 0.0  # cycles the array waited for data
+    cycles: int = 0
+    compute_cycles: int = 0  # cycles the array spent on folds (including edge-bandwidth stretch)
+    fold_cycles: int = 0  # the closed-form fold cycles alone
+    port_stall_cycles: int = 0  # compute_cycles - fold_cycles: folds stretched by scratchpad ports/interconnect
+    stall_cycles: int = 0  # cycles the array waited for data
     macs: int = 0
     pe_slots: float = 0.0  # sum over folds of rows*cols*steps offered
     used_pe_slots: float = 0.0  # of those, the ones doing work
@@ -64,7 +70,7 @@ class LayerTiming:
 
 
 class DramChannel:
-    def __init__(self, env: simpy.Environment, bytes_per_cycle: float, latency: float, dma_engines: int):
+    def __init__(self, env: simpy.Environment, bytes_per_cycle: float, latency: int, dma_engines: int):
         self.env = env
         self.bytes_per_cycle = bytes_per_cycle
         self.latency = latency
@@ -86,7 +92,7 @@ class DramChannel:
             with self.bus.request() as bus:
                 yield bus
                 start = self.env.now
-                yield self.env.timeout(nbytes / self.bytes_per_cycle)
+                yield self.env.timeout(whole_cycles(nbytes, self.bytes_per_cycle))
                 if events is not None:
                     events.append((label, "dram", start, self.env.now - start, f"{nbytes:.0f} B"))
             self.bytes_moved += nbytes
@@ -119,18 +125,18 @@ def _edge_bytes(tile: Tile, schedule: LayerSchedule, core: CoreTiming) -> tuple[
     return input_reads, weight_reads, psum_reads, psum_writes
 
 
-def tile_busy_cycles(tile: Tile, schedule: LayerSchedule, core: CoreTiming, fold_cycles: float) -> float:
+def tile_busy_cycles(tile: Tile, schedule: LayerSchedule, core: CoreTiming, fold_cycles: int) -> int:
     """Cycles the array is busy with a tile: its fold cycles, stretched when the scratchpads or the
-    interconnect cannot move the tile's edge traffic in that time."""
+    interconnect cannot move the tile's edge traffic in that time (each port busy whole cycles)."""
     input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
     edge_limit = max(
-        (input_b + weight_b + psum_r + psum_w) / core.interconnect_bytes_per_cycle,
-        input_b / core.input_read_bytes_per_cycle,
-        weight_b / core.weight_read_bytes_per_cycle,
-        psum_r / core.output_read_bytes_per_cycle,
-        psum_w / core.output_write_bytes_per_cycle,
+        whole_cycles(input_b + weight_b + psum_r + psum_w, core.interconnect_bytes_per_cycle),
+        whole_cycles(input_b, core.input_read_bytes_per_cycle),
+        whole_cycles(weight_b, core.weight_read_bytes_per_cycle),
+        whole_cycles(psum_r, core.output_read_bytes_per_cycle),
+        whole_cycles(psum_w, core.output_write_bytes_per_cycle),
     )
-    return max(fold_cycles, edge_limit)
+    return max(int(fold_cycles), edge_limit)
 
 
 @dataclasses.dataclass
@@ -219,6 +225,7 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
             yield env.timeout(busy)
             result.compute_cycles += busy
             result.fold_cycles += cycles
+            result.port_stall_cycles += busy - cycles
             result.folds += folds
             result.pe_slots += offered
             result.used_pe_slots += used

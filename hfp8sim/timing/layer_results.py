@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..core.cycles import whole_cycles
 from ..core.model import CoreModel
 from ..results import LayerResult
 from ..schedule.mapper import GemmProblem, LayerSchedule
@@ -25,14 +26,17 @@ def gemm_layer_result(name: str, op: str, problem: GemmProblem, schedules: list[
     chip = timing if isinstance(timing, ChipLayerTiming) else None
     t = chip.totals if chip else timing
     cycles = timing.cycles
-    compute = max(c.compute_cycles for c in chip.per_core) if chip else t.compute_cycles
+    # a chip layer's array time is its busiest core's (the cores compute at once): its fold and port cycles
+    busiest = max(chip.per_core, key=lambda c: c.compute_cycles) if chip else t
+    compute = busiest.compute_cycles
     extras = dict(vector_elementwise_ops=chip.vector_add_ops, cores=len(chip.per_core), partition=partition,
                   noc_bytes=chip.noc_bytes, noc_byte_hops=chip.noc_byte_hops) if chip else {}
     return LayerResult(
         name=name, op=op, kind="gemm", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch,
         macs=int(t.macs), cycles=cycles, compute_cycles=compute,
         stall_cycles=cycles - compute if chip else t.stall_cycles,
-        fold_cycles=t.fold_cycles, folds=int(t.folds), tiles=int(t.tiles),
+        fold_cycles=busiest.fold_cycles, port_stall_cycles=busiest.port_stall_cycles, folds=int(t.folds),
+        tiles=int(t.tiles),
         utilization=t.macs / (cycles * peak_macs_per_cycle) if cycles else 0.0,
         mapping_efficiency=t.used_pe_slots / t.pe_slots if t.pe_slots else 0.0,
         dram_read_bytes=t.dram_read_bytes, dram_write_bytes=t.dram_write_bytes,
@@ -53,20 +57,20 @@ def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, *
     independent); a tensor larger than the output scratchpad streams from and to DRAM and takes at least its
     bytes / bandwidth; fusable work after the GEMM that produced its input (``fuse_with``) hides behind it and
     only its excess cycles are exposed.  SCALE-Sim mode times the array only."""
-    busy = math.ceil(vector_cycles(work, core.vector, fp32=core.fp32_vector) / core.cores)
+    busy = whole_cycles(vector_cycles(work, core.vector, fp32=core.fp32_vector), core.cores)
     act = core.activation_bytes
     tensor_bytes = (work.in_elements + work.out_elements) * act
     dram_read = dram_write = 0.0
     bandwidth = core.timing.dram_bytes_per_cycle
     if core.scalesim_mode:
-        busy = 0.0
+        busy = 0
     elif tensor_bytes > core.usable_scratchpad_bytes["output"]:
         dram_read, dram_write = work.in_elements * act, work.out_elements * act
         if math.isfinite(bandwidth):
-            busy = max(busy, (dram_read + dram_write) / bandwidth)
+            busy = max(busy, whole_cycles(dram_read + dram_write, bandwidth))
     exposed, fused = busy, False
     if work.fusable and core.vector.fuse_elementwise and fuse_with is not None:
-        exposed, fused = max(0.0, busy - fuse_with.cycles), True
+        exposed, fused = max(0, busy - fuse_with.cycles), True
     on_chip_read = 0.0 if dram_read else work.in_elements * act
     on_chip_write = 0.0 if dram_write else work.out_elements * act
     return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=exposed, dram_read_bytes=dram_read,

@@ -14,8 +14,7 @@ only what exceeds it is exposed.
 
 from __future__ import annotations
 
-import math
-
+from ..core.cycles import whole_cycles
 from ..core.model import VectorUnitSpec
 from ..workloads.layers import VectorWork
 
@@ -23,9 +22,10 @@ __all__ = ["vector_cycles"]
 
 
 
-def vector_cycles(work: VectorWork, unit: VectorUnitSpec, *, fp32: bool) -> float:
-    """Cycles of the vector unit for ``work`` (compute only)."""
+def vector_cycles(work: VectorWork, unit: VectorUnitSpec, *, fp32: bool) -> int:
+    """Cycles of the vector unit for ``work`` (compute only), whole cycles: the last, partly filled issue of
+    the lanes takes its cycle."""
     rate = unit.lanes * (unit.fp32_rate if fp32 else 1.0)
     if work.lane_ops == 0:
-        return 0.0
-    return math.ceil((work.elementwise + work.reduction + work.special * unit.special_op_cycles) / rate)
+        return 0
+    return whole_cycles(work.elementwise + work.reduction + work.special * unit.special_op_cycles, rate)

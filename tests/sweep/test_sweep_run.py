@@ -265,3 +265,13 @@ def test_resume_recomputes_points_that_cannot_be_trusted_and_says_which(tmp_path
     again = {r["point_id"]: r for r in read_rows(out)}
     assert {k: {f: v for f, v in r.items() if f not in ("elapsed_s", "cpu_s")} for k, r in again.items()} == \
         {k: {f: v for f, v in r.items() if f not in ("elapsed_s", "cpu_s")} for k, r in rows.items()}
+
+
+def test_points_csv_and_point_files_hold_whole_cycles(local_sweep):
+    """A cycle-level simulator counts whole cycles: points.csv cells are integers, as are the point files'."""
+    columns = ("cycles", "compute_cycles", "stall_cycles", "fold_cycles", "port_stall_cycles", "vector_cycles")
+    for row in read_rows(local_sweep):
+        assert all(row[column].isdigit() for column in columns), row
+        payload = read_point(local_sweep, row["point_id"])
+        assert all(type(payload["summary"][column]) is int for column in columns)
+        assert all(type(layer["cycles"]) is int for layer in payload["layers"])
