@@ -298,7 +298,8 @@ def first_tile_bytes(p: GemmProblem, mt: int, nt: int, kt: int) -> tuple[float, 
     a, b = mt * kt * p.a_bytes, kt * nt * p.b_bytes
     if p.conv is not None:
         pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
-        touched = float(footprint_grid(p.conv, (pos, pos_t, False), (tc, tc_t, False))[0, 0])
+        first_pos, first_tc = min(pos, pos_t), min(tc, tc_t)
+        touched = float(footprint_grid(p.conv, (first_pos, first_pos, False), (first_tc, first_tc, False))[0, 0])
         a, b = (touched * p.a_bytes, b) if p.conv.operand == "a" else (a, touched * p.b_bytes)
     return a, b
 
