@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -155,3 +156,37 @@ def test_geometry_covers_forward_and_weight_gradient_only():
     assert conv_geometry(Conv2d(name="c", C=4, H=6, W=6, K=4, R=3, S=3, pass_="backward_weight")).operand == "b"
     assert conv_geometry(Conv2d(name="c", C=4, H=6, W=6, K=4, R=3, S=3, pass_="backward_data")) is None
     assert isinstance(conv_geometry(layer), ConvGeometry)
+
+
+def layer1_conv1_run(layout: str | None):
+    """ResNet-18 layer1.0.conv1 through a whole run on a 32x32 ws core with 2 MiB scratchpads (double-buffered:
+    1 MiB per tile) and 8 B/cycle DRAM, FP8."""
+    from hfp8sim.run import simulate_network
+    from hfp8sim.workloads import Network
+    from tests.timing.conftest import make_arch
+
+    dram = {"bw_bytes_per_cycle": 8.0, "latency_cycles": 10} | ({"conv_input_layout": layout} if layout else {})
+    pad = {"size_kib": 2048, "read_bytes_per_cycle": 1e9, "write_bytes_per_cycle": 1e9}
+    arch = make_arch(**{"array.rows": 32, "array.cols": 32, "dram": dram,
+                        "scratchpads": {"input": pad, "weight": pad, "output": pad}})
+    layer = Conv2d(name="layer1.0.conv1", C=64, H=56, W=56, K=64, R=3, S=3, padding=1)
+    return simulate_network(arch, Network("l1", (layer,))).layers[0]
+
+
+def test_layer1_conv1_dram_bytes_within_1_5x_of_its_tensors():
+    tensor = layer1_conv1_run(None)
+    moved = tensor.dram_read_bytes + tensor.dram_write_bytes
+    assert tensor.compulsory_dram_bytes == 438_272
+    assert 438_272 <= moved <= 1.5 * 438_272
+    # the explicit im2col layout keeps the lowered matrix in DRAM: 3136 x 576 input + weights + outputs at least
+    lowered = layer1_conv1_run("im2col")
+    assert lowered.compulsory_dram_bytes == 3136 * 576 + 576 * 64 + 3136 * 64 == 2_043_904
+    assert lowered.dram_read_bytes + lowered.dram_write_bytes >= 2_043_904
+
+
+def test_conv_input_layout_is_checked():
+    from hfp8sim.errors import ConfigError
+    from tests.timing.conftest import make_arch
+
+    with pytest.raises(ConfigError, match="conv_input_layout"):
+        make_arch(dram={"ideal": True, "conv_input_layout": "nhwc"})
