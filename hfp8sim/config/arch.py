@@ -14,7 +14,7 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
             overlap_folds, accumulator: {format, buffer_format, chunk, chain, rounding, overflow}}
     scratchpads: {input: {...}, weight: {...}, output: {...}}   # size_kib, banks, read/write bytes per cycle,
                                                                  # double_buffered
-    dram: {bw_bytes_per_cycle | bw_gb_per_s, latency_cycles}
+    dram: {bw_bytes_per_cycle | bw_gb_per_s, latency_cycles, conv_input_layout: tensor|im2col}
     interconnect: {bw_bytes_per_cycle, latency_cycles, dma_engines}
     vector_unit: {lanes, special_op_cycles, fp32_rate, fuse_elementwise}   # optional
     chip: {cores, partition: auto|output_channels|rows|reduction,               # optional, 1 core by default
@@ -87,6 +87,9 @@ class DramConfig(pydantic.BaseModel):
     bw_gb_per_s: PositiveFloat | None = None
     latency_cycles: NonNegativeInt = 0
     ideal: bool = False  # infinite bandwidth, zero latency (SCALE-Sim CALC-like)
+    # what DRAM holds of a conv's input: the tensor (the scratchpad holds input tiles with their halos and an
+    # address generator makes the im2col rows on chip) or the lowered im2col matrix (hardware that stores it)
+    conv_input_layout: Literal["tensor", "im2col"] = "tensor"
 
 
 class InterconnectConfig(pydantic.BaseModel):

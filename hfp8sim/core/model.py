@@ -192,6 +192,12 @@ class CoreModel:
                          usable["weight"], usable["output"])
 
     @cached_property
+    def conv_input_layout(self) -> str:
+        """What DRAM holds of a conv's input: ``tensor`` (tiles with halos, im2col made on chip) or ``im2col``.
+        SCALE-Sim mode keeps SCALE-Sim's own view (it fetches the IFMAP through its im2col address map)."""
+        return "im2col" if self.scalesim_mode else self.arch.model.dram.conv_input_layout
+
+    @cached_property
     def timing(self) -> CoreTiming:
         m, ideal = self.arch.model, self.scalesim_mode
         pads = m.scratchpads

@@ -26,10 +26,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
 
 from .. import limits
 from ..core.model import ArraySpec
 from ..errors import ScheduleError
+from .conv_footprint import ConvGeometry, blocks, footprint_grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +49,33 @@ class GemmProblem:
     b_bytes: float = 1.0  # operand B (weights) element
     out_bytes: float = 1.0  # output element as written to DRAM
     psum_bytes: float = 4.0  # accumulator-buffer element
+    conv: ConvGeometry | None = None  # a conv whose im2col operand DRAM holds as the input tensor
+
+    @property
+    def a_total_bytes(self) -> float:
+        """Operand A of one batch element as DRAM holds it (the input elements it reads, for a conv's im2col)."""
+        if self.conv is not None and self.conv.operand == "a":
+            return _whole_footprint(self) * self.a_bytes
+        return self.M * self.K * self.a_bytes
+
+    @property
+    def b_total_bytes(self) -> float:
+        if self.conv is not None and self.conv.operand == "b":
+            return _whole_footprint(self) * self.b_bytes
+        return self.K * self.N * self.b_bytes
 
     @property
     def compulsory_bytes(self) -> float:
-        """Each operand read once and each output written once: no schedule can move less."""
-        return self.batch * (self.M * self.K * self.a_bytes + self.K * self.N * self.b_bytes
-                             + self.M * self.N * self.out_bytes)
+        """Each operand read once and each output written once: no schedule can move less.  A conv's input
+        counts as the tensor elements its windows read (the whole tensor unless the stride skips some)."""
+        return self.batch * (self.a_total_bytes + self.b_total_bytes + self.M * self.N * self.out_bytes)
+
+
+def _whole_footprint(p: GemmProblem) -> int:
+    """Input elements (one group) the whole problem's im2col operand reads."""
+    g = p.conv
+    positions, tap_channels = (p.M, p.K) if g.operand == "a" else (p.K, p.N)
+    return int(footprint_grid(g, (positions, positions, False), (tap_channels, tap_channels, False))[0, 0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +142,12 @@ def _array_steps(array: ArraySpec) -> tuple[int, int, int]:
 def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> float | None:
     """DRAM bytes of one batch element for a tiling, or None if a tile does not fit."""
     p = problem
-    if mt * kt * p.a_bytes > array.input_bytes or kt * nt * p.b_bytes > array.weight_bytes:
+    im2col = _im2col_plan(p, array, mt, nt, kt, order) if p.conv is not None else None
+    if p.conv is not None and im2col is None:
         return None
-    if mt * nt * p.psum_bytes > array.output_bytes:
+    a_fits = mt * kt * p.a_bytes <= array.input_bytes or (im2col is not None and p.conv.operand == "a")
+    b_fits = kt * nt * p.b_bytes <= array.weight_bytes or (im2col is not None and p.conv.operand == "b")
+    if not (a_fits and b_fits) or mt * nt * p.psum_bytes > array.output_bytes:
         return None
     m_tiles, n_tiles = math.ceil(p.M / mt), math.ceil(p.N / nt)
     a_total, b_total = p.M * p.K * p.a_bytes, p.K * p.N * p.b_bytes
@@ -129,7 +157,80 @@ def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, 
     else:
         a_traffic = a_total if mt * p.K * p.a_bytes <= array.input_bytes else a_total * n_tiles
         b_traffic = b_total if b_total <= array.weight_bytes else b_total * m_tiles
+    if im2col is not None:  # the im2col operand moves its tiles' footprints instead
+        im2col_traffic = im2col.elements * im2col.passes * (p.a_bytes if p.conv.operand == "a" else p.b_bytes)
+        a_traffic, b_traffic = (im2col_traffic, b_traffic) if p.conv.operand == "a" else (a_traffic, im2col_traffic)
     return a_traffic + b_traffic + p.M * p.N * p.out_bytes
+
+
+class Im2colPlan(NamedTuple):
+    """How a tiling moves a conv's im2col operand from the input tensor in DRAM (elements of one group).
+
+    ``mode``: ``all`` (all of it stays resident: each input element loaded once, by the first tile needing
+    it), ``block`` (the outer block stays over the whole reduction: each reduction tile loads what is new to
+    the block) or ``tile`` (every tile loads its whole footprint, on every pass).  ``elements``: loaded per
+    pass, ``passes``: passes of the loop nest that load, ``peak``: elements resident at once."""
+
+    mode: str
+    elements: int
+    passes: int
+    peak: int
+
+
+def _im2col_axes(p: GemmProblem, mt: int, nt: int, kt: int):
+    """(position axis total and tile, tap-channel axis total and tile) of the im2col operand: operand A
+    (forward) has positions on M and tap-channels on K; operand B (weight gradient) positions on K and
+    tap-channels on N."""
+    if p.conv.operand == "a":
+        return p.M, mt, p.K, kt
+    return p.K, kt, p.N, nt
+
+
+@lru_cache(maxsize=8192)
+def _im2col_plan(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> Im2colPlan | None:
+    """The im2col operand's traffic for a tiling, or None if its tile footprints do not fit the scratchpad.
+    Operand A stays all resident in order n,m,k and one m-block over all K in order m,n,k; operand B one
+    n-block over all K in order n,m,k and all of it in m,n,k (as the GEMM operands do)."""
+    g = p.conv
+    pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
+    if g.operand == "a":
+        reloads, capacity, all_order = math.ceil(p.N / nt), array.input_bytes / p.a_bytes, "n,m,k"
+    else:
+        reloads, capacity, all_order = math.ceil(p.M / mt), array.weight_bytes / p.b_bytes, "m,n,k"
+    if order == all_order:
+        whole = _whole_footprint(p)
+        if whole <= capacity:
+            return Im2colPlan("all", whole, 1, whole)
+    else:
+        per_block = (footprint_grid(g, (pos, pos_t, False), (tc, tc, False))[:, 0] if g.operand == "a"
+                     else footprint_grid(g, (pos, pos, False), (tc, tc_t, False))[0, :])
+        if per_block.max() <= capacity:
+            return Im2colPlan("block", int(per_block.sum()), 1, int(per_block.max()))
+    tiles = footprint_grid(g, (pos, pos_t, False), (tc, tc_t, False))
+    if tiles.max() > capacity:
+        return None
+    return Im2colPlan("tile", int(tiles.sum()), reloads, int(tiles.max()))
+
+
+def _im2col_tile_loads(p: GemmProblem, plan: Im2colPlan, mt: int, nt: int, kt: int) -> np.ndarray:
+    """Elements each tile of the im2col operand loads on a pass that loads it, [position block, tap-channel
+    block].  Resident modes load differences of growing footprints (what is new), so they sum to the plan's
+    elements exactly."""
+    g = p.conv
+    pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
+    if plan.mode == "tile":
+        return footprint_grid(g, (pos, pos_t, False), (tc, tc_t, False))
+    if plan.mode == "block":  # the block grows along the reduction, which is tap-channels for A, positions for B
+        if g.operand == "a":
+            return np.diff(footprint_grid(g, (pos, pos_t, False), (tc, tc_t, True)), axis=1, prepend=0)
+        return np.diff(footprint_grid(g, (pos, pos_t, True), (tc, tc_t, False)), axis=0, prepend=0)
+    # all resident: the first tile of each outer block loads what the block adds over all of the reduction
+    loads = np.zeros((math.ceil(pos / pos_t), math.ceil(tc / tc_t)), dtype=np.int64)
+    if g.operand == "a":
+        loads[:, 0] = np.diff(footprint_grid(g, (pos, pos_t, True), (tc, tc, False))[:, 0], prepend=0)
+    else:
+        loads[0, :] = np.diff(footprint_grid(g, (pos, pos, False), (tc, tc_t, True))[0, :], prepend=0)
+    return loads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +265,7 @@ def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidat
                     if traffic is None:
                         continue
                     n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt) * p.batch
-                    found.append(Candidate((mt, nt, kt), order, traffic * p.batch, n_tiles))
+                    found.append(Candidate((mt, nt, kt), order, float(traffic * p.batch), n_tiles))
     if found and min(c.tiles for c in found) > limits.MAX_TILES_PER_LAYER:
         raise ScheduleError(
             f"layer {p.name}: needs at least {min(c.tiles for c in found):,} tiles on this array and scratchpads, "
@@ -191,6 +292,18 @@ def tile_shape_counts(problem: GemmProblem, tile_shape: tuple[int, int, int]) ->
     return [((m, n, k), cm * cn * ck * p.batch) for m, cm in per_dim[0] for n, cn in per_dim[1] for k, ck in per_dim[2]]
 
 
+def first_tile_bytes(p: GemmProblem, mt: int, nt: int, kt: int) -> tuple[float, float]:
+    """(A, B) bytes the first tile of an (mt, nt, kt) tiling loads at least: its operand tiles, a conv's
+    im2col tile as its footprint (a resident operand may load more with its first tile, never less)."""
+    a, b = mt * kt * p.a_bytes, kt * nt * p.b_bytes
+    if p.conv is not None:
+        pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
+        first_pos, first_tc = min(pos, pos_t), min(tc, tc_t)
+        touched = float(footprint_grid(p.conv, (first_pos, first_pos, False), (first_tc, first_tc, False))[0, 0])
+        a, b = (touched * p.a_bytes, b) if p.conv.operand == "a" else (a, touched * p.b_bytes)
+    return a, b
+
+
 def build_schedule(problem: GemmProblem, array: ArraySpec, candidate: Candidate) -> LayerSchedule:
     mt, nt, kt = candidate.tile_shape
     tiles = tuple(_tiles(problem, array, mt, nt, kt, candidate.loop_order))
@@ -203,19 +316,19 @@ def plan_gemm(problem: GemmProblem, array: ArraySpec) -> LayerSchedule:
 
 
 def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str):
-    m_blocks = [(m, min(m + mt, p.M)) for m in range(0, p.M, mt)]
-    n_blocks = [(n, min(n + nt, p.N)) for n in range(0, p.N, nt)]
-    k_blocks = [(k, min(k + kt, p.K)) for k in range(0, p.K, kt)]
+    m_blocks, n_blocks, k_blocks = blocks(p.M, mt), blocks(p.N, nt), blocks(p.K, kt)
     a_all_resident = p.M * p.K * p.a_bytes <= array.input_bytes
     b_all_resident = p.K * p.N * p.b_bytes <= array.weight_bytes
     b_block_resident = p.K * nt * p.b_bytes <= array.weight_bytes
     a_block_resident = mt * p.K * p.a_bytes <= array.input_bytes
+    im2col = _im2col_plan(p, array, mt, nt, kt, order) if p.conv is not None else None
+    im2col_loads = _im2col_tile_loads(p, im2col, mt, nt, kt) if im2col is not None else None
     index = 0
     for g in range(p.batch):
         outer, inner = (n_blocks, m_blocks) if order == "n,m,k" else (m_blocks, n_blocks)
         for oi, ob in enumerate(outer):
             for ii, ib in enumerate(inner):
-                mb, nb = (ib, ob) if order == "n,m,k" else (ob, ib)
+                (mi, mb), (ni, nb) = ((ii, ib), (oi, ob)) if order == "n,m,k" else ((oi, ob), (ii, ib))
                 for ki, kb in enumerate(k_blocks):
                     a_size = (mb[1] - mb[0]) * (kb[1] - kb[0]) * p.a_bytes
                     b_size = (kb[1] - kb[0]) * (nb[1] - nb[0]) * p.b_bytes
@@ -225,7 +338,26 @@ def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: s
                     else:
                         load_a = a_size if (ii == 0 or not a_block_resident) else 0.0
                         load_b = b_size if (oi == 0 or not b_all_resident) else 0.0
+                    if im2col is not None:
+                        load_a, load_b = _im2col_tile(p, im2col_loads, im2col.mode != "tile", order, (mi, ni, ki),
+                                                      (oi, ii), load_a, load_b)
                     last_k = ki == len(k_blocks) - 1
                     store = (mb[1] - mb[0]) * (nb[1] - nb[0]) * p.out_bytes if last_k else 0.0
                     yield Tile(index, g, mb, nb, kb, load_a, load_b, store, ki == 0)
                     index += 1
+
+
+def _im2col_tile(p: GemmProblem, loads: np.ndarray, resident: bool, order: str, block: tuple[int, int, int],
+                 loop: tuple[int, int], load_a: float, load_b: float) -> tuple[float, float]:
+    """(load_a, load_b) of one tile with the im2col operand's load taken from its footprints: on every pass
+    when it is not resident, else on the pass over the first block of the loop that re-visits it (the outer
+    loop for all of it resident, the inner one for one outer block resident)."""
+    mi, ni, ki = block
+    oi, ii = loop
+    if p.conv.operand == "a":
+        first_pass = (oi == 0) if order == "n,m,k" else (ii == 0)
+        load = float(loads[mi, ki]) * p.a_bytes
+        return (load if first_pass or not resident else 0.0), load_b
+    first_pass = (oi == 0) if order == "m,n,k" else (ii == 0)
+    load = float(loads[ki, ni]) * p.b_bytes
+    return load_a, (load if first_pass or not resident else 0.0)

@@ -18,8 +18,9 @@ from ..core.cycles import whole_cycles
 from ..core.model import CoreModel, CoreTiming, element_bytes
 from ..errors import Hfp8SimError
 from ..vocabulary import Partition
+from .conv_footprint import conv_geometry
 from .mapper import ArraySpec, Candidate, GemmProblem, LayerSchedule, Tile, build_schedule, candidates, \
-    tile_shape_counts
+    first_tile_bytes, tile_shape_counts
 from .tile_cycles import TileCyclesFn
 
 
@@ -44,9 +45,10 @@ def gemm_problem(layer, core: CoreModel) -> GemmProblem:
     """What the mapper needs of a GEMM layer on ``core``: its shape and the element bytes of its operands
     (by role), of its output and of the partial sums kept between folds."""
     g = layer.gemm()
+    conv = conv_geometry(layer) if core.conv_input_layout == "tensor" else None
     return GemmProblem(layer.name, g.M, g.N, g.K, g.batch, core.element_bytes(g.a_role),
                        core.element_bytes(g.b_role), core.element_bytes(layer.output_role),
-                       element_bytes(core.psum_format))
+                       element_bytes(core.psum_format), conv)
 
 
 def _flow_shop_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency: float) -> float:
@@ -78,8 +80,8 @@ def _candidate_bound(problem: GemmProblem, cand: Candidate, tile_cycles: TileCyc
     if not math.isfinite(bw):
         return fold_sum
     mt, nt, kt = (min(d, t) for d, t in zip((problem.M, problem.N, problem.K), cand.tile_shape))
-    first_load = max(whole_cycles(mt * kt * problem.a_bytes, bw), whole_cycles(kt * nt * problem.b_bytes, bw)) \
-        + latency
+    a_first, b_first = first_tile_bytes(problem, mt, nt, kt)  # the im2col operand's tile is its footprint
+    first_load = max(whole_cycles(a_first, bw), whole_cycles(b_first, bw)) + latency
     # the last tile is the corner tile of the last m-, n- and k-blocks (k is innermost)
     m_last, n_last, k_last = (full - (math.ceil(full / size) - 1) * size
                               for full, size in zip((problem.M, problem.N, problem.K), (mt, nt, kt)))
@@ -125,7 +127,8 @@ def split_problem(problem: GemmProblem, partition: Partition, cores: int) -> lis
     dim = {Partition.OUTPUT_CHANNELS: "N", Partition.ROWS: "M", Partition.REDUCTION: "K"}[partition]
     total = getattr(problem, dim)
     size = math.ceil(total / cores)
-    return [dataclasses.replace(problem, name=f"{problem.name}[{i}]", **{dim: min(size, total - lo)})
+    return [dataclasses.replace(problem, name=f"{problem.name}[{i}]", **{dim: min(size, total - lo)},
+                                conv=problem.conv.shifted(dim, lo) if problem.conv is not None else None)
             for i, lo in enumerate(range(0, total, size))]
 
 

@@ -49,6 +49,7 @@ class TraceLayer:
     a_role: str = "activation"
     b_role: str = "weight"
     zero_mac_fraction: float = 0.0
+    conv: dict[str, Any] | None = None  # a forward conv: stride, padding, dilation, groups, input and weight shapes
     shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
     elements: int = 0
     ops: int = 0
@@ -179,7 +180,18 @@ def _layer(entry: Any, where: str) -> TraceLayer:
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
                       gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
                       b_role=entry.get("b_role", "weight"),
-                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0))
+                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0), conv=_conv_fields(entry))
+
+
+def _conv_fields(entry: dict) -> dict[str, Any] | None:
+    """A forward conv's window and tensor shapes (what the timing model needs to read its input as a tensor),
+    or None when the entry does not carry them all (older traces, other layers)."""
+    conv = entry.get("conv")
+    shapes = entry.get("a_shape"), entry.get("b_shape")
+    if not isinstance(conv, dict) or entry.get("pass", "forward") != "forward" or \
+            not all(isinstance(x, list) and len(x) == 4 and all(isinstance(d, int) for d in x) for x in shapes):
+        return None
+    return dict(conv, input_shape=tuple(shapes[0]), weight_shape=tuple(shapes[1]))
 
 
 VECTOR_WORK_COUNTS = ("elementwise", "special", "reduction", "in_elements", "out_elements")

@@ -13,7 +13,7 @@ import math
 
 from ..core.model import CoreModel
 from ..errors import Hfp8SimError, TraceError
-from ..workloads.layers import ELEMENTWISE_OPS, Elementwise, GemmShape, Norm, Softmax, VectorWork
+from ..workloads.layers import ELEMENTWISE_OPS, Conv2d, Elementwise, GemmShape, Norm, Softmax, VectorWork
 from .datapath_ops import describe_arith
 from .schema import Trace, TraceLayer
 
@@ -43,6 +43,7 @@ class _TraceGemm:
     pass_: str
     zero_mac_fraction: float
     inputs: tuple[str, ...] = ()
+    conv_layer: Conv2d | None = None  # a forward conv: its input is read as a tensor, as the workload's is
     is_gemm = True
 
     def gemm(self) -> GemmShape:
@@ -107,6 +108,19 @@ def _trace_vector_work(layer: TraceLayer) -> VectorWork:
     return VectorWork(elementwise=ops, in_elements=elements, out_elements=elements)
 
 
+def _conv_layer(layer: TraceLayer) -> Conv2d | None:
+    """The conv a trace entry recorded, rebuilt from its shapes (None if it is not one or does not check)."""
+    if layer.conv is None:
+        return None
+    (n, c, h, w), (k, _, r, s) = layer.conv["input_shape"], layer.conv["weight_shape"]
+    try:
+        return Conv2d(name=layer.name, N=n, C=c, H=h, W=w, K=k, R=r, S=s, stride=tuple(layer.conv["stride"]),
+                      padding=tuple(layer.conv["padding"]), dilation=tuple(layer.conv["dilation"]),
+                      groups=layer.conv["groups"])
+    except (Hfp8SimError, KeyError, TypeError):
+        return None
+
+
 def network_from_trace(trace: Trace) -> TraceNetwork:
     """The timing model's view of a trace."""
     layers, zeros = [], {}
@@ -117,5 +131,6 @@ def network_from_trace(trace: Trace) -> TraceNetwork:
         g = layer.gemm
         shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], layer.a_role, layer.b_role)
         zeros[layer.name] = layer.zero_mac_fraction
-        layers.append(_TraceGemm(layer.name, layer.op, shape, layer.pass_, layer.zero_mac_fraction, layer.inputs))
+        layers.append(_TraceGemm(layer.name, layer.op, shape, layer.pass_, layer.zero_mac_fraction, layer.inputs,
+                                 _conv_layer(layer)))
     return TraceNetwork(trace.workload, tuple(layers), trace.tensors, zeros)
