@@ -33,7 +33,7 @@ from .timing.layer_results import gemm_layer_result, vector_conv_layer_result, v
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
-from .workloads.layers import Layer
+from .workloads.layers import Layer, VectorWork
 
 Event = tuple[str, str, str, float, float, str]  # (layer, name, track, start cycle, duration, detail)
 
@@ -59,7 +59,7 @@ class _NetworkRun:
         self.record_events = record_events
         self.plans: dict[GemmProblem, ChipPlan] = {}  # identical layers (same problem but the name) plan once
         self.recorded: dict[tuple[LayerSchedule, str], LayerTiming] = {}
-        self.grouped: dict[GemmProblem, LayerResult] = {}  # a grouped conv's chosen mapping
+        self.grouped: dict[tuple[GemmProblem, VectorWork | None], LayerResult] = {}  # a grouped conv's chosen mapping
         self.packed: dict[GemmProblem, list[tuple[LayerSchedule, CoreSimulator]]] = {}
         self.events: list[Event] = []
         self.clock = 0.0
@@ -74,11 +74,14 @@ class _NetworkRun:
                 raise Hfp8SimError(f"{network}: {exc}") from None
         return self.plans[key]
 
-    def gemm(self, layer: Layer, network: str) -> LayerResult:
+    def gemm(self, layer: Layer, network: str, consumer: Layer | None = None) -> LayerResult:
+        """The row of a GEMM layer; ``consumer``, the next layer, may fuse with it (see ``_grouped_row``)."""
         problem = gemm_problem(layer, self.model)
         result = self._gemm_row(layer, problem, network)
         if _runs_grouped(layer, self.model):
-            result = self._grouped_row(layer, problem, result)
+            fused = consumer.vector_work() if consumer is not None and not consumer.is_gemm and \
+                consumer.producers[:1] == (layer.name,) else None
+            result = self._grouped_row(layer, problem, result, fused)
         if self.record_events:
             self._record(layer, problem, result)
         self.clock += result.cycles
@@ -96,11 +99,13 @@ class _NetworkRun:
         return gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
                                  self.model.peak_chip_macs_per_cycle)
 
-    def _grouped_row(self, layer: Layer, problem: GemmProblem, gemm_row: LayerResult) -> LayerResult:
+    def _grouped_row(self, layer: Layer, problem: GemmProblem, gemm_row: LayerResult,
+                     consumer: VectorWork | None) -> LayerResult:
         """The best mapping of a grouped conv (``schedule.grouped``): one GEMM per group, groups packed
-        across the array, or the vector unit, by the mapper's objective (fewest cycles; ties keep the
-        earlier option).  Identical layers decide once."""
-        key = dataclasses.replace(problem, name="")
+        across the array, or the vector unit, by the mapper's objective (fewest cycles, counting the
+        exposed cycles of the ``consumer`` work fused with it: the lanes hide it behind a conv on the array,
+        not behind one they compute; ties keep the earlier option).  Identical layers decide once."""
+        key = (dataclasses.replace(problem, name=""), consumer)
         if key not in self.grouped:
             options = [gemm_row]
             packing = grouped.groups_per_fold(problem, self.model.array)
@@ -110,7 +115,10 @@ class _NetworkRun:
                                                  self.model.peak_chip_macs_per_cycle,
                                                  mapping=grouped.packed_label(packing)))
             options.append(vector_conv_layer_result("", "", problem, layer.vector_unit_work(), self.model))
-            self.grouped[key] = min(options, key=_mapping_cost)  # min keeps the first of equal costs
+            def cost(row: LayerResult) -> float:
+                after = vector_layer_result("", "", consumer, self.model, fuse_with=row) if consumer else None
+                return _mapping_cost(row) + (_mapping_cost(after) if after else 0.0)
+            self.grouped[key] = min(options, key=cost)  # min keeps the first of equal costs
         return dataclasses.replace(self.grouped[key], name=layer.name, op=layer.op)
 
     def _packed(self, problem: GemmProblem, packing: int) -> tuple[list[LayerSchedule], LayerTiming]:
@@ -150,7 +158,7 @@ class _NetworkRun:
 
     def vector(self, layer: Layer, previous: LayerResult | None) -> LayerResult:
         work = layer.vector_work()
-        producer = previous if (previous is not None and previous.kind == "gemm" and layer.producers
+        producer = previous if (previous is not None and previous.mapping and layer.producers
                                 and layer.producers[0] == previous.name) else None
         result = vector_layer_result(layer.name, layer.op, work, self.model, fuse_with=producer)
         if self.record_events and result.vector_cycles:
@@ -211,7 +219,8 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
-        results.append(run.gemm(layer, network.name) if layer.is_gemm else
+        consumer = layers[index + 1] if index + 1 < len(layers) else None
+        results.append(run.gemm(layer, network.name, consumer) if layer.is_gemm else
                        run.vector(layer, results[-1] if results else None))
     results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,

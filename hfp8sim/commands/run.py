@@ -177,14 +177,14 @@ def _fmt_bytes(n: float) -> str:
 
 def _print_report(results, n_layers: int) -> None:
     scheme, first, _ = results[0]
-    gemm_layers = [layer for layer in first.layers if layer.kind == "gemm"]
+    gemm_layers = [layer for layer in first.layers if layer.mapping]  # on the array or a conv on the vector unit
     if n_layers:
         print(f"\nper-layer ({scheme}, first {min(n_layers, len(gemm_layers))} of {len(gemm_layers)} GEMM layers):")
-        print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}")
+        print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}  mapping")
         for layer in gemm_layers[:n_layers]:
             print(f"  {layer.name[:28]:<28} {layer.M:>6} {layer.N:>6} {layer.K:>6} {layer.cycles:>10.0f} "
                   f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
-                  f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")
+                  f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}  {layer.mapping}")
     print("\ntotals:")
     header = (f"  {'scheme':<10} {'cycles':>12} {'time':>10} {'TMAC/s':>8} {'util':>6} {'stall':>7} {'DRAM':>10} "
               f"{'energy':>9} {'pJ/MAC':>7} {'TOPS/W':>7} {'power':>7}")
@@ -209,7 +209,11 @@ def _print_report(results, n_layers: int) -> None:
     print(f"  energy of {results[0][0]} by component: "
           + ", ".join(f"{name} {value / s['energy_total_pj']:.0%}" for name, value in
                       sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0))
-    vector = [layer for layer in first.layers if layer.kind == "vector"]
+    mapped = [layer.mapping for layer in first.layers if layer.mapping and layer.mapping != "gemm"]
+    if mapped:
+        print(f"  ({results[0][0]}: grouped convs mapped as "
+              + ", ".join(f"{mapped.count(m)} {m}" for m in sorted(set(mapped))) + ")")
+    vector = [layer for layer in first.layers if layer.kind == "vector" and not layer.mapping]
     if vector:
         s = first.summary()
         fused = sum(1 for layer in vector if layer.fused)

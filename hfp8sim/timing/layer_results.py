@@ -67,7 +67,9 @@ def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, *
             busy = max(busy, (dram_read + dram_write) / bandwidth)
     exposed, fused = busy, False
     if work.fusable and core.vector.fuse_elementwise and fuse_with is not None:
-        exposed, fused = max(0.0, busy - fuse_with.cycles), True
+        # hidden behind the producer's cycles in which the lanes are free (all of them for a GEMM on the
+        # array; for a conv on the vector unit, those it waits for DRAM)
+        exposed, fused = max(0.0, busy - (fuse_with.cycles - fuse_with.vector_cycles)), True
     on_chip_read = 0.0 if dram_read else work.in_elements * act
     on_chip_write = 0.0 if dram_write else work.out_elements * act
     return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=exposed, dram_read_bytes=dram_read,

@@ -43,6 +43,7 @@ class TraceLayer:
     b_role: str = "weight"
     zero_mac_fraction: float = 0.0
     shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
+    tensor_elements: tuple[int, int, int] | None = None  # GEMM layers: elements of A, B and the output
     elements: int = 0
     ops: int = 0
 
@@ -120,7 +121,17 @@ def _layer(entry: Any, where: str) -> TraceLayer:
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
                       gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
                       b_role=entry.get("b_role", "weight"),
-                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0))
+                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0),
+                      tensor_elements=_tensor_elements(entry))
+
+
+def _tensor_elements(entry: dict) -> tuple[int, int, int] | None:
+    """Elements of the operand and output tensors as traced (a conv's input tensor, not its im2col
+    matrix), when the entry records their shapes."""
+    shapes = [entry.get(key) for key in ("a_shape", "b_shape", "out_shape")]
+    if not all(isinstance(shape, list) and all(isinstance(d, int) for d in shape) for shape in shapes):
+        return None
+    return tuple(math.prod(shape) for shape in shapes)  # type: ignore[return-value]
 
 
 def _stable(value):
