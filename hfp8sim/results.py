@@ -58,6 +58,7 @@ class LayerResult:
     interconnect_bytes: float = 0.0
     tile_shape: str = ""
     loop_order: str = ""
+    mapping: str = ""  # how a GEMM layer ran: "gemm", "packed xG" (groups per fold) or "vector unit"
     vector_cycles: int = 0  # vector-unit busy cycles (exposed ones are in ``cycles``)
     vector_elementwise_ops: float = 0.0
     vector_special_ops: float = 0.0
@@ -104,7 +105,7 @@ class LayerResult:
 
 
 # how each field of a LayerResult combines in ``+``
-_DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "partition")
+_DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "mapping", "partition")
 _RATIOS = ("utilization", "mapping_efficiency")
 _ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
                   if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "energy"))

@@ -25,14 +25,15 @@ from .energy.accounting import EnergyAccountant
 from .errors import Hfp8SimError
 from .formats.spec import Scheme
 from .results import LayerResult, NetworkResult
+from .schedule import grouped
 from .schedule.mapper import GemmProblem, LayerSchedule, candidates
 from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
-from .timing.layer_results import gemm_layer_result, vector_layer_result
+from .timing.layer_results import gemm_layer_result, vector_conv_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
-from .workloads.layers import Layer
+from .workloads.layers import Layer, VectorWork
 
 Event = tuple[str, str, str, float, float, str]  # (layer, name, track, start cycle, duration, detail)
 
@@ -57,7 +58,9 @@ class _NetworkRun:
         self.sim = CoreSimulator.of(model)
         self.record_events = record_events
         self.plans: dict[GemmProblem, ChipPlan] = {}  # identical layers (same problem but the name) plan once
-        self.recorded: dict[GemmProblem, LayerTiming] = {}
+        self.recorded: dict[tuple[LayerSchedule, str], LayerTiming] = {}
+        self.grouped: dict[tuple[GemmProblem, VectorWork | None], LayerResult] = {}  # a grouped conv's chosen mapping
+        self.packed: dict[GemmProblem, list[tuple[LayerSchedule, CoreSimulator]]] = {}
         self.events: list[Event] = []
         self.clock = 0  # whole cycles, like every duration added to it
 
@@ -71,34 +74,91 @@ class _NetworkRun:
                 raise Hfp8SimError(f"{network}: {exc}") from None
         return self.plans[key]
 
-    def gemm(self, layer: Layer, network: str) -> LayerResult:
+    def gemm(self, layer: Layer, network: str, consumer: Layer | None = None) -> LayerResult:
+        """The row of a GEMM layer; ``consumer``, the next layer, may fuse with it (see ``_grouped_row``)."""
         problem = gemm_problem(layer, self.model)
-        plan = self.plan(problem, network)
-        if plan.chip_timing is not None:
-            result = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.chip_timing,
-                                       self.model.peak_chip_macs_per_cycle, partition=plan.partition)
-        else:
-            if self.record_events:
-                self._record_tiles(layer, problem, plan)
-            result = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
-                                       self.model.peak_chip_macs_per_cycle)
+        result = self._gemm_row(layer, problem, network)
+        if _runs_grouped(layer, self.model):
+            fused = consumer.vector_work() if consumer is not None and not consumer.is_gemm and \
+                consumer.producers[:1] == (layer.name,) else None
+            result = self._grouped_row(layer, problem, result, fused)
+        if self.record_events:
+            self._record(layer, problem, result)
         self.clock += result.cycles
         fraction = float(getattr(layer, "zero_mac_fraction", 0.0))  # measured by a trace, else 0
-        return dataclasses.replace(result, zero_operand_macs=result.macs * fraction) if fraction else result
+        if not fraction or result.kind != "gemm":
+            return result
+        return dataclasses.replace(result, zero_operand_macs=result.macs * fraction)
 
-    def _record_tiles(self, layer: Layer, problem: GemmProblem, plan: ChipPlan) -> None:
+    def _gemm_row(self, layer: Layer, problem: GemmProblem, network: str) -> LayerResult:
+        """The layer as one GEMM per group (batch element), on one core or split over the chip."""
+        plan = self.plan(problem, network)
+        if plan.chip_timing is not None:
+            return gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.chip_timing,
+                                     self.model.peak_chip_macs_per_cycle, partition=plan.partition)
+        return gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
+                                 self.model.peak_chip_macs_per_cycle)
+
+    def _grouped_row(self, layer: Layer, problem: GemmProblem, gemm_row: LayerResult,
+                     consumer: VectorWork | None) -> LayerResult:
+        """The best mapping of a grouped conv (``schedule.grouped``): one GEMM per group, groups packed
+        across the array, or the vector unit, by the mapper's objective (fewest cycles, counting the
+        exposed cycles of the ``consumer`` work fused with it: the lanes hide it behind a conv on the array,
+        not behind one they compute; ties keep the earlier option).  Identical layers decide once."""
+        key = (dataclasses.replace(problem, name=""), consumer)
+        if key not in self.grouped:
+            options = [gemm_row]
+            packing = grouped.groups_per_fold(problem, self.model.array)
+            if packing > 1:
+                schedules, timing = self._packed(problem, packing)
+                options.append(gemm_layer_result("", "", problem, schedules, timing,
+                                                 self.model.peak_chip_macs_per_cycle,
+                                                 mapping=grouped.packed_label(packing)))
+            options.append(vector_conv_layer_result("", "", problem, layer.vector_unit_work(), self.model))
+            def cost(row: LayerResult) -> float:
+                after = vector_layer_result("", "", consumer, self.model, fuse_with=row) if consumer else None
+                return _mapping_cost(row) + (_mapping_cost(after) if after else 0.0)
+            self.grouped[key] = min(options, key=cost)  # min keeps the first of equal costs
+        return dataclasses.replace(self.grouped[key], name=layer.name, op=layer.op)
+
+    def _packed(self, problem: GemmProblem, packing: int) -> tuple[list[LayerSchedule], LayerTiming]:
+        """Schedules and timing (the parts one after another) of ``problem`` packed ``packing`` groups to a
+        fold, on one core; MACs are the diagonal blocks' alone."""
+        runs, timings = [], []
+        for part in grouped.packed_parts(problem, packing):
+            sim = dataclasses.replace(self.sim, tile_cycles=grouped.packed_tile_cycles(part, self.sim.tile_cycles,
+                                                                                      self.model.pair))
+            schedule, timing = plan_layer(part.problem, sim)
+            runs.append((schedule, sim))
+            timings.append(dataclasses.replace(timing, macs=grouped.diagonal_macs(schedule, part)))
+        self.packed[dataclasses.replace(problem, name="")] = runs
+        return [schedule for schedule, _ in runs], sum(timings[1:], timings[0])
+
+    def _record(self, layer: Layer, problem: GemmProblem, result: LayerResult) -> None:
+        """The layer's span and, when it ran on one core's array, its DMA transfers and tiles."""
+        if result.cores > 1:
+            return
+        detail = f"{problem.M}x{problem.N}x{problem.K} x{problem.batch}, {result.mapping}"
+        self.events.append((layer.name, layer.name, "layers", self.clock, result.cycles,
+                            f"{detail}, {result.tiles} tiles"))
+        if result.mapping == grouped.VECTOR_UNIT:
+            self.events.append((layer.name, layer.name, "vector", self.clock, result.vector_cycles,
+                                f"{result.vector_elementwise_ops:.0f} FMA lane-ops"))
+            return
         key = dataclasses.replace(problem, name="")
-        if key not in self.recorded:
-            self.recorded[key] = self.sim.simulate(plan.schedules[0], record=True)
-        cycles = plan.single_timing.cycles
-        self.events.append((layer.name, layer.name, "layers", self.clock, cycles,
-                            f"{problem.M}x{problem.N}x{problem.K} x{problem.batch}, {plan.single_timing.tiles} tiles"))
-        self.events.extend((layer.name, name, track, self.clock + start, duration, detail)
-                           for name, track, start, duration, detail in self.recorded[key].events)
+        runs = [(self.plans[key].schedules[0], self.sim)] if result.mapping == grouped.GEMM else self.packed[key]
+        start = self.clock
+        for schedule, sim in runs:
+            if (schedule, result.mapping) not in self.recorded:
+                self.recorded[schedule, result.mapping] = sim.simulate(schedule, record=True)
+            recorded = self.recorded[schedule, result.mapping]
+            self.events.extend((layer.name, name, track, start + at, duration, detail)
+                               for name, track, at, duration, detail in recorded.events)
+            start += recorded.cycles
 
     def vector(self, layer: Layer, previous: LayerResult | None) -> LayerResult:
         work = layer.vector_work()
-        producer = previous if (previous is not None and previous.kind == "gemm" and layer.producers
+        producer = previous if (previous is not None and previous.mapping and layer.producers
                                 and layer.producers[0] == previous.name) else None
         result = vector_layer_result(layer.name, layer.op, work, self.model, fuse_with=producer)
         if self.record_events and result.vector_cycles:
@@ -108,6 +168,19 @@ class _NetworkRun:
                                 f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
         self.clock += result.cycles
         return result
+
+
+def _runs_grouped(layer: Layer, model: CoreModel) -> bool:
+    """A forward grouped conv gets the choice of mappings (``schedule.grouped``); SCALE-Sim mode maps every
+    group as its own GEMM, as SCALE-Sim splits a depthwise layer."""
+    return (layer.is_conv and getattr(layer, "groups", 1) > 1 and layer.pass_ == "forward"
+            and not model.scalesim_mode)
+
+
+def _mapping_cost(row: LayerResult) -> float:
+    """What the choice between a grouped conv's mappings minimises: the mapper's objective, time.  (An
+    energy or EDP objective prices each candidate row with ``EnergyAccountant.price`` instead.)"""
+    return row.cycles
 
 
 def _single(plan: tuple[LayerSchedule, LayerTiming]) -> tuple[list[LayerSchedule], None, LayerTiming]:
@@ -146,7 +219,8 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
-        results.append(run.gemm(layer, network.name) if layer.is_gemm else
+        consumer = layers[index + 1] if index + 1 < len(layers) else None
+        results.append(run.gemm(layer, network.name, consumer) if layer.is_gemm else
                        run.vector(layer, results[-1] if results else None))
     results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,

@@ -241,7 +241,11 @@ def _print_totals(results) -> None:
     print(f"  energy of {scheme} by component: "
           + ", ".join(f"{name} {value / s['energy_total_pj']:.0%}" for name, value in
                       sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0))
-    vector = [layer for layer in first.layers if layer.kind == "vector"]
+    mapped = [layer.mapping for layer in first.layers if layer.mapping and layer.mapping != "gemm"]
+    if mapped:
+        print(f"  ({scheme}: grouped convs mapped as "
+              + ", ".join(f"{mapped.count(m)} {m}" for m in sorted(set(mapped))) + ")")
+    vector = [layer for layer in first.layers if layer.kind == "vector" and not layer.mapping]
     if vector:
         fused = sum(1 for layer in vector if layer.fused)
         folded = sum(1 for layer in vector if layer.folded)  # no work left: in their conv's weights and bias
@@ -252,13 +256,13 @@ def _print_totals(results) -> None:
 
 def _print_layers(first_result, n_layers: int) -> None:
     scheme, first, _ = first_result
-    gemm_layers = [layer for layer in first.layers if layer.kind == "gemm"]
+    gemm_layers = [layer for layer in first.layers if layer.mapping]  # on the array or a conv on the vector unit
     if not n_layers or not gemm_layers:
         return
     print(f"\nper-layer ({scheme}, first {min(n_layers, len(gemm_layers))} of {len(gemm_layers)} GEMM layers; "
           f"--layers N for more):")
-    print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}")
+    print(f"  {'layer':<28} {'M':>6} {'N':>6} {'K':>6} {'cycles':>10} {'stall':>9} {'util':>6} {'DRAM':>10}  mapping")
     for layer in gemm_layers[:n_layers]:
         print(f"  {layer.name[:28]:<28} {layer.M:>6} {layer.N:>6} {layer.K:>6} {layer.cycles:>10.0f} "
               f"{layer.stall_cycles:>9.0f} {layer.utilization:>6.1%} "
-              f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}")
+              f"{_fmt_bytes(layer.dram_read_bytes + layer.dram_write_bytes):>10}  {layer.mapping}")

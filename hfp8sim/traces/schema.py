@@ -51,6 +51,7 @@ class TraceLayer:
     zero_mac_fraction: float = 0.0
     conv: dict[str, Any] | None = None  # a forward conv: stride, padding, dilation, groups, input and weight shapes
     shape: tuple[int, ...] | None = None  # non-GEMM layers: output shape, element and lane-op counts
+    tensor_elements: tuple[int, int, int] | None = None  # GEMM layers: elements of A, B and the output
     elements: int = 0
     ops: int = 0
     # the lane operations and tensor elements the workload layer asked of the vector unit, as recorded (traces
@@ -180,7 +181,8 @@ def _layer(entry: Any, where: str) -> TraceLayer:
     return TraceLayer(entry["name"], entry["op"], entry.get("pass", "forward"), inputs,
                       gemm={k: gemm[k] for k in GEMM_DIMS}, a_role=entry.get("a_role", "activation"),
                       b_role=entry.get("b_role", "weight"),
-                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0), conv=_conv_fields(entry))
+                      zero_mac_fraction=float(entry.get("zero_mac_fraction") or 0.0), conv=_conv_fields(entry),
+                      tensor_elements=_tensor_elements(entry))
 
 
 def _conv_fields(entry: dict) -> dict[str, Any] | None:
@@ -202,7 +204,8 @@ def _vector_work(work: Any, where: str) -> dict[str, float] | None:
     if work is None:
         return None
     if not isinstance(work, dict):
-        raise TraceError(f"{where}: vector_work must be a mapping of {', '.join(VECTOR_WORK_COUNTS)}, fusable, folded")
+        raise TraceError(f"{where}: vector_work must be a mapping of {', '.join(VECTOR_WORK_COUNTS)}, "
+                         "fusable, folded")
     unknown = sorted(set(work) - set(VECTOR_WORK_COUNTS) - {"fusable", "folded"})
     if unknown:
         raise TraceError(f"{where}: vector_work.{unknown[0]} is not a vector-work key; allowed: "
@@ -217,6 +220,15 @@ def _vector_work(work: Any, where: str) -> dict[str, float] | None:
         if not isinstance(work.get(flag, False), bool):
             raise TraceError(f"{where}: vector_work.{flag} must be true or false, got {work[flag]!r}")
     return counts | {"fusable": work.get("fusable", False), "folded": work.get("folded", False)}
+
+
+def _tensor_elements(entry: dict) -> tuple[int, int, int] | None:
+    """Elements of the operand and output tensors as traced (a conv's input tensor, not its im2col
+    matrix), when the entry records their shapes."""
+    shapes = [entry.get(key) for key in ("a_shape", "b_shape", "out_shape")]
+    if not all(isinstance(shape, list) and all(isinstance(d, int) for d in shape) for shape in shapes):
+        return None
+    return tuple(math.prod(shape) for shape in shapes)  # type: ignore[return-value]
 
 
 def _stable(value):

@@ -44,6 +44,7 @@ class _TraceGemm:
     zero_mac_fraction: float
     inputs: tuple[str, ...] = ()
     conv_layer: Conv2d | None = None  # a forward conv: its input is read as a tensor, as the workload's is
+    tensor_elements: tuple[int, int, int] | None = None  # A, B, output as traced
     is_gemm = True
 
     def gemm(self) -> GemmShape:
@@ -52,6 +53,20 @@ class _TraceGemm:
     @property
     def output_role(self) -> str:
         return "activation" if self.pass_ == "forward" else "gradient"
+
+    @property
+    def is_conv(self) -> bool:
+        """A traced conv whose tensors are known can be mapped as its workload layer can (grouped)."""
+        return self.op == "conv2d" and self.tensor_elements is not None
+
+    @property
+    def groups(self) -> int:
+        return self.shape.batch
+
+    def vector_unit_work(self) -> VectorWork:
+        """As ``Conv2d.vector_unit_work``: one FMA lane-op per MAC, the traced tensors read and written."""
+        a, b, out = self.tensor_elements or (0, 0, 0)
+        return VectorWork(elementwise=float(self.shape.macs), in_elements=float(a + b), out_elements=float(out))
 
     @property
     def producers(self) -> tuple[str, ...]:
@@ -132,5 +147,5 @@ def network_from_trace(trace: Trace) -> TraceNetwork:
         shape = GemmShape(g["M"], g["N"], g["K"], g["batch"], layer.a_role, layer.b_role)
         zeros[layer.name] = layer.zero_mac_fraction
         layers.append(_TraceGemm(layer.name, layer.op, shape, layer.pass_, layer.zero_mac_fraction, layer.inputs,
-                                 _conv_layer(layer)))
+                                 conv_layer=_conv_layer(layer), tensor_elements=layer.tensor_elements))
     return TraceNetwork(trace.workload, tuple(layers), trace.tensors, zeros)

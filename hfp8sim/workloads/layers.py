@@ -579,6 +579,13 @@ class Conv2d(WindowLayer):
         return GemmShape(kg, cg * self.R * self.S, npq, g, "gradient", "activation",
                          ("k",), rsc, ("n", "p", "q"))  # fmt: skip
 
+    def vector_unit_work(self) -> VectorWork:
+        """The conv as lane work, for running it on the vector unit instead of the array (what accelerators
+        do with depthwise convs): one fused multiply-add lane-op per MAC; the input tensor and the weights
+        are read, the output tensor written (``vector_work()`` stays empty: by default a conv is a GEMM)."""
+        read = shape_elements(self.input_shape) + self.weight_elements
+        return VectorWork(elementwise=float(self.macs), in_elements=float(read), out_elements=float(self.output_elements))
+
     def yaml_fields(self) -> tuple[YamlField, ...]:
         return (
             YamlField("N", self.N, 1),

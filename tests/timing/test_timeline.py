@@ -16,7 +16,9 @@ def test_events_lie_inside_their_layer_and_tiles_do_not_overlap():
     plain = simulate_network(arch, load_workload(resolve_workload("tiny_cnn")))
     assert result.cycles == plain.cycles  # recording does not change the timing
     spans = {layer: (start, start + dur) for layer, _, track, start, dur, _ in result.events if track == "layers"}
-    assert len(spans) == sum(1 for layer in result.layers if layer.kind == "gemm")
+    # one span per GEMM layer, whether it ran on the array or (a depthwise conv) on the vector unit
+    assert len(spans) == sum(1 for layer in result.layers if layer.mapping)
+    assert any(layer.mapping == "vector unit" for layer in result.layers)  # tiny_cnn's dw on 128 lanes
     tiles = sorted((start, start + dur) for _, _, track, start, dur, _ in result.events if track == "array")
     assert all(end <= next_start + 1e-9 for (_, end), (next_start, _) in zip(tiles, tiles[1:]))
     for layer, _, track, start, dur, _ in result.events:
@@ -37,4 +39,5 @@ def test_run_writes_a_timeline_per_scheme(tmp_path):
     for scheme in ("hfp8", "fp16"):
         data = json.loads((tmp_path / f"tl.{scheme}.json").read_text())
         assert data["otherData"]["scheme"] == scheme
-        assert sum(1 for e in data["traceEvents"] if e["ph"] == "X" and e["cat"] == "array") > 5
+        # one per tile: conv1 2, pw, res.conv and fc 1 each; the depthwise conv runs on the vector unit
+        assert sum(1 for e in data["traceEvents"] if e["ph"] == "X" and e["cat"] == "array") == 5

@@ -103,10 +103,13 @@ def test_fp8_halves_compute_bound_cycles_and_memory_bound_traffic():
     fp8, fp16 = simulate_network(default, mobilenet, scheme="hfp8"), simulate_network(default, mobilenet, scheme="fp16")
     checked = 0
     for l8, l16 in zip(fp8.layers, fp16.layers):
-        if l8.kind == "gemm" and (l8.batch > 1 or l8.M == 1):  # depthwise (one GEMM per channel) or classifier
+        # depthwise convs (any mapping, the same in both schemes) and the classifier
+        if l8.mapping and l8.mapping == l16.mapping and (l8.batch > 1 or l8.M == 1):
             assert l16.dram_read_bytes + l16.dram_write_bytes == 2 * (l8.dram_read_bytes + l8.dram_write_bytes)
             checked += 1
-    assert checked == 18  # 17 depthwise convolutions and the classifier
+    # 16 of the 17 depthwise convs run on the vector unit in both schemes, and the classifier; features.3's
+    # packs 25 groups a fold in FP8 (pair mode) and 14 in FP16, where the vector unit wins
+    assert checked == 17
 
 
 # ---- SCALE-Sim compatibility --------------------------------------------------------------------------------
