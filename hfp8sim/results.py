@@ -168,7 +168,9 @@ class NetworkResult:
             tera_macs_per_second=self.macs / self.seconds / 1e12 if self.cycles else 0.0,
             layers=len(self.layers), gemm_layers=sum(1 for layer in self.layers if layer.kind == "gemm"),
             array_cycles=sum(layer.cycles for layer in self.layers if layer.kind == "gemm"),
-            exposed_vector_cycles=sum(layer.cycles for layer in self.layers if layer.kind == "vector"),
+            # a conv on the vector unit waiting for DRAM counts that wait as stall cycles, like a GEMM does
+            exposed_vector_cycles=sum(layer.cycles - layer.stall_cycles for layer in self.layers
+                                      if layer.kind == "vector"),
         )
         return totals
 

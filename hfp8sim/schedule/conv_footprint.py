@@ -236,8 +236,7 @@ def conv_geometry(layer) -> ConvGeometry | None:
     """The im2col geometry of a conv layer's pass, or None when no operand is an im2col of its input: the
     forward pass (operand A) and the weight gradient (operand B) read the input through it; the data gradient
     writes an im2col-shaped result that col2im scatters, which is not modelled here (it stays a matrix)."""
-    if not getattr(layer, "is_conv", False):
-        layer = getattr(layer, "conv_layer", None)  # a trace's GEMM carries the conv it recorded
+    layer = getattr(layer, "conv_layer", None) or layer  # a trace's GEMM carries the conv it recorded
     if layer is None or not getattr(layer, "is_conv", False) or layer.pass_ == "backward_data":
         return None
     return ConvGeometry(layer.N, layer.H, layer.W, layer.C // layer.groups, layer.R, layer.S, tuple(layer.stride),

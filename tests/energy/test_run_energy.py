@@ -7,7 +7,7 @@ import pytest
 from hfp8sim.config.arch import parse_arch
 from hfp8sim.io import default_arch_path, read_yaml
 from hfp8sim.run import simulate_network
-from hfp8sim.traces.schema import TRACE_FORMAT, Trace
+from hfp8sim.traces.schema import TRACE_FORMAT, Trace, with_digest
 from hfp8sim.traces.timing_view import network_from_trace
 from hfp8sim.workloads import load_workload, resolve_workload
 
@@ -47,12 +47,12 @@ def trace_of(zero_fraction):
     gemm = {"op": "matmul", "zero_mac_fraction": zero_fraction}
     return network_from_trace(Trace.from_document({
         "format": TRACE_FORMAT, "workload": "hand", "tensors": "real", "seed": 0, "scheme": "hfp8",
-        "arch": {"name": "hand"}, "hfp8sim_version": "test", "layers": [
-        dict(gemm, name="fc1", gemm={"M": 64, "N": 256, "K": 512, "batch": 1}),
-        {"name": "relu", "op": "relu", "gemm": None, "shape": [64, 256], "elements": 16384, "ops": 16384,
-         "inputs": ["fc1"]},
-        dict(gemm, name="fc2", gemm={"M": 64, "N": 128, "K": 256, "batch": 1}, inputs=["relu"]),
-    ]}))
+        "arch": {"name": "hand"}, "hfp8sim_version": "test", "layers": [with_digest(entry) for entry in (
+            dict(gemm, name="fc1", gemm={"M": 64, "N": 256, "K": 512, "batch": 1}),
+            {"name": "relu", "op": "relu", "gemm": None, "shape": [64, 256], "elements": 16384, "ops": 16384,
+             "inputs": ["fc1"]},
+            dict(gemm, name="fc2", gemm={"M": 64, "N": 128, "K": 256, "batch": 1}, inputs=["relu"]),
+        )]}))
 
 
 def test_zero_gating_lowers_mac_energy_in_proportion_to_the_zero_fraction():

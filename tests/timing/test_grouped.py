@@ -41,8 +41,9 @@ def test_packed_depthwise_folds_macs_and_pe_positions_by_hand():
     assert row.macs == layer.macs == 9 * 10 * 4  # every MAC once: the diagonal blocks only
     # used PE positions: 4 groups x 2 rows x 1 column per full fold, 2 x 2 x 1 in the last; offered 3 x 8 x 4
     assert math.isclose(row.mapping_efficiency, (2 * 8 + 4) / (3 * 32))
-    # DRAM holds the diagonal blocks only: weights 10*4 bytes; the inputs are the im2col columns, 9*4 per group
-    assert row.dram_read_bytes == 10 * 4 + 10 * 9 * 4
+    # DRAM holds the diagonal blocks only: weights 10*4 bytes; the input is read as its tensor (every element of
+    # the 4x4 maps is in some 2x2 window): 10 * 4 * 4 bytes, not the 10 * 9 * 4 of its im2col columns
+    assert row.dram_read_bytes == 10 * 4 + 10 * 4 * 4
     assert row.dram_write_bytes == 10 * 9
 
 

@@ -1,5 +1,6 @@
 """Timeline export: Chrome-trace JSON of the recorded events, consistent with the layer results."""
 
+import csv
 import json
 
 from hfp8sim.cli import main
@@ -39,5 +40,11 @@ def test_run_writes_a_timeline_per_scheme(tmp_path):
     for scheme in ("hfp8", "fp16"):
         data = json.loads((tmp_path / f"tl.{scheme}.json").read_text())
         assert data["otherData"]["scheme"] == scheme
-        # one per tile: conv1 2, pw, res.conv and fc 1 each; the depthwise conv runs on the vector unit
-        assert sum(1 for e in data["traceEvents"] if e["ph"] == "X" and e["cat"] == "array") == 5
+        # one per tile of the layers on the array (the depthwise conv runs on the vector unit): in hfp8 conv1,
+        # pw, res.conv and fc take 1 each (conv1's input tile is its 3x32x32 tensor, not its 1024x27 im2col
+        # matrix); fp16's bytes double and conv1 takes 2
+        tiles = sum(1 for e in data["traceEvents"] if e["ph"] == "X" and e["cat"] == "array")
+        with open(tmp_path / "out" / scheme / "layers.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert tiles == sum(int(r["tiles"]) for r in rows if r["mapping"] and r["mapping"] != "vector unit")
+        assert tiles == {"hfp8": 4, "fp16": 5}[scheme]
