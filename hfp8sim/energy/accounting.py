@@ -55,6 +55,17 @@ class EnergyAccountant:
             "core_cycles": float(core.cores),
         }
 
+    @property
+    def leaking_area_mm2(self) -> float:
+        """Area the leakage model powers, whole chip (mm^2); 0 with a legacy table."""
+        if not self.tech.area_model:
+            return 0.0
+        areas = self.tech.model.area_mm2
+        per_unit = {**{f"mac_unit_cycles.{w}": getattr(areas, f"mac_unit_{w}") for w in _WIDTH_NAMES.values()},
+                    "sram_kib_cycles": areas.sram_per_kib, "vector_lane_cycles": areas.vector_lane}
+        return sum(count * per_unit[action].value for action, count in self.per_cycle.items()
+                   if action in per_unit and per_unit[action] is not None)
+
     def actions(self, r: LayerResult) -> dict[str, float]:
         """The layer's counted actions under the technology table's action names."""
         w, v = self.width, self.vector_precision
