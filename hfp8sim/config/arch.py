@@ -136,7 +136,7 @@ class EnergyConfig(pydantic.BaseModel):
     zero_gating: bool = True  # PEs bypass a zero multiplicand (IBM's chip does)
     # the operand widths the PEs are built for (their area, hence leakage): a PE holds
     # macs_per_pe_per_cycle[w] MAC units of its widest width w; None: the widths of the scheme being run
-    pe_operand_bits: list[Literal[8, 16, 32]] | None = None
+    pe_operand_bits: pydantic.conlist(Literal[8, 16, 32], min_length=1) | None = None
     # legacy tech tables only (static_power_mw_per_core): that leakage is for a core of this many MACs per
     # cycle; other cores scale it with their MAC count
     static_reference_macs_per_cycle: PositiveInt = 2048
