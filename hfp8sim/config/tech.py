@@ -39,6 +39,7 @@ fine until a workload counts one (then :func:`energy_of` names the missing actio
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from typing import NamedTuple
@@ -383,12 +384,16 @@ class TechTable:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"scratchpad {name} must be a positive number, not {value!r}", file=self.source,
                                   key_path="sram_access_pj")
-        grid = {(p.bank_kib, p.port_bits): getattr(p, access) for p in table.points}
-        caps, widths = sorted({k[0] for k in grid}), sorted({k[1] for k in grid})
+        grid, caps, widths = self._sram_grid(access)
         (c0, c1, tc), (w0, w1, tw) = _bracket(caps, bank_kib), _bracket(widths, port_bits)
         narrow = _power_between(grid[(c0, w0)], grid[(c1, w0)], tc)
         wide = _power_between(grid[(c0, w1)], grid[(c1, w1)], tc)
         return _power_between(narrow, wide, tw)
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 - tables are immutable and few; priced once per layer
+    def _sram_grid(self, access: str) -> tuple[dict[tuple[float, float], float], list[float], list[float]]:
+        grid = {(p.bank_kib, p.port_bits): getattr(p, access) for p in self.model.sram_access_pj.points}
+        return grid, sorted({k[0] for k in grid}), sorted({k[1] for k in grid})
 
     def summary(self) -> dict[str, Any]:
         """The table as plain data (for result files)."""
