@@ -161,6 +161,10 @@ class NetworkResult:
                           pj_per_mac=totals["energy_total_pj"] / self.macs if self.macs else 0.0,
                           tops_per_watt=2 * self.macs / joules / 1e12 if joules else 0.0)
             totals["tflops_per_watt"] = totals["tops_per_watt"]  # one MAC = two floating-point operations
+            on_chip = totals.get("energy_on_chip_pj", 0.0)
+            if on_chip:  # the chip's own energy (all but DRAM): what published chip efficiencies cover
+                totals.update(on_chip_pj_per_mac=on_chip / self.macs if self.macs else 0.0,
+                              on_chip_tflops_per_watt=2 * self.macs / on_chip)
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
             peak_macs_per_cycle=self.peak_macs_per_cycle,

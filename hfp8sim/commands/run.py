@@ -237,7 +237,8 @@ def _print_totals(results) -> None:
     scheme, first, _ = results[0]
     s = first.summary()
     parts = {k[len("energy_"):-len("_pj")]: v for k, v in s.items()
-             if k.startswith("energy_") and k.endswith("_pj") and k not in ("energy_total_pj", "energy_dynamic_pj")}
+             if k.startswith("energy_") and k.endswith("_pj")
+             and k not in ("energy_total_pj", "energy_dynamic_pj", "energy_on_chip_pj")}
     print(f"  energy of {scheme} by component: "
           + ", ".join(f"{name} {value / s['energy_total_pj']:.0%}" for name, value in
                       sorted(parts.items(), key=lambda kv: -kv[1]) if value > 0))

@@ -19,7 +19,8 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
     vector_unit: {lanes, special_op_cycles, fp32_rate, fuse_elementwise}   # optional
     chip: {cores, partition: auto|output_channels|rows|reduction,               # optional, 1 core by default
            noc: {topology: ring|crossbar, link_bytes_per_cycle, hop_latency_cycles, bidirectional}}
-    energy: {tech, operating_point, dram_kind, zero_gating, static_reference_macs_per_cycle}   # optional
+    energy: {tech, operating_point, dram_kind, zero_gating, pe_operand_bits,
+             static_reference_macs_per_cycle}   # optional
 """
 
 from __future__ import annotations
@@ -136,8 +137,11 @@ class EnergyConfig(pydantic.BaseModel):
     operating_point: str = "peak"
     dram_kind: str = "hbm2"
     zero_gating: bool = True  # PEs bypass a zero multiplicand (IBM's chip does)
-    # leakage of the table's static_power_mw_per_core is for a core of this many MACs per cycle; other cores
-    # scale it with their MAC count (a first-order proxy for area)
+    # the operand widths the PEs are built for (their area, hence leakage): a PE holds
+    # macs_per_pe_per_cycle[w] MAC units of its widest width w; None: the widths of the scheme being run
+    pe_operand_bits: pydantic.conlist(Literal[8, 16, 32], min_length=1) | None = None
+    # legacy tech tables only (static_power_mw_per_core): that leakage is for a core of this many MACs per
+    # cycle; other cores scale it with their MAC count
     static_reference_macs_per_cycle: PositiveInt = 2048
 
 

@@ -16,13 +16,18 @@ Shape of a file (see ``arch_configs/tech/tech_7nm.yaml`` for a commented example
     mac_pj:       {fp8: E, fp16: E, fp32: E}          # per multiply-accumulate, by operand width
     zero_gated_fraction: E                 # a zero-operand MAC costs this fraction of a MAC when PEs gate zeros
     pe_register_pj_per_byte: E             # PE pipeline registers (operands forwarded PE to PE, partial sums)
-    sram_pj_per_byte: {points: [{size_kib, read, write}, ...], source}   # log-log in size, clamped
+    sram_access_pj: {points: [{bank_kib, port_bits, read, write}, ...], source}   # pJ per access of one bank,
+                                           # a full grid; log-log in bank size and port width, clamped
+    sram_pj_per_byte: {points: [{size_kib, read, write}, ...], source}   # legacy: by pad size only
     dram_pj_per_byte: {hbm2: {read, write, source}, lpddr4: ..., ...}
     edge_pj_per_byte: E                    # scratchpad <-> array-edge wires
     noc_pj_per_byte_hop: E                 # core-to-core network, per byte per hop
     vector_pj: {elementwise_fp16: E, elementwise_fp32: E, special_fp16: E, special_fp32: E,
                 reduction_fp16: E, reduction_fp32: E}
-    static_power_mw_per_core: E            # leakage at the nominal voltage
+    area_mm2: {mac_unit_fp8: E, mac_unit_fp16: E, mac_unit_fp32: E, sram_per_kib: E, vector_lane: E}
+    leakage_mw_per_mm2: E                  # leakage power density at the nominal voltage (area model)
+    clock_pj_per_cycle: {per_pe: E, per_vector_lane: E, per_core: E}   # clock tree and control, every cycle
+    static_power_mw_per_core: E            # legacy leakage per core (instead of the area model)
     static_voltage_exponent: E             # optional, default 1: P_static ~ (V/V_nominal)^exponent
     operating_points: {peak: {clock_ghz, voltage_v, sram_voltage_v}, ...}
 
@@ -34,8 +39,10 @@ fine until a workload counts one (then :func:`energy_of` names the missing actio
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
+from typing import NamedTuple
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +53,9 @@ from ..io import TECH_TABLES, read_yaml, resolve_shipped, validation_error
 from ..errors import ConfigError
 
 __all__ = [
-    "DramEntry", "Entry", "OperatingPoint", "SramCurve", "SramPoint", "TechTable", "TechTableModel",
-    "load_tech", "parse_tech", "shipped_tech_files", "DEFAULT_TECH",
+    "AreaTable", "ClockTable", "DramEntry", "Entry", "OperatingPoint", "SramBank", "SramBankPoint", "SramBankTable",
+    "SramCurve", "SramPoint", "TechTable", "TechTableModel", "load_tech", "parse_tech", "shipped_tech_files",
+    "DEFAULT_TECH",
 ]
 
 DEFAULT_TECH = "tech_7nm"
@@ -145,6 +153,69 @@ class SramCurve(pydantic.BaseModel):
         return points
 
 
+class SramBank(NamedTuple):
+    """One bank of a scratchpad as the SRAM energy sees it: capacity and the width of its read and write ports."""
+
+    bank_kib: float
+    read_port_bits: float
+    write_port_bits: float
+
+
+class SramBankPoint(pydantic.BaseModel):
+    model_config = _STRICT
+    bank_kib: PositiveFloat
+    port_bits: PositiveFloat
+    read: PositiveFloat  # pJ per access of port_bits (> 0: interpolated in log-log)
+    write: PositiveFloat
+
+
+class SramBankTable(pydantic.BaseModel):
+    """pJ per access of one SRAM bank by bank capacity and port width (a CACTI-style table).
+
+    The points form a full grid (every capacity with every width, once); between them the energy is bilinear in
+    log(capacity), log(width) and log(energy), and each axis is clamped to the grid's ends."""
+
+    model_config = _STRICT
+    points: list[SramBankPoint]
+    source: str = ""
+
+    @pydantic.field_validator("points")
+    @classmethod
+    def _full_grid(cls, points: list[SramBankPoint]) -> list[SramBankPoint]:
+        if not points:
+            raise PydanticCustomError("too_short", "give at least one point (bank_kib, port_bits, read, write)")
+        keys = [(p.bank_kib, p.port_bits) for p in points]
+        if len(set(keys)) != len(keys):
+            raise PydanticCustomError("duplicate", "each (bank_kib, port_bits) may appear once")
+        caps, widths = {k[0] for k in keys}, {k[1] for k in keys}
+        if len(keys) != len(caps) * len(widths):
+            raise PydanticCustomError(
+                "not_a_grid", "the points must form a full grid: {caps} capacities x {widths} widths need {need} "
+                "points, not {have}", {"caps": len(caps), "widths": len(widths), "need": len(caps) * len(widths),
+                                       "have": len(keys)})
+        return points
+
+
+class AreaTable(pydantic.BaseModel):
+    """mm^2 per unit of hardware at the node: what leaks (area x ``leakage_mw_per_mm2``)."""
+
+    model_config = _STRICT
+    mac_unit_fp8: Entry | None = None  # one MAC unit of a PE with its registers, by its widest operand width
+    mac_unit_fp16: Entry | None = None
+    mac_unit_fp32: Entry | None = None
+    sram_per_kib: Entry | None = None
+    vector_lane: Entry | None = None
+
+
+class ClockTable(pydantic.BaseModel):
+    """pJ per cycle of clock tree and control, charged every cycle whether the unit works or not."""
+
+    model_config = _STRICT
+    per_pe: Entry | None = None
+    per_vector_lane: Entry | None = None
+    per_core: Entry | None = None
+
+
 class DramEntry(pydantic.BaseModel):
     """pJ per byte transferred to/from one kind of off-chip memory (device + interface)."""
 
@@ -188,12 +259,16 @@ class TechTableModel(pydantic.BaseModel):
     mac_pj: MacTable = MacTable()
     zero_gated_fraction: FractionEntry | None = None
     pe_register_pj_per_byte: Entry | None = None
-    sram_pj_per_byte: SramCurve | None = None
+    sram_access_pj: SramBankTable | None = None
+    sram_pj_per_byte: SramCurve | None = None  # legacy: energy by pad capacity only
     dram_pj_per_byte: dict[str, DramEntry] = {}
     edge_pj_per_byte: Entry | None = None
     noc_pj_per_byte_hop: Entry | None = None
     vector_pj: VectorTable = VectorTable()
-    static_power_mw_per_core: Entry | None = None
+    area_mm2: AreaTable = AreaTable()
+    leakage_mw_per_mm2: Entry | None = None
+    clock_pj_per_cycle: ClockTable = ClockTable()
+    static_power_mw_per_core: Entry | None = None  # legacy: leakage per core instead of the area model
     static_voltage_exponent: Entry | None = None  # default 1 (linear in V)
     operating_points: dict[str, OperatingPoint]
 
@@ -206,6 +281,9 @@ def _cross_field_problems(model: TechTableModel) -> list[str]:
         for key in getattr(model, group):
             if not _NAME.match(key):
                 problems.append(f"{group}.{key}: names are letters, digits and underscores")
+    if model.leakage_mw_per_mm2 is not None and model.static_power_mw_per_core is not None:
+        problems.append("static_power_mw_per_core: give either the area model (leakage_mw_per_mm2) or the legacy "
+                        "per-core leakage, not both")
     split_rail = model.nominal_sram_voltage_v is not None
     for name, point in model.operating_points.items():
         if split_rail and point.sram_voltage_v is None:
@@ -287,11 +365,58 @@ class TechTable:
         t = math.log(size_kib / sizes[i]) / math.log(sizes[i + 1] / sizes[i])
         return values[i] * (values[i + 1] / values[i]) ** t
 
+    @property
+    def area_model(self) -> bool:
+        """Leakage from area (``leakage_mw_per_mm2``) rather than the legacy ``static_power_mw_per_core``."""
+        return self.model.leakage_mw_per_mm2 is not None
+
+    def sram_access_pj(self, bank_kib: float, port_bits: float, access: str = "read") -> float:
+        """pJ per access of one bank of ``bank_kib`` through a ``port_bits``-wide port, at the nominal voltage.
+
+        Bilinear in log(capacity), log(width), log(energy) between the grid's points; each axis clamped to the
+        grid's ends; exactly the tabulated value at a point."""
+        if access not in ("read", "write"):
+            raise ValueError(f"access is 'read' or 'write', not {access!r}")  # internal: only called with literals
+        table = self.model.sram_access_pj
+        if table is None:
+            raise ConfigError("the table has no SRAM bank energies", file=self.source, key_path="sram_access_pj")
+        for name, value in (("bank size (KiB)", bank_kib), ("port width (bits)", port_bits)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"scratchpad {name} must be a positive number, not {value!r}", file=self.source,
+                                  key_path="sram_access_pj")
+        grid, caps, widths = self._sram_grid(access)
+        (c0, c1, tc), (w0, w1, tw) = _bracket(caps, bank_kib), _bracket(widths, port_bits)
+        narrow = _power_between(grid[(c0, w0)], grid[(c1, w0)], tc)
+        wide = _power_between(grid[(c0, w1)], grid[(c1, w1)], tc)
+        return _power_between(narrow, wide, tw)
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 - tables are immutable and few; priced once per layer
+    def _sram_grid(self, access: str) -> tuple[dict[tuple[float, float], float], list[float], list[float]]:
+        grid = {(p.bank_kib, p.port_bits): getattr(p, access) for p in self.model.sram_access_pj.points}
+        return grid, sorted({k[0] for k in grid}), sorted({k[1] for k in grid})
+
     def summary(self) -> dict[str, Any]:
         """The table as plain data (for result files)."""
         data = self.model.model_dump(mode="json")
         data["file"] = self.source
         return data
+
+
+def _bracket(axis: list[float], x: float) -> tuple[float, float, float]:
+    """Neighbours ``a <= x <= b`` on a sorted axis and x's log-position between them (clamped to the ends)."""
+    if x <= axis[0]:
+        return axis[0], axis[0], 0.0
+    if x >= axis[-1]:
+        return axis[-1], axis[-1], 0.0
+    i = bisect.bisect_right(axis, x) - 1
+    if axis[i] == x:
+        return x, x, 0.0
+    return axis[i], axis[i + 1], math.log(x / axis[i]) / math.log(axis[i + 1] / axis[i])
+
+
+def _power_between(a: float, b: float, t: float) -> float:
+    """a (b/a)^t: linear in log-log; exactly ``a`` at t = 0."""
+    return a if t == 0.0 else a * (b / a) ** t
 
 
 def parse_tech(data: Any, source: str = "<tech>") -> TechTable:

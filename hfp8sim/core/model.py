@@ -26,6 +26,7 @@ import math
 from functools import cached_property
 
 from ..config.arch import ArchConfig
+from ..config.tech import SramBank
 from ..datapath.contract import ArrayArithmetic
 from ..formats.spec import FormatSpec, Scheme, get_format
 from ..vocabulary import Dataflow, Partition, Role
@@ -184,6 +185,28 @@ class CoreModel:
     @cached_property
     def scratchpad_kib(self) -> dict[str, float]:
         return {name: getattr(self.arch.model.scratchpads, name).size_kib for name in SCRATCHPADS}
+
+    @cached_property
+    def scratchpad_banks(self) -> dict[str, SramBank]:
+        """Each scratchpad's bank as SRAM energy sees it: capacity size_kib / banks, and read and write ports of
+        (bytes per cycle x 8 / banks) bits: the pad's bandwidth is spread over its banks."""
+        banks = {}
+        for name in SCRATCHPADS:
+            pad = getattr(self.arch.model.scratchpads, name)
+            banks[name] = SramBank(pad.size_kib / pad.banks, pad.read_bytes_per_cycle * 8 / pad.banks,
+                                   pad.write_bytes_per_cycle * 8 / pad.banks)
+        return banks
+
+    @cached_property
+    def pe_datapath(self) -> tuple[int, int]:
+        """(widest operand bits the PEs are built for, MAC units of that width per PE): what a PE's area is.
+        ``energy.pe_operand_bits`` when the arch gives it, else the widths of the scheme being run; narrower
+        widths share the widest one's units (IBM's FMMA: two FP8 products on the FP16 datapath)."""
+        given = self.arch.model.energy.pe_operand_bits
+        bits = given if given else (self.scheme.forward.bits, self.scheme.backward.bits)
+        widest = max(bits)
+        width_class = 8 if widest <= 8 else 16 if widest <= 16 else 32  # as macs_per_pe classes widths
+        return width_class, self.macs_per_pe(width_class)
 
     @cached_property
     def array(self) -> ArraySpec:

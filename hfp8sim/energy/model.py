@@ -11,17 +11,28 @@ action                                             energy (at the table's nomina
 ``mac_zero_fp32``                                  ``zero_gated_fraction`` of a MAC when ``zero_gating``,
                                                    a full MAC otherwise
 ``pe_register_bytes``                              ``pe_register_pj_per_byte`` per byte
-``sram_read_bytes.<pad>``, ``sram_write_bytes.     ``sram_pj_per_byte`` read/write curve at the pad's size
-<pad>`` (pad: ``input``, ``weight``, ``output``)
+``sram_read_bytes.<pad>``, ``sram_write_bytes.     ``sram_access_pj`` at the pad's bank size and port width,
+<pad>`` (pad: ``input``, ``weight``, ``output``)    divided by the port's bytes (legacy tables:
+                                                   ``sram_pj_per_byte`` at the pad's size)
 ``dram_read_bytes``, ``dram_write_bytes``          ``dram_pj_per_byte.<kind>.read/write`` per byte
 ``edge_bytes``                                     ``edge_pj_per_byte`` per byte
 ``noc_byte_hops``                                  ``noc_pj_per_byte_hop`` per byte per hop
 ``vector_ops.<op>`` (``elementwise_fp16``, ...)    ``vector_pj.<op>`` per operation
-``cycles``                                         ``static_power_mw_per_core`` x cores x cycles / clock
+``mac_unit_cycles.<w>`` (``fp8``, ``fp16``,        leakage: ``area_mm2.mac_unit_<w>`` x
+``fp32``), ``sram_kib_cycles``,                    ``leakage_mw_per_mm2`` x time (also ``sram_per_kib``,
+``vector_lane_cycles``                             ``vector_lane``)
+``pe_cycles``, ``vector_lane_cycles``,             clock tree and control: ``clock_pj_per_cycle.per_pe``,
+``core_cycles``                                    ``per_vector_lane``, ``per_core`` per unit-cycle
+``cycles``                                         elapsed cycles; legacy tables only: leakage
+                                                   ``static_power_mw_per_core`` x cores x cycles / clock
 =================================================  =======================================================
 
+Unit-cycles count hardware units times the cycles they are powered (all of them, idle or busy: nothing is
+power-gated or clock-gated per unit), so leakage and clock energy grow with the array, the SRAM and the lanes.
+
 Voltage: dynamic energies scale with (V/V_nominal)^2 (C V^2 switching energy at a fixed activity); SRAM on
-its own rail with (V_sram/V_sram_nominal)^2; DRAM energy does not scale (off-chip, its own supply).  Static
+its own rail with (V_sram/V_sram_nominal)^2; clock and control like logic; DRAM energy does not scale
+(off-chip, its own supply).  Static
 power scales with (V/V_nominal)^e, e = ``static_voltage_exponent`` (default 1: P = V * I_leak with the leakage
 current held constant, a first-order model that ignores DIBL and temperature, which make real leakage fall
 faster than linearly as V drops).
@@ -35,10 +46,10 @@ import numbers
 from collections.abc import Iterable, Mapping
 
 from ..errors import ConfigError, EnergyError
-from ..config.tech import Entry, TechTable
+from ..config.tech import Entry, SramBank, TechTable
 
 __all__ = [
-    "ACTIONS", "COMPONENTS", "SCRATCHPADS", "VECTOR_OPS", "WIDTHS", "EnergyBreakdown", "average_power_w",
+    "ACTIONS", "COMPONENTS", "SCRATCHPADS", "VECTOR_OPS", "WIDTHS", "EnergyBreakdown", "SramBank", "average_power_w",
     "energy_of", "sum_breakdowns", "tflops_per_watt", "tops_per_watt",
 ]
 
@@ -58,12 +69,15 @@ ACTIONS: tuple[str, ...] = (
     "noc_byte_hops",
     *(f"vector_ops.{op}" for op in VECTOR_OPS),
     "cycles",
+    *(f"mac_unit_cycles.{w}" for w in WIDTHS),
+    "sram_kib_cycles", "vector_lane_cycles", "pe_cycles", "core_cycles",
 )
 """Every action name :func:`energy_of` accepts (an unknown name is an error)."""
 
 COMPONENTS: tuple[str, ...] = ("mac", "pe_registers", "sram.input", "sram.weight", "sram.output", "dram", "edge",
-                               "noc", "vector", "static")
-"""The components of a breakdown, in order; all but ``static`` are dynamic."""
+                               "noc", "vector", "clock", "static")
+"""The components of a breakdown, in order; all but ``static`` (leakage) are dynamic; ``clock`` is the clock tree
+and control, ``dram`` the only off-chip one."""
 
 _ACTION_SET = frozenset(ACTIONS)
 
@@ -104,6 +118,11 @@ class EnergyBreakdown:
         return self.components["sram.input"] + self.components["sram.weight"] + self.components["sram.output"]
 
     @property
+    def on_chip_pj(self) -> float:
+        """Everything but DRAM: what a chip's own power covers.  ``on_chip_pj + components['dram'] == total_pj``."""
+        return self.total_pj - self.components["dram"]
+
+    @property
     def seconds(self) -> float:
         return self.cycles / (self.clock_ghz * 1e9)
 
@@ -120,16 +139,17 @@ class EnergyBreakdown:
             cycles=self.cycles + other.cycles)
 
     def as_row(self) -> dict[str, float]:
-        """Flat columns for a results table: ``energy_<component>_pj`` (dots become underscores) and totals."""
+        """Flat columns for a results table: ``energy_<component>_pj`` (dots become underscores) and totals
+        (``energy_on_chip_pj``: all but DRAM)."""
         row = {f"energy_{name.replace('.', '_')}_pj": value for name, value in self.components.items()}
         row.update(energy_dynamic_pj=self.dynamic_pj, energy_static_pj=self.static_pj,
-                   energy_total_pj=self.total_pj)
+                   energy_on_chip_pj=self.on_chip_pj, energy_total_pj=self.total_pj)
         return row
 
     def as_dict(self) -> dict:
         """Nested plain data (for ``summary.json``)."""
         return {"components_pj": dict(self.components), "dynamic_pj": self.dynamic_pj, "static_pj": self.static_pj,
-                "total_pj": self.total_pj, "op_point": self.op_point, "voltage_v": self.voltage_v,
+                "on_chip_pj": self.on_chip_pj, "total_pj": self.total_pj, "op_point": self.op_point, "voltage_v": self.voltage_v,
                 "clock_ghz": self.clock_ghz, "cycles": self.cycles}
 
 
@@ -161,13 +181,17 @@ def _check_counts(actions: Mapping[str, float]) -> dict[str, float]:
     return counts
 
 
-def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, sram_size_kib: Mapping[str, float],
-              dram_kind: str, zero_gating: bool, cores: int = 1) -> EnergyBreakdown:
+def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str,
+              sram_size_kib: Mapping[str, float] | None = None, dram_kind: str, zero_gating: bool, cores: int = 1,
+              sram_banks: Mapping[str, SramBank] | None = None) -> EnergyBreakdown:
     """Energy of one set of action counts (pJ by component) at an operating point of ``tech``.
 
     ``actions`` maps action names (:data:`ACTIONS`) to counts; missing names count 0.  Counts are totals over
-    all ``cores``; ``cycles`` is the elapsed time in cycles, during which every core leaks.  ``sram_size_kib``
-    gives each scratchpad's size (``input``, ``weight``, ``output``; needed for the pads with traffic).
+    all ``cores``; ``cycles`` is the elapsed time in cycles (with a legacy table, every core leaks
+    ``static_power_mw_per_core`` during it; with the area model the unit-cycle actions carry leakage).
+    ``sram_banks`` gives each scratchpad's bank (capacity, read and write port widths) for a table with
+    ``sram_access_pj``; ``sram_size_kib`` each pad's size for a legacy ``sram_pj_per_byte`` curve (``input``,
+    ``weight``, ``output``; needed for the pads with traffic).
     ``zero_gating``: the PEs clock-gate/bypass MACs with a zero operand (IBM's chip bypasses its FPU on a zero
     multiplicand), which then cost ``zero_gated_fraction`` of a MAC.
 
@@ -191,12 +215,13 @@ def energy_of(actions: Mapping[str, float], tech: TechTable, *, op_point: str, s
         "mac": _mac_pj(counts, tech, zero_gating) * logic,
         "pe_registers": _per_count_pj(counts, tech, "pe_register_bytes", model.pe_register_pj_per_byte,
                                       "pe_register_pj_per_byte", logic),
-        **_sram_pj(counts, tech, sram_size_kib, sram_scale),
+        **_sram_pj(counts, tech, sram_size_kib, sram_banks, sram_scale),
         "dram": counts.get("dram_read_bytes", 0.0) * dram.read + counts.get("dram_write_bytes", 0.0) * dram.write,
         "edge": _per_count_pj(counts, tech, "edge_bytes", model.edge_pj_per_byte, "edge_pj_per_byte", logic),
         "noc": _per_count_pj(counts, tech, "noc_byte_hops", model.noc_pj_per_byte_hop, "noc_pj_per_byte_hop",
                              logic),
         "vector": _vector_pj(counts, tech) * logic,
+        "clock": _clock_pj(counts, tech) * logic,
         "static": _static_pj(counts, tech, op_point, cores, point.clock_ghz),
     }
     return EnergyBreakdown.from_components(components, op_point=op_point, voltage_v=point.voltage_v,
@@ -239,24 +264,42 @@ def _per_count_pj(counts: Mapping[str, float], tech: TechTable, action: str, ent
     return count * _table_value(entry, counts, tech, action, key_path) * scale if count else 0.0
 
 
-def _sram_pj(counts: Mapping[str, float], tech: TechTable, sram_size_kib: Mapping[str, float],
-             sram_scale: float) -> dict[str, float]:
-    """The ``sram.<pad>`` components: read and write bytes priced on the curve at each pad's size."""
+def _sram_pj(counts: Mapping[str, float], tech: TechTable, sram_size_kib: Mapping[str, float] | None,
+             sram_banks: Mapping[str, SramBank] | None, sram_scale: float) -> dict[str, float]:
+    """The ``sram.<pad>`` components: read and write bytes priced per access of each pad's bank (or, with a
+    legacy table, on the capacity curve at each pad's size)."""
     components = {}
     for pad in SCRATCHPADS:
         reads, writes = counts.get(f"sram_read_bytes.{pad}", 0.0), counts.get(f"sram_write_bytes.{pad}", 0.0)
         energy = 0.0
         if reads or writes:
-            if tech.model.sram_pj_per_byte is None:
-                action = f"sram_read_bytes.{pad}" if reads else f"sram_write_bytes.{pad}"
-                _table_value(None, counts, tech, action, "sram_pj_per_byte")
-            if pad not in sram_size_kib:
-                raise ConfigError(f"sram_size_kib has no size for scratchpad {pad!r} (it has bytes counted); "
-                                  f"give {', '.join(SCRATCHPADS)}")
-            size = sram_size_kib[pad]
-            energy = (reads * tech.sram_pj_per_byte(size, "read") + writes * tech.sram_pj_per_byte(size, "write"))
+            read_pj, write_pj = _sram_pj_per_byte(counts, tech, pad, reads, sram_size_kib, sram_banks)
+            energy = reads * read_pj + writes * write_pj
         components[f"sram.{pad}"] = energy * sram_scale
     return components
+
+
+def _sram_pj_per_byte(counts: Mapping[str, float], tech: TechTable, pad: str, reads: float,
+                      sram_size_kib: Mapping[str, float] | None,
+                      sram_banks: Mapping[str, SramBank] | None) -> tuple[float, float]:
+    """(read, write) pJ per byte of one pad: an access moves a port's width, so per byte = per access / port
+    bytes (accesses are full-width: the array's edges consume whole port words)."""
+    model = tech.model
+    if model.sram_access_pj is not None:
+        if not sram_banks or pad not in sram_banks:
+            raise ConfigError(f"sram_banks has no bank for scratchpad {pad!r} (it has bytes counted); give each of "
+                              f"{', '.join(SCRATCHPADS)} its bank_kib and port widths")
+        bank = sram_banks[pad]
+        return (tech.sram_access_pj(bank.bank_kib, bank.read_port_bits, "read") / (bank.read_port_bits / 8),
+                tech.sram_access_pj(bank.bank_kib, bank.write_port_bits, "write") / (bank.write_port_bits / 8))
+    if model.sram_pj_per_byte is None:
+        action = f"sram_read_bytes.{pad}" if reads else f"sram_write_bytes.{pad}"
+        _table_value(None, counts, tech, action, "sram_access_pj")
+    if not sram_size_kib or pad not in sram_size_kib:
+        raise ConfigError(f"sram_size_kib has no size for scratchpad {pad!r} (it has bytes counted); "
+                          f"give {', '.join(SCRATCHPADS)}")
+    size = sram_size_kib[pad]
+    return tech.sram_pj_per_byte(size, "read"), tech.sram_pj_per_byte(size, "write")
 
 
 def _vector_pj(counts: Mapping[str, float], tech: TechTable) -> float:
@@ -270,14 +313,43 @@ def _vector_pj(counts: Mapping[str, float], tech: TechTable) -> float:
     return vector
 
 
+_LEAKING = (*((f"mac_unit_cycles.{w}", f"mac_unit_{w}") for w in WIDTHS), ("sram_kib_cycles", "sram_per_kib"),
+            ("vector_lane_cycles", "vector_lane"))
+_CLOCKED = (("pe_cycles", "per_pe"), ("vector_lane_cycles", "per_vector_lane"), ("core_cycles", "per_core"))
+
+
+def _clock_pj(counts: Mapping[str, float], tech: TechTable) -> float:
+    """Clock tree and control at the nominal voltage: pJ per unit-cycle of PEs, vector lanes and cores."""
+    clock = 0.0
+    for action, key in _CLOCKED:
+        count = counts.get(action, 0.0)
+        if count:
+            clock += count * _table_value(getattr(tech.model.clock_pj_per_cycle, key), counts, tech, action,
+                                          f"clock_pj_per_cycle.{key}")
+    return clock
+
+
 def _static_pj(counts: Mapping[str, float], tech: TechTable, op_point: str, cores: int, clock_ghz: float) -> float:
-    """Leakage of every core over the elapsed ``cycles``."""
+    """Leakage: with the area model, every unit's area x the power density over its unit-cycles; with a legacy
+    table, ``static_power_mw_per_core`` of every core over the elapsed ``cycles``."""
+    scale = tech.static_scale(op_point)
+    if tech.area_model:
+        area_cycles = 0.0  # mm^2 x cycles
+        for action, key in _LEAKING:
+            count = counts.get(action, 0.0)
+            if count:
+                area_cycles += count * _table_value(getattr(tech.model.area_mm2, key), counts, tech, action,
+                                                    f"area_mm2.{key}")
+        # mW/mm^2 x mm^2 x ns = pJ; cycles / GHz = ns
+        return tech.model.leakage_mw_per_mm2.value * area_cycles * scale / clock_ghz if area_cycles else 0.0
+    for action, key in _LEAKING:
+        if counts.get(action, 0.0):  # an area-model count priced by a legacy table: say what is missing
+            _table_value(None, counts, tech, action, "leakage_mw_per_mm2")
     cycles = counts.get("cycles", 0.0)
     if not cycles:
         return 0.0
     power_mw = _table_value(tech.model.static_power_mw_per_core, counts, tech, "cycles", "static_power_mw_per_core")
-    # mW x ns = pJ; cycles / GHz = ns
-    return power_mw * cores * tech.static_scale(op_point) * cycles / clock_ghz
+    return power_mw * cores * scale * cycles / clock_ghz
 
 
 def average_power_w(breakdown: EnergyBreakdown, cycles: float, clock_ghz: float) -> float:

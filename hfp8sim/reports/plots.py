@@ -45,9 +45,9 @@ ALIASES = {"array.rows": "rows", "array.cols": "cols", "array.dataflow": "datafl
 SERIES_CANDIDATES = ("scheme", "dataflow", "cores", "arch", "arch_file")
 DATAFLOW_STYLE = {"os": "-", "ws": "--", "is": ":"}
 MARKERS = "osD^vP*X"
-ENERGY_AGGREGATES = ("total", "dynamic")
+ENERGY_AGGREGATES = ("total", "dynamic", "on_chip")
 ENERGY_ORDER = ("mac", "pe_registers", "sram_input", "sram_weight", "sram_output", "sram", "edge", "noc", "dram",
-                "vector", "static")  # stacking order, bottom up; other components follow
+                "vector", "clock", "static")  # stacking order, bottom up; other components follow
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
                      "figure.dpi": 110, "savefig.bbox": "tight", "svg.hashsalt": "hfp8sim"})
 

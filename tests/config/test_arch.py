@@ -47,6 +47,17 @@ def test_type_mistakes_are_all_reported_with_key_paths(default_data):
         assert part in message
 
 
+def test_pe_operand_bits_are_widths_the_pes_can_be_built_for(default_data):
+    assert parse_arch(default_data, "default.yaml").model.energy.pe_operand_bits == [8, 16]
+    for bad, message in (([12], "energy.pe_operand_bits.0: input should be 8, 16 or 32"),
+                         ([], "energy.pe_operand_bits: list should have at least 1 item after validation, not 0")):
+        data = copy.deepcopy(default_data)
+        data["energy"] = {"pe_operand_bits": bad}
+        with pytest.raises(ConfigError) as info:
+            parse_arch(data, "my.yaml")
+        assert str(info.value) == f"my.yaml: {message}"
+
+
 def test_cross_field_conflicts_are_reported(default_data):
     data = copy.deepcopy(default_data)
     data["scratchpads"]["weight"]["size_kib"] = 8  # a 128x128 FP8 weight tile is 16 KiB

@@ -50,15 +50,26 @@ def test_shipped_tech_file_loads_with_the_recommended_defaults(project_root):
     assert m.mac_pj.fp16.value / m.mac_pj.fp8.value == pytest.approx(2.5, rel=1e-12)
     assert m.zero_gated_fraction.value == 0.10
     assert m.pe_register_pj_per_byte.value == 0.02
-    assert [(p.size_kib, p.read, p.write) for p in m.sram_pj_per_byte.points] == [(64, 0.6, 0.66), (2048, 2.0, 2.2)]
+    assert m.sram_pj_per_byte is None and m.static_power_mw_per_core is None  # migrated to the models below
+    grid = {(p.bank_kib, p.port_bits): (p.read, p.write) for p in m.sram_access_pj.points}
+    assert len(grid) == 5 * 6  # 8 KiB .. 2 MiB x 64 .. 2048 bits
+    # the CACTI 7 22 nm points of energy_facts.md §4.3 (8 KB/64 b, 32 KB/64 b, 2 MB/512 b, 2 MB/2048 b)
+    assert (grid[(8, 64)][0], grid[(32, 64)][0], grid[(2048, 512)][0], grid[(2048, 2048)][0]) == \
+        (1.727, 4.001, 181.4, 629.4)
+    a = m.area_mm2
+    assert (a.mac_unit_fp8.value, a.mac_unit_fp16.value, a.mac_unit_fp32.value, a.sram_per_kib.value,
+            a.vector_lane.value) == (1.03e-4, 1.80e-4, 7.13e-4, 3.2e-4, 1.35e-3)
+    assert m.leakage_mw_per_mm2.value == 37.4  # 10% of 13.5 W over 36 mm^2
+    c = m.clock_pj_per_cycle
+    assert (c.per_pe.value, c.per_vector_lane.value, c.per_core.value) == (0.05, 0.05, 5.0)
     assert {k: (d.read, d.write) for k, d in m.dram_pj_per_byte.items()} == {
         "hbm2": (32, 32), "hbm3": (28, 28), "lpddr4": (64, 64), "ddr4": (160, 160)}
-    assert (m.edge_pj_per_byte.value, m.noc_pj_per_byte_hop.value) == (0.25, 1.0)
+    assert (m.edge_pj_per_byte.value, m.noc_pj_per_byte_hop.value) == (0.25, 2.0)
     assert {op: getattr(m.vector_pj, op).value for op in ("elementwise_fp16", "elementwise_fp32", "special_fp16",
                                                           "special_fp32", "reduction_fp16", "reduction_fp32")} == {
         "elementwise_fp16": 0.64, "elementwise_fp32": 1.91, "special_fp16": 2.30, "special_fp32": 7.36,
         "reduction_fp16": 0.26, "reduction_fp32": 0.58}
-    assert (m.static_power_mw_per_core.value, m.static_voltage_exponent.value) == (340, 1.0)
+    assert m.static_voltage_exponent.value == 1.0
     points = {n: (p.clock_ghz, p.voltage_v, p.sram_voltage_v) for n, p in m.operating_points.items()}
     assert points == {"peak": (1.6, 0.75, 0.95), "efficient": (1.0, 0.55, 0.70)}
 
@@ -78,8 +89,10 @@ def test_every_shipped_number_has_a_source(project_root):
                     walk(v, f"{key}.{k}" if key else k)
 
         walk(data, "")
-        # tech_7nm prices every action; zigzag_tpu_like has one DRAM kind and one operating point
-        assert len(entries) == {"tech_7nm": 22, "zigzag_tpu_like": 18}[path.stem]
+        # tech_7nm: 22 entries before the calibration, less the SRAM curve and per-core leakage, plus the SRAM
+        # bank grid, 5 areas, the leakage density and 3 clock entries; zigzag_tpu_like has one DRAM kind and one
+        # operating point
+        assert len(entries) == {"tech_7nm": 30, "zigzag_tpu_like": 18}[path.stem]
         missing = [key for key, node in entries if not node.get("source")]
         assert missing == [], f"{path.name}: entries without a source: {missing}"
         tagged = [key for key, node in entries if "[" in node["source"]]  # energy_facts.md tags [P] [S] [D] ...
@@ -96,16 +109,58 @@ def test_sram_curve_interpolates_log_log_and_clamps():
     assert tech.sram_pj_per_byte(1e6, "write") == 40.0
 
 
-def test_shipped_sram_energy_grows_with_size():
+def test_shipped_sram_bank_energy_is_monotone_in_capacity_and_width():
     tech = load_tech()
-    sizes = [16, 64, 128, 256, 362.03867196751236, 512, 1024, 2048, 8192]
-    reads = [tech.sram_pj_per_byte(s) for s in sizes]
-    assert reads[0] == reads[1] == 0.6 and reads[-2] == reads[-1] == 2.0  # clamped at the 64 KiB / 2 MiB anchors
-    assert all(a < b for a, b in zip(reads[1:-1], reads[2:-1]))
-    assert reads[4] == pytest.approx(math.sqrt(0.6 * 2.0), rel=1e-12)  # sqrt(64*2048) KiB: the geometric mean
-    # 1 MiB: log2(1024/64)/log2(2048/64) = 4/5 of the way: 0.6 * (2.0/0.6)^0.8
-    assert reads[6] == pytest.approx(0.6 * (10 / 3) ** 0.8, rel=1e-12) and reads[6] == pytest.approx(1.5720062, 1e-7)
-    assert tech.sram_pj_per_byte(1024, "write") == pytest.approx(1.1 * reads[6], rel=1e-12)
+    caps = [4, 8, 12, 32, 64, 100, 128, 512, 1000, 2048, 4096]
+    widths = [32, 64, 96, 128, 256, 384, 512, 1024, 2048, 4096]
+    for access in ("read", "write"):
+        table = [[tech.sram_access_pj(c, w, access) for w in widths] for c in caps]
+        for row in table:  # wider ports move more bits per access: never cheaper
+            assert all(a <= b for a, b in zip(row, row[1:]))
+        for column in zip(*table):  # bigger banks: longer bit- and word-lines
+            assert all(a <= b for a, b in zip(column, column[1:]))
+    # clamped outside the grid: below 8 KiB / 64 b and above 2 MiB / 2048 b the edge values
+    assert tech.sram_access_pj(1, 8) == 1.727 and tech.sram_access_pj(1e6, 1e5, "write") == 870.2
+    # a wider port is cheaper per byte (fewer accesses): 64 KiB banks, 128 b vs 512 b
+    assert tech.sram_access_pj(64, 512) / 64 < tech.sram_access_pj(64, 128) / 16
+
+
+def test_sram_bank_table_is_bilinear_in_log_log():
+    data = copy.deepcopy(SMALL)
+    data["sram_access_pj"] = {"points": [
+        {"bank_kib": 8, "port_bits": 64, "read": 2.0, "write": 3.0},
+        {"bank_kib": 8, "port_bits": 1024, "read": 8.0, "write": 9.0},
+        {"bank_kib": 2048, "port_bits": 64, "read": 32.0, "write": 30.0},
+        {"bank_kib": 2048, "port_bits": 1024, "read": 512.0, "write": 300.0}]}
+    tech = parse_tech(data)
+    assert tech.sram_access_pj(8, 64) == 2.0 and tech.sram_access_pj(2048, 1024, "write") == 300.0  # exact
+    # halfway in log capacity (128 KiB) at 64 b: sqrt(2 * 32) = 8; halfway in log width (256 b) at 8 KiB: 4
+    assert tech.sram_access_pj(128, 64) == pytest.approx(8.0, rel=1e-12)
+    assert tech.sram_access_pj(8, 256) == pytest.approx(4.0, rel=1e-12)
+    # both halfway: the geometric mean of the four corners = (2 * 8 * 32 * 512)^(1/4) = 2^4.5
+    assert tech.sram_access_pj(128, 256) == pytest.approx(16 * math.sqrt(2), rel=1e-12)
+    assert tech.sram_access_pj(1, 1) == 2.0 and tech.sram_access_pj(1e5, 1e5) == 512.0  # clamped per axis
+    assert tech.sram_access_pj(1e5, 64, "write") == 30.0
+
+
+def test_sram_bank_table_must_be_a_full_grid(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["sram_access_pj"] = {"points": [
+        {"bank_kib": 8, "port_bits": 64, "read": 2.0, "write": 3.0},
+        {"bank_kib": 8, "port_bits": 1024, "read": 8.0, "write": 9.0},
+        {"bank_kib": 2048, "port_bits": 64, "read": 32.0, "write": 30.0}]}
+    assert error_of(tmp_path, data).endswith("tech.yaml: sram_access_pj.points: the points must form a full grid: "
+                                             "2 capacities x 2 widths need 4 points, not 3")
+    data["sram_access_pj"]["points"].append(dict(data["sram_access_pj"]["points"][0]))
+    assert error_of(tmp_path, data).endswith("sram_access_pj.points: each (bank_kib, port_bits) may appear once")
+
+
+def test_one_leakage_model_per_table(tmp_path):
+    data = copy.deepcopy(SMALL)
+    data["leakage_mw_per_mm2"] = 40
+    data["static_power_mw_per_core"] = 300
+    assert error_of(tmp_path, data).endswith("tech.yaml: static_power_mw_per_core: give either the area model "
+                                             "(leakage_mw_per_mm2) or the legacy per-core leakage, not both")
 
 
 def test_a_single_point_curve_is_constant():
