@@ -5,8 +5,9 @@ The story of a run:
 1. **Resolve** the core model (``hfp8sim.core.CoreModel``) of the arch under the scheme: array, formats,
    accumulation contract, scratchpads, DRAM, vector unit, chip: read once, used by everything below.
 2. **Simulate each layer.**  A GEMM layer (conv, linear, attention matmul) is planned by the schedule search
-   (``schedule.search``): the fastest tiling by SimPy simulation (``timing``), and on a chip of several cores
-   the fastest partition; identical layers are planned once.  A non-GEMM layer runs on the vector unit
+   (``schedule.search``): the best tiling under the arch's ``mapper.objective`` by SimPy simulation
+   (``timing``), and on a chip of several cores the best partition; identical layers are planned once.  The
+   energy and EDP objectives are priced here (:class:`EnergyCost`), where timing and energy meet.  A non-GEMM layer runs on the vector unit
    (``timing.layer_results``), fused with the GEMM that produced its input when it can be.
 3. **Collect** the rows, priced by the energy model (``energy.accounting``), into a ``NetworkResult``.
 
@@ -25,13 +26,14 @@ from .energy.accounting import EnergyAccountant
 from .errors import Hfp8SimError
 from .formats.spec import Scheme
 from .results import LayerResult, NetworkResult
-from .schedule.mapper import GemmProblem, LayerSchedule, candidates
-from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
+from .schedule.mapper import Candidate, GemmProblem, LayerSchedule, candidates
+from .schedule.search import CandidateCost, ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
 from .timing.layer_results import gemm_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
+from .vocabulary import Objective
 from .workloads.layers import Layer
 
 Event = tuple[str, str, str, float, float, str]  # (layer, name, track, start cycle, duration, detail)
@@ -46,15 +48,54 @@ def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = 
                   ) -> tuple[LayerSchedule, LayerTiming]:
     """(schedule, timing) of one GEMM layer on one core: the tiles in execution order and the SimPy counters."""
     model = core_model(arch, scheme)
-    return plan_layer(gemm_problem(layer, model), CoreSimulator.of(model))
+    choice = plan_layer(gemm_problem(layer, model), CoreSimulator.of(model), objective_cost(model))
+    return choice.schedule, choice.timing
+
+
+class EnergyCost:
+    """The energy and EDP objectives of the schedule search: a plan's row priced by the run's accountant.
+
+    The lower bound of a candidate prices a row with the counts every schedule of it has (MACs, PE
+    registers, DRAM bytes, scratchpad reads at the array edges, edge bytes; ``Simulator.counted``) and the
+    candidate's lower bound on cycles for the time-proportional terms; only the scratchpad fills are left out
+    (their split between pads is known per tile only).  Every term of the energy model grows with its count,
+    so this never exceeds the energy of a schedule of the candidate; EDP's bound is energy bound x cycle
+    bound."""
+
+    def __init__(self, model: CoreModel, accountant: EnergyAccountant, objective: Objective):
+        self.model, self.accountant, self.objective = model, accountant, objective
+
+    def _priced(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
+        row = gemm_layer_result(problem.name, "", problem, schedules, timing, self.model.peak_chip_macs_per_cycle)
+        energy = self.accountant.price(row)["energy_total_pj"]
+        return energy * row.cycles if self.objective == Objective.EDP else energy
+
+    def of_plan(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
+        return self._priced(problem, schedules, timing)
+
+    def lower_bound(self, problem: GemmProblem, candidate: Candidate, counted: LayerTiming,
+                    cycles_bound: float) -> float:
+        stub = LayerSchedule(problem, self.model.array, candidate.tile_shape, candidate.loop_order, ())
+        return self._priced(problem, [stub], dataclasses.replace(counted, cycles=cycles_bound))
+
+    def give_up_cycles(self, cost: float) -> float | None:
+        return None  # energy is not a function of cycles alone
+
+
+def objective_cost(model: CoreModel, accountant: EnergyAccountant | None = None) -> CandidateCost | None:
+    """What the schedule search is handed to price the core's objective (None: time, the search's own)."""
+    if model.objective == Objective.TIME:
+        return None
+    return EnergyCost(model, accountant or EnergyAccountant(model), model.objective)
 
 
 class _NetworkRun:
     """The state of one network run: the core, its simulator, the plans made so far, the clock."""
 
-    def __init__(self, model: CoreModel, record_events: bool):
+    def __init__(self, model: CoreModel, record_events: bool, cost: CandidateCost | None = None):
         self.model = model
         self.sim = CoreSimulator.of(model)
+        self.cost = cost
         self.record_events = record_events
         self.plans: dict[GemmProblem, ChipPlan] = {}  # identical layers (same problem but the name) plan once
         self.recorded: dict[GemmProblem, LayerTiming] = {}
@@ -65,8 +106,7 @@ class _NetworkRun:
         key = dataclasses.replace(problem, name="")
         if key not in self.plans:
             try:
-                self.plans[key] = plan_chip(problem, self.sim) if self.model.cores > 1 else \
-                    ChipPlan("single core", 1, *_single(plan_layer(problem, self.sim)))
+                self.plans[key] = plan_chip(problem, self.sim, self.cost)
             except Hfp8SimError as exc:
                 raise Hfp8SimError(f"{network}: {exc}") from None
         return self.plans[key]
@@ -82,6 +122,7 @@ class _NetworkRun:
                 self._record_tiles(layer, problem, plan)
             result = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
                                        self.model.peak_chip_macs_per_cycle)
+        result = dataclasses.replace(result, objective=str(self.model.objective), runner_up_cost=plan.runner_up)
         self.clock += result.cycles
         fraction = float(getattr(layer, "zero_mac_fraction", 0.0))  # measured by a trace, else 0
         return dataclasses.replace(result, zero_operand_macs=result.macs * fraction) if fraction else result
@@ -110,11 +151,6 @@ class _NetworkRun:
         return result
 
 
-def _single(plan: tuple[LayerSchedule, LayerTiming]) -> tuple[list[LayerSchedule], None, LayerTiming]:
-    schedule, timing = plan
-    return [schedule], None, timing
-
-
 def check_limits(arch: ArchConfig, network: Network | TraceNetwork, scheme: str | Scheme | None = None) -> None:
     """Refuse, before anything is simulated, a GEMM layer that needs more tiles than
     ``limits.MAX_TILES_PER_LAYER`` on this core (the mapper's candidate tilings are cheap to count and
@@ -140,7 +176,7 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     check_limits(arch, network, scheme)
     model = core_model(arch, scheme)
     accountant = EnergyAccountant(model)  # a bad energy section fails before any simulation
-    run = _NetworkRun(model, record_events)
+    run = _NetworkRun(model, record_events, objective_cost(model, accountant))
     layers = list(network.layers)
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):

@@ -20,6 +20,7 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
     chip: {cores, partition: auto|output_channels|rows|reduction,               # optional, 1 core by default
            noc: {topology: ring|crossbar, link_bytes_per_cycle, hop_latency_cycles, bidirectional}}
     energy: {tech, operating_point, dram_kind, zero_gating, static_reference_macs_per_cycle}   # optional
+    mapper: {objective: time | energy | edp}                    # optional, time by default
 """
 
 from __future__ import annotations
@@ -138,6 +139,13 @@ class EnergyConfig(pydantic.BaseModel):
     static_reference_macs_per_cycle: PositiveInt = 2048
 
 
+class MapperConfig(pydantic.BaseModel):
+    """What the schedule search minimises for each GEMM layer (every objective is searched exactly)."""
+
+    model_config = _STRICT
+    objective: Literal["time", "energy", "edp"] = "time"
+
+
 class SchemeConfig(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
@@ -159,6 +167,7 @@ class ArchConfigModel(pydantic.BaseModel):
     vector_unit: VectorUnitConfig = VectorUnitConfig()
     chip: ChipConfig = ChipConfig()
     energy: EnergyConfig = EnergyConfig()
+    mapper: MapperConfig = MapperConfig()
 
 
 class ArchConfig:
