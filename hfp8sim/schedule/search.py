@@ -282,8 +282,8 @@ class ChipPlan(NamedTuple):
 
 
 def plan_chip(problem: GemmProblem, sim: Simulator, cost: CandidateCost | None = None) -> ChipPlan:
-    """The best way under the objective to run a GEMM layer on the chip: every allowed partition over the
-    cores, and one core alone (which wins for layers too small to split), by simulation."""
+    """The best way under the objective to run a GEMM layer on the chip: one core alone with every tiling
+    (which wins for layers too small to split), and every allowed partition over the cores, by simulation."""
     cost = cost or CyclesCost()
     model = sim.model
     single = plan_layer(problem, sim, cost)
@@ -302,8 +302,10 @@ def plan_chip(problem: GemmProblem, sim: Simulator, cost: CandidateCost | None =
 
 def _partitioned(problem: GemmProblem, partition: Partition, sim: Simulator, cost: CandidateCost,
                  give_up_after: float | None) -> ChipPlan | None:
-    """The layer split over the cores by ``partition``, every core with the tiling the search chose for the
-    first part; None when the partition does not apply or the simulation gave up."""
+    """The layer split over the cores by ``partition``, every core with the fastest tiling of the first part
+    (under every objective: so each objective chooses among the same plans, and no objective's choice is
+    worse under another objective than that objective's own choice); None when the partition does not apply
+    or the simulation gave up."""
     model = sim.model
     parts = split_problem(problem, partition, model.cores)
     if len(parts) < 2:
@@ -312,7 +314,7 @@ def _partitioned(problem: GemmProblem, partition: Partition, sim: Simulator, cos
             problem.batch * problem.M * problem.N * problem.psum_bytes > model.array.output_bytes:
         return None  # partial outputs must stay on chip until the cross-core reduction
     try:
-        lead = plan_layer(parts[0], sim, cost).schedule
+        lead = plan_layer(parts[0], sim).schedule
     except Hfp8SimError:
         return None
     shape = Candidate(lead.tile_shape, lead.loop_order, 0.0, 0)
