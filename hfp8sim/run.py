@@ -65,18 +65,16 @@ class EnergyCost:
     def __init__(self, model: CoreModel, accountant: EnergyAccountant, objective: Objective):
         self.model, self.accountant, self.objective = model, accountant, objective
 
-    def _priced(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
+    def of_plan(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
+        """The objective's cost of a simulated plan (one core's LayerTiming or a chip's ChipLayerTiming)."""
         row = gemm_layer_result(problem.name, "", problem, schedules, timing, self.model.peak_chip_macs_per_cycle)
         energy = self.accountant.price(row)["energy_total_pj"]
         return energy * row.cycles if self.objective == Objective.EDP else energy
 
-    def of_plan(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
-        return self._priced(problem, schedules, timing)
-
     def lower_bound(self, problem: GemmProblem, candidate: Candidate, counted: LayerTiming,
                     cycles_bound: float) -> float:
         stub = LayerSchedule(problem, self.model.array, candidate.tile_shape, candidate.loop_order, ())
-        return self._priced(problem, [stub], dataclasses.replace(counted, cycles=cycles_bound))
+        return self.of_plan(problem, [stub], dataclasses.replace(counted, cycles=cycles_bound))
 
     def give_up_cycles(self, cost: float) -> float | None:
         return None  # energy is not a function of cycles alone
