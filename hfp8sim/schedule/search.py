@@ -225,9 +225,9 @@ def best_schedule(problem: GemmProblem, array: ArraySpec, sim: Simulator, cost: 
             break
         schedule = build_schedule(problem, array, entry.candidate)
         if podium.runner_up is not None:
-            flow = _pipeline_bound(schedule, sim, bw, latency)
-            if flow > entry.cycles_bound and podium.excludes(
-                    cost.lower_bound(problem, entry.candidate, entry.counted, flow), entry.order):
+            pipeline = _pipeline_bound(schedule, sim, bw, latency)  # O(tiles): only once it can exclude
+            if pipeline > entry.cycles_bound and podium.excludes(
+                    cost.lower_bound(problem, entry.candidate, entry.counted, pipeline), entry.order):
                 continue
         timing = sim.simulate(schedule, give_up_after=podium.give_up_after(cost))
         if timing is not None:
