@@ -69,6 +69,9 @@ class LayerResult:
     partition: str = ""  # how a GEMM layer was split over the cores
     noc_bytes: float = 0.0  # bytes moved between cores
     noc_byte_hops: float = 0.0
+    objective: str = ""  # what the mapper minimised for a GEMM layer: time, energy or edp
+    # the best other plan's cost under that objective (cycles, pJ, or pJ x cycles); None: it had no other
+    runner_up_cost: float | None = None
     energy: dict[str, float] = dataclasses.field(default_factory=dict)  # energy_<component>_pj, energy_total_pj
 
     def row(self) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class LayerResult:
         values["fused"] = self.fused and other.fused
         values["folded"] = self.folded and other.folded
         values["cores"] = max(self.cores, other.cores)
+        values["runner_up_cost"] = None  # one layer's alternative; a sum of layers has none
         keys = list(self.energy) + [k for k in other.energy if k not in self.energy]
         values["energy"] = {k: self.energy.get(k, 0.0) + other.energy.get(k, 0.0) for k in keys}
         return LayerResult(**values)
@@ -105,10 +109,11 @@ class LayerResult:
 
 
 # how each field of a LayerResult combines in ``+``
-_DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "mapping", "partition")
+_DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "mapping", "partition",
+                "objective")
 _RATIOS = ("utilization", "mapping_efficiency")
 _ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
-                  if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "energy"))
+                  if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "runner_up_cost", "energy"))
 
 
 @dataclasses.dataclass(frozen=True)

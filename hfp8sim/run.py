@@ -5,8 +5,9 @@ The story of a run:
 1. **Resolve** the core model (``hfp8sim.core.CoreModel``) of the arch under the scheme: array, formats,
    accumulation contract, scratchpads, DRAM, vector unit, chip: read once, used by everything below.
 2. **Simulate each layer.**  A GEMM layer (conv, linear, attention matmul) is planned by the schedule search
-   (``schedule.search``): the fastest tiling by SimPy simulation (``timing``), and on a chip of several cores
-   the fastest partition; identical layers are planned once.  A non-GEMM layer runs on the vector unit
+   (``schedule.search``): the best tiling under the arch's ``mapper.objective`` by SimPy simulation
+   (``timing``), and on a chip of several cores the best partition; identical layers are planned once.  The
+   energy and EDP objectives are priced here (:class:`EnergyCost`), where timing and energy meet.  A non-GEMM layer runs on the vector unit
    (``timing.layer_results``), fused with the GEMM that produced its input when it can be.
 3. **Collect** the rows, priced by the energy model (``energy.accounting``), into a ``NetworkResult``.
 
@@ -26,13 +27,14 @@ from .errors import Hfp8SimError
 from .formats.spec import Scheme
 from .results import LayerResult, NetworkResult
 from .schedule import grouped
-from .schedule.mapper import GemmProblem, LayerSchedule, candidates
-from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
+from .schedule.mapper import Candidate, GemmProblem, LayerSchedule, candidates
+from .schedule.search import CandidateCost, ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
 from .timing.layer_results import gemm_layer_result, vector_conv_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
+from .vocabulary import Objective
 from .workloads.layers import Layer, VectorWork
 
 Event = tuple[str, str, str, float, float, str]  # (layer, name, track, start cycle, duration, detail)
@@ -47,15 +49,56 @@ def plan_and_time(arch: ArchConfig, layer: Layer, scheme: str | Scheme | None = 
                   ) -> tuple[LayerSchedule, LayerTiming]:
     """(schedule, timing) of one GEMM layer on one core: the tiles in execution order and the SimPy counters."""
     model = core_model(arch, scheme)
-    return plan_layer(gemm_problem(layer, model), CoreSimulator.of(model))
+    choice = plan_layer(gemm_problem(layer, model), CoreSimulator.of(model), objective_cost(model))
+    return choice.schedule, choice.timing
+
+
+class EnergyCost:
+    """The energy and EDP objectives of the schedule search: a plan's row priced by the run's accountant.
+
+    The lower bound of a candidate prices a row with the counts every schedule of it has (MACs, PE
+    registers, DRAM bytes, scratchpad reads at the array edges, edge bytes; ``Simulator.counted``) and the
+    candidate's lower bound on cycles for the time-proportional terms; only the scratchpad fills are left out
+    (their split between pads is known per tile only).  Every term of the energy model grows with its count,
+    so this never exceeds the energy of a schedule of the candidate; EDP's bound is energy bound x cycle
+    bound."""
+
+    def __init__(self, model: CoreModel, accountant: EnergyAccountant, objective: Objective):
+        self.model, self.accountant, self.objective = model, accountant, objective
+
+    def of_plan(self, problem: GemmProblem, schedules: list[LayerSchedule], timing) -> float:
+        """The objective's cost of a simulated plan (one core's LayerTiming or a chip's ChipLayerTiming)."""
+        return self.of_row(gemm_layer_result(problem.name, "", problem, schedules, timing,
+                                             self.model.peak_chip_macs_per_cycle))
+
+    def of_row(self, row: LayerResult) -> float:
+        """The objective's cost of a priced layer row (a grouped conv's mapping, with its fused consumer)."""
+        energy = self.accountant.price(row)["energy_total_pj"]
+        return energy * row.cycles if self.objective == Objective.EDP else energy
+
+    def lower_bound(self, problem: GemmProblem, candidate: Candidate, counted: LayerTiming,
+                    cycles_bound: float) -> float:
+        stub = LayerSchedule(problem, self.model.array, candidate.tile_shape, candidate.loop_order, ())
+        return self.of_plan(problem, [stub], dataclasses.replace(counted, cycles=cycles_bound))
+
+    def give_up_cycles(self, cost: float) -> float | None:
+        return None  # energy is not a function of cycles alone
+
+
+def objective_cost(model: CoreModel, accountant: EnergyAccountant | None = None) -> CandidateCost | None:
+    """What the schedule search is handed to price the core's objective (None: time, the search's own)."""
+    if model.objective == Objective.TIME:
+        return None
+    return EnergyCost(model, accountant or EnergyAccountant(model), model.objective)
 
 
 class _NetworkRun:
     """The state of one network run: the core, its simulator, the plans made so far, the clock."""
 
-    def __init__(self, model: CoreModel, record_events: bool):
+    def __init__(self, model: CoreModel, record_events: bool, cost: CandidateCost | None = None):
         self.model = model
         self.sim = CoreSimulator.of(model)
+        self.cost = cost
         self.record_events = record_events
         self.plans: dict[GemmProblem, ChipPlan] = {}  # identical layers (same problem but the name) plan once
         self.recorded: dict[tuple[LayerSchedule, str], LayerTiming] = {}
@@ -68,8 +111,7 @@ class _NetworkRun:
         key = dataclasses.replace(problem, name="")
         if key not in self.plans:
             try:
-                self.plans[key] = plan_chip(problem, self.sim) if self.model.cores > 1 else \
-                    ChipPlan("single core", 1, *_single(plan_layer(problem, self.sim)))
+                self.plans[key] = plan_chip(problem, self.sim, self.cost)
             except Hfp8SimError as exc:
                 raise Hfp8SimError(f"{network}: {exc}") from None
         return self.plans[key]
@@ -91,13 +133,16 @@ class _NetworkRun:
         return dataclasses.replace(result, zero_operand_macs=result.macs * fraction)
 
     def _gemm_row(self, layer: Layer, problem: GemmProblem, network: str) -> LayerResult:
-        """The layer as one GEMM per group (batch element), on one core or split over the chip."""
+        """The layer as one GEMM per group (batch element), on one core or split over the chip, with the
+        objective it was mapped for and the runner-up plan's cost."""
         plan = self.plan(problem, network)
         if plan.chip_timing is not None:
-            return gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.chip_timing,
-                                     self.model.peak_chip_macs_per_cycle, partition=plan.partition)
-        return gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
-                                 self.model.peak_chip_macs_per_cycle)
+            row = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.chip_timing,
+                                    self.model.peak_chip_macs_per_cycle, partition=plan.partition)
+        else:
+            row = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
+                                    self.model.peak_chip_macs_per_cycle)
+        return dataclasses.replace(row, objective=str(self.model.objective), runner_up_cost=plan.runner_up)
 
     def _grouped_row(self, layer: Layer, problem: GemmProblem, gemm_row: LayerResult,
                      consumer: VectorWork | None) -> LayerResult:
@@ -117,9 +162,14 @@ class _NetworkRun:
             options.append(vector_conv_layer_result("", "", problem, layer.vector_unit_work(), self.model))
             def cost(row: LayerResult) -> float:
                 after = vector_layer_result("", "", consumer, self.model, fuse_with=row) if consumer else None
-                return _mapping_cost(row) + (_mapping_cost(after) if after else 0.0)
+                return self._mapping_cost(row + after if after else row)
             self.grouped[key] = min(options, key=cost)  # min keeps the first of equal costs
         return dataclasses.replace(self.grouped[key], name=layer.name, op=layer.op)
+
+    def _mapping_cost(self, row: LayerResult) -> float:
+        """What the choice between a grouped conv's mappings minimises: the mapper's objective (cycles, or the
+        row priced by the energy model for energy and EDP)."""
+        return row.cycles if self.cost is None else self.cost.of_row(row)
 
     def _packed(self, problem: GemmProblem, packing: int) -> tuple[list[LayerSchedule], LayerTiming]:
         """Schedules and timing (the parts one after another) of ``problem`` packed ``packing`` groups to a
@@ -128,7 +178,8 @@ class _NetworkRun:
         for part in grouped.packed_parts(problem, packing):
             sim = dataclasses.replace(self.sim, tile_cycles=grouped.packed_tile_cycles(part, self.sim.tile_cycles,
                                                                                       self.model.pair))
-            schedule, timing = plan_layer(part.problem, sim)
+            choice = plan_layer(part.problem, sim, self.cost)
+            schedule, timing = choice.schedule, choice.timing
             runs.append((schedule, sim))
             timings.append(dataclasses.replace(timing, macs=grouped.diagonal_macs(schedule, part)))
         self.packed[dataclasses.replace(problem, name="")] = runs
@@ -177,16 +228,6 @@ def _runs_grouped(layer: Layer, model: CoreModel) -> bool:
             and not model.scalesim_mode)
 
 
-def _mapping_cost(row: LayerResult) -> float:
-    """What the choice between a grouped conv's mappings minimises: the mapper's objective, time.  (An
-    energy or EDP objective prices each candidate row with ``EnergyAccountant.price`` instead.)"""
-    return row.cycles
-
-
-def _single(plan: tuple[LayerSchedule, LayerTiming]) -> tuple[list[LayerSchedule], None, LayerTiming]:
-    schedule, timing = plan
-    return [schedule], None, timing
-
 
 def check_limits(arch: ArchConfig, network: Network | TraceNetwork, scheme: str | Scheme | None = None) -> None:
     """Refuse, before anything is simulated, a GEMM layer that needs more tiles than
@@ -213,7 +254,7 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     check_limits(arch, network, scheme)
     model = core_model(arch, scheme)
     accountant = EnergyAccountant(model)  # a bad energy section fails before any simulation
-    run = _NetworkRun(model, record_events)
+    run = _NetworkRun(model, record_events, objective_cost(model, accountant))
     layers = list(network.layers)
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):

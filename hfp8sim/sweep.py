@@ -55,7 +55,7 @@ MANIFEST = "sweep.json"
 
 # Columns every row has, whatever was swept (from the resolved config, so failed points have them too).
 DESCRIPTIVE_COLUMNS = ("workload", "arch", "scheme", "rows", "cols", "dataflow", "pes", "cores", "clock_ghz",
-                       "dram_gb_per_s", "peak_macs_per_cycle")
+                       "dram_gb_per_s", "peak_macs_per_cycle", "objective")
 # Summary metrics in this order first; any other summary field (energy_*_pj, ...) follows in its own order.
 LEAD_METRICS = ("cycles", "seconds", "tera_macs_per_second", "tera_flops_per_second", "inferences_per_second",
                 "utilization", "peak_tera_macs_per_second", "compute_cycles", "stall_cycles", "stall_fraction",
@@ -511,6 +511,7 @@ def _describe(arch: dict[str, Any]) -> dict[str, Any]:
     array = arch.get("array") if isinstance(arch.get("array"), dict) else {}
     dram = arch.get("dram") if isinstance(arch.get("dram"), dict) else {}
     chip = arch.get("chip") if isinstance(arch.get("chip"), dict) else {}
+    mapper = arch.get("mapper") if isinstance(arch.get("mapper"), dict) else {}
     scheme = arch.get("scheme", "hfp8")
     if isinstance(scheme, dict):
         scheme = scheme.get("name") or "/".join(str(scheme.get(k, "?")) for k in ("forward", "backward",
@@ -525,7 +526,8 @@ def _describe(arch: dict[str, Any]) -> dict[str, Any]:
     both = _number(rows) is not None and _number(cols) is not None
     return {"arch": arch.get("name", ""), "scheme": scheme, "rows": rows, "cols": cols,
             "dataflow": array.get("dataflow", "ws"), "pes": rows * cols if both else None,
-            "cores": chip.get("cores", 1), "clock_ghz": clock, "dram_gb_per_s": bw}
+            "cores": chip.get("cores", 1), "clock_ghz": clock, "dram_gb_per_s": bw,
+            "objective": mapper.get("objective", "time")}
 
 
 def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:

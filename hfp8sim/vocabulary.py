@@ -1,4 +1,5 @@
-"""The closed sets of names that cross layers: dataflow, operand role, pass and multi-core partition.
+"""The closed sets of names that cross layers: dataflow, operand role, pass, multi-core partition and the
+mapper's objective.
 
 They are ``StrEnum`` members, so they compare equal to (and print as) the plain strings used in YAML files,
 result tables and traces: ``Dataflow("ws") == "ws"``.  Parse user text with :func:`parse`, which raises the
@@ -42,6 +43,14 @@ class Partition(enum.StrEnum):
     OUTPUT_CHANNELS = "output_channels"  # N split, activations multicast
     ROWS = "rows"  # M split, weights multicast
     REDUCTION = "reduction"  # K split, partial sums reduce-scattered over the ring
+
+
+class Objective(enum.StrEnum):
+    """What the mapper minimises when it chooses a layer's tiling (and, on a chip, its partition)."""
+
+    TIME = "time"  # cycles
+    ENERGY = "energy"  # total picojoules, priced by the arch's energy section
+    EDP = "edp"  # energy x delay: picojoules x cycles
 
 
 def parse(kind: type[enum.StrEnum], value: object, what: str | None = None):

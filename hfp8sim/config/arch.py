@@ -21,6 +21,7 @@ Shape of a file (see ``arch_configs/default.yaml`` for a commented example)::
            noc: {topology: ring|crossbar, link_bytes_per_cycle, hop_latency_cycles, bidirectional}}
     energy: {tech, operating_point, dram_kind, zero_gating, pe_operand_bits,
              static_reference_macs_per_cycle}   # optional
+    mapper: {objective: time | energy | edp}                    # optional, time by default
 """
 
 from __future__ import annotations
@@ -145,6 +146,13 @@ class EnergyConfig(pydantic.BaseModel):
     static_reference_macs_per_cycle: PositiveInt = 2048
 
 
+class MapperConfig(pydantic.BaseModel):
+    """What the schedule search minimises for each GEMM layer (every objective is searched exactly)."""
+
+    model_config = _STRICT
+    objective: Literal["time", "energy", "edp"] = "time"
+
+
 class SchemeConfig(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
@@ -166,6 +174,7 @@ class ArchConfigModel(pydantic.BaseModel):
     vector_unit: VectorUnitConfig = VectorUnitConfig()
     chip: ChipConfig = ChipConfig()
     energy: EnergyConfig = EnergyConfig()
+    mapper: MapperConfig = MapperConfig()
 
 
 class ArchConfig:

@@ -29,7 +29,7 @@ from ..config.arch import ArchConfig
 from ..config.tech import SramBank
 from ..datapath.contract import ArrayArithmetic
 from ..formats.spec import FormatSpec, Scheme, get_format
-from ..vocabulary import Dataflow, Partition, Role
+from ..vocabulary import Dataflow, Objective, Partition, Role
 
 
 def element_bytes(spec: FormatSpec) -> int:
@@ -272,6 +272,12 @@ class CoreModel:
     def noc(self) -> NocSpec:
         noc = self.arch.model.chip.noc
         return NocSpec(noc.topology, noc.link_bytes_per_cycle, noc.hop_latency_cycles, noc.bidirectional)
+
+    # ---- the mapper -----------------------------------------------------------------------------------
+    @cached_property
+    def objective(self) -> Objective:
+        """What the schedule search minimises per GEMM layer: cycles, energy or energy x delay."""
+        return Objective(self.arch.model.mapper.objective)
 
     # ---- peaks ----------------------------------------------------------------------------------------
     @property

@@ -304,6 +304,24 @@ def first_tile_bytes(p: GemmProblem, mt: int, nt: int, kt: int) -> tuple[float, 
     return a, b
 
 
+def tile_classes(problem: GemmProblem, tile_shape: tuple[int, int, int]
+                 ) -> list[tuple[tuple[int, int, int], bool, int]]:
+    """The tiles of a tiling grouped by what the array does with them: (dims, first_k, count).  A tile's
+    folds and scratchpad traffic depend only on its dims and on whether it is the first reduction tile of its
+    outputs (which writes the accumulator buffer where the others read-modify-write it), so a layer's counts
+    are a sum over these few classes instead of over its tiles."""
+    kt = tile_shape[2]
+    whole, rest = divmod(problem.K, kt)
+    k_blocks = [(kt, True, 1), (kt, False, whole - 1)] if whole else []
+    if rest:
+        k_blocks.append((rest, not whole, 1))
+    mn = {}  # (m, n) tile dims -> count, from the m- and n-blocks of the full tiling
+    for (m, n, _), count in tile_shape_counts(problem, (tile_shape[0], tile_shape[1], problem.K)):
+        mn[m, n] = mn.get((m, n), 0) + count
+    return [((m, n, k), first, count * k_count) for (m, n), count in mn.items()
+            for k, first, k_count in k_blocks if count * k_count]
+
+
 def build_schedule(problem: GemmProblem, array: ArraySpec, candidate: Candidate) -> LayerSchedule:
     mt, nt, kt = candidate.tile_shape
     tiles = tuple(_tiles(problem, array, mt, nt, kt, candidate.loop_order))
