@@ -23,11 +23,11 @@ from hfp8sim.reports.timeline import chrome_trace
 from hfp8sim.run import core_model, simulate_network
 from hfp8sim.schedule.fold_latency import gemm_cycles
 from hfp8sim.schedule.mapper import build_schedule, candidates
-from hfp8sim.schedule.search import _candidate_bound, _flow_shop_bound, gemm_problem
+from hfp8sim.schedule.search import _candidate_bound, _pipeline_bound, gemm_problem
 from hfp8sim.timing.chip import Noc, NocSpec
 from hfp8sim.timing.engine import DramChannel
 from hfp8sim.timing.simulator import CoreSimulator
-from hfp8sim.workloads import Network, load_workload, resolve_workload
+from hfp8sim.workloads import Conv2d, Network, load_workload, resolve_workload
 from hfp8sim.workloads.scalesim_import import import_scalesim_csv
 from tests.conftest import WORKLOAD_DATA
 from tests.timing.conftest import BASE, make_arch, one_gemm
@@ -134,24 +134,30 @@ def test_run_files_hold_integer_cycles(tmp_path):
 
 
 @pytest.mark.parametrize(("dims", "bw", "pad_kib"), [((30, 21, 26, 1), 4.4, 0.25), ((13, 37, 19, 2), 13.3, 0.25),
-                                                     ((45, 9, 50, 1), 1.7, 0.5), ((16, 16, 16, 3), 0.9, 0.25)])
+                                                     ((45, 9, 50, 1), 1.7, 0.5), ((16, 16, 16, 3), 0.9, 0.25),
+                                                     ("conv", 2.3, 0.25), ("conv_s2", 5.1, 0.5)])
 def test_search_bounds_stay_below_the_simulated_cycles_of_every_candidate(dims, bw, pad_kib):
     """The branch and bound prunes on these bounds: with transfers rounded up per transfer they must still
-    never exceed what the simulation gives, candidate by candidate (fractional bandwidths on purpose)."""
-    m, n, k, batch = dims
+    never exceed what the simulation gives, candidate by candidate (fractional bandwidths on purpose), also
+    for convs, whose input tiles are footprints that a resident block may leave with nothing new to load."""
     pad = {"size_kib": pad_kib, "read_bytes_per_cycle": 3.5, "write_bytes_per_cycle": 5.5}
     arch = make_arch(**{"array.overlap_folds": True, "dram": {"bw_bytes_per_cycle": bw, "latency_cycles": 7},
                         "scratchpads": {"input": pad, "weight": pad, "output": dict(pad, size_kib=pad_kib * 4)}})
     model = core_model(arch)
     sim = CoreSimulator.of(model)
-    problem = gemm_problem(one_gemm(m, n, k, batch).layers[0], model)
+    if dims in ("conv", "conv_s2"):
+        layer = Conv2d(name="c", C=8, H=12, W=12, K=20, R=3, S=3, padding=1, stride=1 if dims == "conv" else 2)
+    else:
+        layer = one_gemm(*dims).layers[0]
+    problem = gemm_problem(layer, model)
+    assert (problem.conv is not None) == (dims in ("conv", "conv_s2"))
     checked = 0
     every = candidates(problem, model.array)
     for cand in every[::max(1, len(every) // 40)]:  # 40 of them, spread over the mapper's order
         schedule = build_schedule(problem, model.array, cand)
         cycles = sim.simulate(schedule).cycles
-        assert _candidate_bound(problem, cand, sim.tile_cycles, bw, 7) <= cycles
-        assert _flow_shop_bound(schedule, sim, bw, 7) <= cycles
+        assert _candidate_bound(problem, cand, sim, bw, 7, sim.counted(problem, cand).compute_cycles) <= cycles
+        assert _pipeline_bound(schedule, sim, bw, 7) <= cycles
         checked += 1
     assert checked >= 3
 
