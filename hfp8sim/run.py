@@ -28,7 +28,8 @@ from .results import LayerResult, NetworkResult
 from .schedule.mapper import GemmProblem, LayerSchedule, candidates
 from .schedule.search import ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
-from .timing.layer_results import gemm_layer_result, vector_layer_result
+from .timing.fusion import Placement, plan_placements
+from .timing.layer_results import FusedGroup, gemm_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
@@ -60,6 +61,7 @@ class _NetworkRun:
         self.recorded: dict[GemmProblem, LayerTiming] = {}
         self.events: list[Event] = []
         self.clock = 0.0
+        self.group: FusedGroup | None = None  # the GEMM whose output stage the next fused layers join
 
     def plan(self, problem: GemmProblem, network: str) -> ChipPlan:
         key = dataclasses.replace(problem, name="")
@@ -83,6 +85,7 @@ class _NetworkRun:
             result = gemm_layer_result(layer.name, layer.op, problem, plan.schedules, plan.single_timing,
                                        self.model.peak_chip_macs_per_cycle)
         self.clock += result.cycles
+        self.group = None
         fraction = float(getattr(layer, "zero_mac_fraction", 0.0))  # measured by a trace, else 0
         return dataclasses.replace(result, zero_operand_macs=result.macs * fraction) if fraction else result
 
@@ -96,18 +99,31 @@ class _NetworkRun:
         self.events.extend((layer.name, name, track, self.clock + start, duration, detail)
                            for name, track, start, duration, detail in self.recorded[key].events)
 
-    def vector(self, layer: Layer, previous: LayerResult | None) -> LayerResult:
-        work = layer.vector_work()
-        producer = previous if (previous is not None and previous.kind == "gemm" and layer.producers
-                                and layer.producers[0] == previous.name) else None
-        result = vector_layer_result(layer.name, layer.op, work, self.model, fuse_with=producer)
-        if self.record_events and result.vector_cycles:
-            start = self.clock - (result.vector_cycles - result.cycles)  # a fused layer overlaps its GEMM's end
-            self.events.append((layer.name, layer.name, "vector", start, result.vector_cycles,
-                                f"{result.vector_elementwise_ops:.0f} elementwise, {result.vector_special_ops:.0f} "
-                                f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
+    def vector(self, layer: Layer, placement: Placement, previous: LayerResult | None) -> LayerResult:
+        if placement.fused_into is None:
+            self.group = None
+        elif self.group is None and previous is not None and previous.kind == "gemm":
+            self.group = FusedGroup.of(previous)
+        result = vector_layer_result(layer.name, layer.op, layer.vector_work(), self.model, placement,
+                                     group=self.group)
+        if self.record_events:
+            self._record_vector(layer, result)
         self.clock += result.cycles
         return result
+
+    def _record_vector(self, layer: Layer, result: LayerResult) -> None:
+        """The vector unit's span (a fused layer's overlaps its GEMM's end) and, when the layer's DRAM bytes
+        take time of their own, the channel's span."""
+        if result.vector_cycles:
+            start = self.clock + result.compute_cycles - result.vector_cycles if result.fused else self.clock
+            self.events.append((layer.name, layer.name, "vector", max(start, 0.0), result.vector_cycles,
+                                f"{result.vector_elementwise_ops:.0f} elementwise, {result.vector_special_ops:.0f} "
+                                f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
+        moved = result.dram_read_bytes + result.dram_write_bytes
+        if moved and result.cycles:
+            start = self.clock + (result.compute_cycles if result.fused else 0.0)
+            self.events.append((layer.name, f"{layer.name} DRAM", "dram", start, result.cycles - (start - self.clock),
+                                f"{result.dram_read_bytes:.0f} B read, {result.dram_write_bytes:.0f} B written"))
 
 
 def _single(plan: tuple[LayerSchedule, LayerTiming]) -> tuple[list[LayerSchedule], None, LayerTiming]:
@@ -142,12 +158,14 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     accountant = EnergyAccountant(model)  # a bad energy section fails before any simulation
     run = _NetworkRun(model, record_events)
     layers = list(network.layers)
+    placements = plan_placements(layers, fuse=model.vector.fuse_elementwise, fits_on_chip=lambda work: (
+        (work.in_elements + work.out_elements) * model.activation_bytes <= model.usable_scratchpad_bytes["output"]))
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
         results.append(run.gemm(layer, network.name) if layer.is_gemm else
-                       run.vector(layer, results[-1] if results else None))
+                       run.vector(layer, placements[layer.name], results[-1] if results else None))
     results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,
                          model.peak_chip_macs_per_cycle, tuple(results), arch.to_dict(), tuple(run.events))

@@ -9,18 +9,25 @@ many when ``fp32_rate`` is 0.5); a special op takes ``special_op_cycles`` lane-c
 does not fit the output scratchpad streams it from and to DRAM, and then takes at least its bytes / DRAM
 bandwidth.  Elementwise layers that directly follow the GEMM producing their input are fused with it
 (applied as outputs drain) when ``fuse_elementwise`` is set: their cycles are hidden behind the GEMM's, and
-only what exceeds it is exposed.
+only what exceeds it is exposed (``timing.fusion`` decides the groups, ``timing.layer_results`` times them).
+
+A layer that runs alone moves its DRAM bytes through the same SimPy ``DramChannel`` and DMA engines as a GEMM
+layer (:func:`streamed_cycles`): its tensors in chunks of the output scratchpad, load, compute and store
+overlapping over two chunk slots.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
-from ..core.model import VectorUnitSpec
+import simpy
+
+from ..core.model import CoreTiming, VectorUnitSpec
 from ..workloads.layers import VectorWork
+from .engine import DramChannel
 
-__all__ = ["vector_cycles"]
-
+__all__ = ["streamed_cycles", "vector_cycles"]
 
 
 def vector_cycles(work: VectorWork, unit: VectorUnitSpec, *, fp32: bool) -> float:
@@ -29,3 +36,37 @@ def vector_cycles(work: VectorWork, unit: VectorUnitSpec, *, fp32: bool) -> floa
     if work.lane_ops == 0:
         return 0.0
     return math.ceil((work.elementwise + work.reduction + work.special * unit.special_op_cycles) / rate)
+
+
+@functools.lru_cache(maxsize=4096)
+def streamed_cycles(read_bytes: float, write_bytes: float, busy_cycles: float, timing: CoreTiming,
+                    chunks: int) -> float:
+    """Cycles of a vector layer that reads ``read_bytes`` from DRAM and writes ``write_bytes`` to it while its
+    unit is busy ``busy_cycles``, simulated in ``chunks`` equal pieces: each piece is loaded through the DRAM
+    channel (a DMA engine, the latency, the shared bus), processed, and stored the same way; two slots of
+    the output scratchpad let the next piece load while one is processed and an earlier one drains.  Never
+    less than the latency plus all bytes over the bandwidth, nor than the busy cycles."""
+    env = simpy.Environment()
+    dram = DramChannel(env, timing.dram_bytes_per_cycle, timing.dram_latency_cycles, timing.dma_engines)
+    slots, loaded, stores = simpy.Container(env, capacity=2, init=2), simpy.Store(env), []
+
+    def loader():
+        for piece in range(chunks):
+            yield slots.get(1)
+            yield env.process(dram.transfer(read_bytes / chunks))
+            yield loaded.put(piece)
+
+    def store():
+        yield env.process(dram.transfer(write_bytes / chunks))
+        yield slots.put(1)
+
+    def compute():
+        for _ in range(chunks):
+            yield loaded.get()
+            yield env.timeout(busy_cycles / chunks)
+            stores.append(env.process(store()))
+
+    env.process(loader())
+    env.run(until=env.process(compute()))
+    env.run(until=simpy.AllOf(env, stores))
+    return env.now
