@@ -7,7 +7,8 @@ The story of a run:
 2. **Simulate each layer.**  A GEMM layer (conv, linear, attention matmul) is planned by the schedule search
    (``schedule.search``): the fastest tiling by SimPy simulation (``timing``), and on a chip of several cores
    the fastest partition; identical layers are planned once.  A non-GEMM layer runs on the vector unit
-   (``timing.layer_results``), fused with the GEMM that produced its input when it can be.
+   (``timing.layer_results``), in the output stage of the GEMM that produced its input when
+   ``timing.fusion`` places it there, else alone with its DRAM bytes through the DRAM channel.
 3. **Collect** the rows, priced by the energy model (``energy.accounting``), into a ``NetworkResult``.
 
 The functional datapath is not needed for timing; it meets the timing model through the core model (the same

@@ -5,11 +5,10 @@ A layer's lane operations are a description of its work and come from the layer 
 element-wise, special-function (exp, erf, rsqrt ...) and reduction lane-ops.  This module times them.
 
 A unit of ``lanes`` lanes does ``rate`` lane-ops per lane per cycle (FP16 lanes do one, FP32 ones half as
-many when ``fp32_rate`` is 0.5); a special op takes ``special_op_cycles`` lane-cycles.  A layer whose tensor
-does not fit the output scratchpad streams it from and to DRAM, and then takes at least its bytes / DRAM
-bandwidth.  Elementwise layers that directly follow the GEMM producing their input are fused with it
-(applied as outputs drain) when ``fuse_elementwise`` is set: their cycles are hidden behind the GEMM's, and
-only what exceeds it is exposed (``timing.fusion`` decides the groups, ``timing.layer_results`` times them).
+many when ``fp32_rate`` is 0.5); a special op takes ``special_op_cycles`` lane-cycles.  Element-wise layers
+after a GEMM run in its output stage when ``fuse_elementwise`` is set (``timing.fusion`` decides the groups,
+``timing.layer_results`` times them): their cycles hide behind the GEMM's and only what exceeds it, or what
+the group's DRAM bytes need, is exposed.
 
 A layer that runs alone moves its DRAM bytes through the same SimPy ``DramChannel`` and DMA engines as a GEMM
 layer (:func:`streamed_cycles`): its tensors in chunks of the output scratchpad, load, compute and store
