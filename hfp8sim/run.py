@@ -30,7 +30,8 @@ from .schedule import grouped
 from .schedule.mapper import Candidate, GemmProblem, LayerSchedule, candidates
 from .schedule.search import CandidateCost, ChipPlan, gemm_problem, plan_chip, plan_layer
 from .timing.engine import LayerTiming
-from .timing.layer_results import gemm_layer_result, vector_conv_layer_result, vector_layer_result
+from .timing.fusion import Placement, plan_placements
+from .timing.layer_results import FusedGroup, gemm_layer_result, vector_conv_layer_result, vector_layer_result
 from .timing.simulator import CoreSimulator
 from .traces.timing_view import TraceNetwork
 from .workloads import Network
@@ -106,6 +107,7 @@ class _NetworkRun:
         self.packed: dict[GemmProblem, list[tuple[LayerSchedule, CoreSimulator]]] = {}
         self.events: list[Event] = []
         self.clock = 0  # whole cycles, like every duration added to it
+        self.group: FusedGroup | None = None  # the GEMM whose output stage the next fused layers join
 
     def plan(self, problem: GemmProblem, network: str) -> ChipPlan:
         key = dataclasses.replace(problem, name="")
@@ -116,17 +118,20 @@ class _NetworkRun:
                 raise Hfp8SimError(f"{network}: {exc}") from None
         return self.plans[key]
 
-    def gemm(self, layer: Layer, network: str, consumer: Layer | None = None) -> LayerResult:
-        """The row of a GEMM layer; ``consumer``, the next layer, may fuse with it (see ``_grouped_row``)."""
+    def gemm(self, layer: Layer, network: str, consumer: tuple[Layer, Placement] | None = None) -> LayerResult:
+        """The row of a GEMM layer; ``consumer``, the next layer and its placement, may fuse with it (see
+        ``_grouped_row``)."""
         problem = gemm_problem(layer, self.model)
         result = self._gemm_row(layer, problem, network)
         if _runs_grouped(layer, self.model):
-            fused = consumer.vector_work() if consumer is not None and not consumer.is_gemm and \
-                consumer.producers[:1] == (layer.name,) else None
+            fused = None
+            if consumer is not None and consumer[1].fused_into == layer.name:
+                fused = (consumer[0].vector_work(), consumer[1])
             result = self._grouped_row(layer, problem, result, fused)
         if self.record_events:
             self._record(layer, problem, result)
         self.clock += result.cycles
+        self.group = None
         fraction = float(getattr(layer, "zero_mac_fraction", 0.0))  # measured by a trace, else 0
         if not fraction or result.kind != "gemm":
             return result
@@ -145,7 +150,7 @@ class _NetworkRun:
         return dataclasses.replace(row, objective=str(self.model.objective), runner_up_cost=plan.runner_up)
 
     def _grouped_row(self, layer: Layer, problem: GemmProblem, gemm_row: LayerResult,
-                     consumer: VectorWork | None) -> LayerResult:
+                     consumer: tuple[VectorWork, Placement] | None) -> LayerResult:
         """The best mapping of a grouped conv (``schedule.grouped``): one GEMM per group, groups packed
         across the array, or the vector unit, by the mapper's objective (fewest cycles, counting the
         exposed cycles of the ``consumer`` work fused with it: the lanes hide it behind a conv on the array,
@@ -161,7 +166,8 @@ class _NetworkRun:
                                                  mapping=grouped.packed_label(packing)))
             options.append(vector_conv_layer_result("", "", problem, layer.vector_unit_work(), self.model))
             def cost(row: LayerResult) -> float:
-                after = vector_layer_result("", "", consumer, self.model, fuse_with=row) if consumer else None
+                after = vector_layer_result("", "", consumer[0], self.model, consumer[1],
+                                            group=FusedGroup.of(row)) if consumer else None
                 return self._mapping_cost(row + after if after else row)
             self.grouped[key] = min(options, key=cost)  # min keeps the first of equal costs
         return dataclasses.replace(self.grouped[key], name=layer.name, op=layer.op)
@@ -207,18 +213,31 @@ class _NetworkRun:
                                for name, track, at, duration, detail in recorded.events)
             start += recorded.cycles
 
-    def vector(self, layer: Layer, previous: LayerResult | None) -> LayerResult:
-        work = layer.vector_work()
-        producer = previous if (previous is not None and previous.mapping and layer.producers
-                                and layer.producers[0] == previous.name) else None
-        result = vector_layer_result(layer.name, layer.op, work, self.model, fuse_with=producer)
-        if self.record_events and result.vector_cycles:
-            start = self.clock - (result.vector_cycles - result.cycles)  # a fused layer overlaps its GEMM's end
-            self.events.append((layer.name, layer.name, "vector", start, result.vector_cycles,
-                                f"{result.vector_elementwise_ops:.0f} elementwise, {result.vector_special_ops:.0f} "
-                                f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
+    def vector(self, layer: Layer, placement: Placement, previous: LayerResult | None) -> LayerResult:
+        if placement.fused_into is None:
+            self.group = None
+        elif self.group is None and previous is not None and previous.mapping:  # a GEMM or a conv on the lanes
+            self.group = FusedGroup.of(previous)
+        result = vector_layer_result(layer.name, layer.op, layer.vector_work(), self.model, placement,
+                                     group=self.group)
+        if self.record_events:
+            self._record_vector(layer, result)
         self.clock += result.cycles
         return result
+
+    def _record_vector(self, layer: Layer, result: LayerResult) -> None:
+        """The vector unit's span (a fused layer's overlaps its GEMM's end) and, when the layer's DRAM bytes
+        take time of their own, the channel's span."""
+        if result.vector_cycles:
+            start = self.clock + result.compute_cycles - result.vector_cycles if result.fused else self.clock
+            self.events.append((layer.name, layer.name, "vector", max(start, 0), result.vector_cycles,
+                                f"{result.vector_elementwise_ops:.0f} elementwise, {result.vector_special_ops:.0f} "
+                                f"special, {result.vector_reduction_ops:.0f} reduction lane-ops"))
+        moved = result.dram_read_bytes + result.dram_write_bytes
+        if moved and result.cycles:
+            start = self.clock + (result.compute_cycles if result.fused else 0)
+            self.events.append((layer.name, f"{layer.name} DRAM", "dram", start, result.cycles - (start - self.clock),
+                                f"{result.dram_read_bytes:.0f} B read, {result.dram_write_bytes:.0f} B written"))
 
 
 def _runs_grouped(layer: Layer, model: CoreModel) -> bool:
@@ -256,13 +275,16 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     accountant = EnergyAccountant(model)  # a bad energy section fails before any simulation
     run = _NetworkRun(model, record_events, objective_cost(model, accountant))
     layers = list(network.layers)
+    placements = plan_placements(layers, fuse=model.vector.fuse_elementwise, fits_on_chip=lambda work: (
+        (work.in_elements + work.out_elements) * model.activation_bytes <= model.usable_scratchpad_bytes["output"]))
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
-        consumer = layers[index + 1] if index + 1 < len(layers) else None
+        after = layers[index + 1] if index + 1 < len(layers) else None
+        consumer = (after, placements[after.name]) if after is not None and not after.is_gemm else None
         results.append(run.gemm(layer, network.name, consumer) if layer.is_gemm else
-                       run.vector(layer, results[-1] if results else None))
+                       run.vector(layer, placements[layer.name], results[-1] if results else None))
     results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,
                          model.peak_chip_macs_per_cycle, tuple(results), arch.to_dict(), tuple(run.events))

@@ -1,11 +1,13 @@
 """The timing model's counters as result rows: one :class:`~hfp8sim.results.LayerResult` per layer.
 
 A GEMM layer's row comes from its chosen plan (one core, or the cores of a chip added up); a non-GEMM
-layer's row from the vector unit, fused with the GEMM that produced its input when the unit allows it.
+layer's row from the vector unit, fused into the output stage of the GEMM that produced its input when
+``timing.fusion`` places it there, else alone with its DRAM traffic through the DRAM channel.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ..core.cycles import whole_cycles
@@ -16,7 +18,8 @@ from ..schedule.mapper import GemmProblem, LayerSchedule
 from .chip import ChipLayerTiming
 from .engine import LayerTiming
 from ..workloads.layers import VectorWork
-from .vector import vector_cycles
+from .fusion import Placement
+from .vector import streamed_cycles, vector_cycles
 
 
 def gemm_layer_result(name: str, op: str, problem: GemmProblem, schedules: list[LayerSchedule],
@@ -52,36 +55,83 @@ def gemm_layer_result(name: str, op: str, problem: GemmProblem, schedules: list[
         mapping=mapping, **extras)
 
 
-def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, *,
-                        fuse_with: LayerResult | None = None) -> LayerResult:
-    """The row of a non-GEMM layer on the vector unit.  The cores' vector units share its work (elements are
-    independent); a tensor larger than the output scratchpad streams from and to DRAM and takes at least its
-    bytes / bandwidth; fusable work after the GEMM that produced its input (``fuse_with``) hides behind it and
-    only its excess cycles are exposed.  SCALE-Sim mode times the array only."""
+@dataclasses.dataclass
+class FusedGroup:
+    """A GEMM and the layers fused into its output stage so far: its DRAM bytes, the vector unit's busy
+    cycles, and its time, which starts as the GEMM's and stretches when the fused work or the group's DRAM
+    bytes need more (every byte of the group goes through the one DRAM channel during the group's time)."""
+
+    dram_bytes: float
+    vector_busy: int
+    cycles: int
+
+    @classmethod
+    def of(cls, gemm: LayerResult) -> FusedGroup:
+        """A group opened by a GEMM's row: an array GEMM leaves the lanes free; a conv on the vector unit
+        (``mapping`` vector unit) has them busy for its own ``vector_cycles`` already."""
+        return cls(gemm.dram_read_bytes + gemm.dram_write_bytes, gemm.vector_cycles, gemm.cycles)
+
+
+def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, placement: Placement, *,
+                        group: FusedGroup | None = None) -> LayerResult:
+    """The row of a non-GEMM layer on the vector unit, placed by ``timing.fusion``: fused into the output
+    stage of the GEMM of ``group`` (which it updates), or alone.  The cores' vector units share its work
+    (elements are independent).  SCALE-Sim mode times the array only."""
     busy = whole_cycles(vector_cycles(work, core.vector, fp32=core.fp32_vector), core.cores)
     act = core.activation_bytes
-    tensor_bytes = (work.in_elements + work.out_elements) * act
-    dram_read = dram_write = 0.0
-    bandwidth = core.timing.dram_bytes_per_cycle
+    ops = dict(folded=work.folded, vector_elementwise_ops=work.elementwise, vector_special_ops=work.special,
+               vector_reduction_ops=work.reduction)
     if core.scalesim_mode:
-        busy = 0
-    elif tensor_bytes > core.usable_scratchpad_bytes["output"]:
-        dram_read, dram_write = work.in_elements * act, work.out_elements * act
-        if math.isfinite(bandwidth):
-            busy = max(busy, whole_cycles(dram_read + dram_write, bandwidth))
-    exposed, fused = busy, False
-    if work.fusable and core.vector.fuse_elementwise and fuse_with is not None:
-        # hidden behind the producer's cycles in which the lanes are free (all of them for a GEMM on the
-        # array; for a conv on the vector unit, those it waits for DRAM)
-        exposed, fused = max(0, busy - (fuse_with.cycles - fuse_with.vector_cycles)), True
-    on_chip_read = 0.0 if dram_read else work.in_elements * act
-    on_chip_write = 0.0 if dram_write else work.out_elements * act
-    return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=exposed, dram_read_bytes=dram_read,
-                       dram_write_bytes=dram_write, vector_cycles=busy, vector_elementwise_ops=work.elementwise,
-                       vector_special_ops=work.special, vector_reduction_ops=work.reduction, fused=fused,
-                       folded=work.folded,
-                       sram_read_bytes=on_chip_read, sram_write_bytes=on_chip_write,
-                       sram_output_read_bytes=on_chip_read, sram_output_write_bytes=on_chip_write)
+        read, write = work.in_elements * act, work.out_elements * act
+        return LayerResult(name, op, "vector", fused=placement.fused_into is not None, sram_read_bytes=read,
+                           sram_write_bytes=write, sram_output_read_bytes=read, sram_output_write_bytes=write, **ops)
+    if placement.fused_into is not None and group is not None:
+        return _fused_result(name, op, work, core, placement, group, busy, ops)
+    return _alone_result(name, op, work, core, placement, busy, ops)
+
+
+def _fused_result(name: str, op: str, work: VectorWork, core: CoreModel, placement: Placement,
+                  group: FusedGroup, busy: int, ops: dict) -> LayerResult:
+    """Applied to the output tile as it drains: no scratchpad round trip for the tile operand.  A residual
+    operand is read once from DRAM (DMA'd into the output scratchpad, read by the stage); a tile operand
+    another layer needs is staged in the scratchpad and written to DRAM.  The row's cycles are what the
+    layer adds to its group's time (see :class:`FusedGroup`)."""
+    act = core.activation_bytes
+    residual = max(0.0, work.in_elements - placement.tile_elements) * act
+    spill = placement.tile_elements * act if placement.spill_tile_operand else 0.0
+    group.dram_bytes += residual + spill
+    group.vector_busy += busy
+    with_vector = max(group.cycles, group.vector_busy)
+    bandwidth = core.timing.dram_bytes_per_cycle
+    with_dram = max(with_vector, whole_cycles(group.dram_bytes, bandwidth)) if math.isfinite(bandwidth) \
+        else with_vector
+    compute, stall, exposed = with_vector - group.cycles, with_dram - with_vector, with_dram - group.cycles
+    group.cycles = with_dram
+    staged = residual + spill
+    return LayerResult(name, op, "vector", cycles=exposed, compute_cycles=compute, stall_cycles=stall,
+                       dram_read_bytes=residual, dram_write_bytes=spill, vector_cycles=busy, fused=True,
+                       sram_read_bytes=staged, sram_write_bytes=staged, sram_output_read_bytes=staged,
+                       sram_output_write_bytes=staged, **ops)
+
+
+def _alone_result(name: str, op: str, work: VectorWork, core: CoreModel, placement: Placement, busy: int,
+                  ops: dict) -> LayerResult:
+    """Reads its inputs from the output scratchpad and writes its outputs there; what it reads from DRAM is
+    DMA'd in first and what it writes to DRAM is DMA'd out, through the DRAM channel (``streamed_cycles``)."""
+    act = core.activation_bytes
+    inputs, outputs = work.in_elements * act, work.out_elements * act
+    dram_read = max(0.0, inputs - placement.on_chip_elements * act)
+    dram_write = outputs if placement.writes_output else 0.0
+    cycles = busy
+    if dram_read or dram_write:
+        usable = core.usable_scratchpad_bytes["output"]
+        chunks = max(1, math.ceil((inputs + outputs) / usable)) if math.isfinite(usable) else 1
+        cycles = streamed_cycles(dram_read, dram_write, busy, core.timing, chunks)
+    return LayerResult(name, op, "vector", cycles=cycles, compute_cycles=busy, stall_cycles=cycles - busy,
+                       dram_read_bytes=dram_read, dram_write_bytes=dram_write, vector_cycles=busy,
+                       sram_read_bytes=inputs + dram_write, sram_write_bytes=outputs + dram_read,
+                       sram_output_read_bytes=inputs + dram_write, sram_output_write_bytes=outputs + dram_read,
+                       **ops)
 
 
 def vector_conv_layer_result(name: str, op: str, problem: GemmProblem, work: VectorWork, core: CoreModel

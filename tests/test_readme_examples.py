@@ -1,0 +1,91 @@
+"""Every example command in the README runs, as a user would type it, from a directory outside the source tree
+(so shipped names, not paths into the checkout, are what it can rely on), and exits 0.
+
+The commands are read from the README itself, so it cannot drift.  A sweep example that names a Dask
+scheduler runs against a local cluster this test starts.  The few study commands that take many minutes
+(LONG: the report gallery, fidelity, the full training study, the chip report) run only with
+``HFP8SIM_LONG_EXAMPLES=1``; without it their arguments are still parsed by the real parser, so a renamed or
+removed option fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+# the study commands and how long each takes on a 2-core machine (see the README)
+LONG = {
+    "hfp8sim report": "about 10 minutes",
+    "hfp8sim fidelity": "about 6.5 minutes",
+    "hfp8sim chip-report": "about a minute",
+    "hfp8sim train-report --jobs 2": "about 40 minutes",
+}
+RUN_LONG = os.environ.get("HFP8SIM_LONG_EXAMPLES") == "1"
+
+
+def readme_commands() -> list[str]:
+    """The README's example command lines (indented code), comments dropped, in order; the quick-start
+    lines that create a virtual environment are what CI itself runs and are left out."""
+    commands = []
+    for line in (PROJECT_ROOT / "README.md").read_text().splitlines():
+        match = re.match(r"^ {4}(hfp8sim .*)$", line)
+        if match:
+            commands.append(match.group(1).split("  #")[0].split(" # ")[0].strip())
+    return commands
+
+
+def test_the_readme_has_examples_of_every_command():
+    commands = readme_commands()
+    used = {command.split()[1] for command in commands}
+    assert {"run", "validate", "trace", "fidelity", "train", "train-report", "sweep", "plot", "report",
+            "chip-report", "fetch-models"} <= used
+    assert set(LONG) <= set(commands), "a LONG command is no longer in the README: update LONG"
+
+
+def _argv(command: str, scheduler: str | None) -> list[str]:
+    argv = shlex.split(command)[1:]
+    if "--scheduler" in argv:
+        assert scheduler is not None
+        argv[argv.index("--scheduler") + 1] = scheduler
+    return argv
+
+
+def _run(argv: list[str], cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hfp8sim.cli", *argv], cwd=cwd, capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    distributed = pytest.importorskip("distributed")  # in the test extra: always there in CI
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_every_readme_example_exits_0_outside_the_source_tree(tmp_path, scheduler):
+    from hfp8sim.cli import build_parser
+
+    parser = build_parser()
+    ran = []
+    for command in readme_commands():
+        argv = _argv(command, scheduler)
+        if command in LONG and not RUN_LONG:
+            parser.parse_args(argv)  # exits (SystemExit) on an unknown or malformed option
+            continue
+        start = time.perf_counter()
+        result = _run(argv, tmp_path)
+        print(f"{time.perf_counter() - start:7.1f} s  {command}")  # shown with -s: what the examples cost
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        assert "Traceback" not in result.stderr, command
+        ran.append(command)
+    assert len(ran) >= len(readme_commands()) - (0 if RUN_LONG else len(LONG))
+    assert (tmp_path / "out" / "run" / "hfp8" / "summary.json").is_file()  # `hfp8sim run` wrote where it says
