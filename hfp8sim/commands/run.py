@@ -248,7 +248,7 @@ def _print_totals(results) -> None:
               + ", ".join(f"{mapped.count(m)} {m}" for m in sorted(set(mapped))) + ")")
     vector = [layer for layer in first.layers if layer.kind == "vector" and not layer.mapping]
     if vector:
-        fused = sum(1 for layer in vector if layer.fused)
+        fused = sum(1 for layer in vector if layer.fused and not layer.folded)  # a folded one does no work
         folded = sum(1 for layer in vector if layer.folded)  # no work left: in their conv's weights and bias
         print(f"  ({scheme}: {len(vector) - folded} non-GEMM layers on the vector unit, {fused} fused with "
               f"their GEMM{f', {folded} batch norms folded into their conv' if folded else ''}; "

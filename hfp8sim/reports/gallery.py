@@ -34,6 +34,7 @@ NUMERICS_CSV = Path("numerics") / "accumulation_error.csv"
 EXTERNAL = (("fidelity", "Inference fidelity", "`hfp8sim fidelity`"),
             ("chip", "Reference-chip comparison", "`hfp8sim chip-report`"))
 MAX_TABLE_ROWS = 40
+CHANGES = "model_changes.md"  # inlined after the head of the index when present
 TITLES = {
     "throughput": "Throughput (TMAC/s, TFLOPS) and inferences per second versus array size",
     "utilization": "Utilisation versus array size",
@@ -311,6 +312,9 @@ def write_gallery(root: str | Path = "reports", *, formats: Sequence[str] = FORM
     ]
     if notes:
         head += ["Not included:", ""] + [f"- {n}" for n in notes] + [""]
+    changes = root / CHANGES
+    if changes.is_file():  # hand-written: what a change of the model did to the figures, before and after
+        head += [changes.read_text().rstrip(), ""]
     readme = root / "README.md"
     readme.write_text("\n".join(head + body).rstrip() + "\n")
     return GalleryResult(readme, figures, notes, sections)

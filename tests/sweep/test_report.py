@@ -65,3 +65,11 @@ def test_gallery_of_an_empty_folder_says_what_is_missing(tmp_path):
     for missing in ("no array-size sweep in", "no numerics study in",
                     "Inference fidelity: ", "Reference-chip comparison: "):
         assert missing in text
+
+
+def test_the_model_changes_note_is_inlined_once_after_the_head(tmp_path):
+    (tmp_path / "model_changes.md").write_text("## What changed\n\nResNet-50 HFP8: 845,003 -> 588,023 cycles.\n")
+    text = write_gallery(tmp_path).readme.read_text()
+    assert text.count("## What changed") == 1
+    assert text.index("Made by hfp8sim") < text.index("## What changed")
+    assert "845,003 -> 588,023 cycles" in text
