@@ -144,7 +144,7 @@ def vector_conv_layer_result(name: str, op: str, problem: GemmProblem, work: Vec
     DRAM latency plus the larger of its lane cycles and its bytes / DRAM bandwidth.  Each FMA reads its
     activation from the input scratchpad (a lane keeps its channel's R*S weights in registers); the MACs are
     priced as vector lane-ops, not array MACs (``energy.accounting``)."""
-    busy = math.ceil(vector_cycles(work, core.vector, fp32=core.fp32_vector) / core.cores)
+    busy = whole_cycles(vector_cycles(work, core.vector, fp32=core.fp32_vector), core.cores)
     act = core.activation_bytes
     read, write = work.in_elements * act, work.out_elements * act
     bandwidth = core.timing.dram_bytes_per_cycle
@@ -153,12 +153,15 @@ def vector_conv_layer_result(name: str, op: str, problem: GemmProblem, work: Vec
         cycles = core.timing.dram_latency_cycles + max(busy, whole_cycles(read + write, bandwidth))
     macs = problem.batch * problem.M * problem.N * problem.K
     lane_reads = work.elementwise * act
+    # the weights are DMA'd into the weight scratchpad and read once into the lanes' registers
+    weights = problem.batch * problem.K * problem.N * problem.b_bytes
     return LayerResult(
         name, op, "vector", M=problem.M, N=problem.N, K=problem.K, batch=problem.batch, macs=macs,
         cycles=cycles, compute_cycles=busy, stall_cycles=cycles - busy,
         utilization=macs / (cycles * core.peak_chip_macs_per_cycle) if cycles else 0.0,
         dram_read_bytes=read, dram_write_bytes=write, compulsory_dram_bytes=read + write,
-        sram_read_bytes=lane_reads + write, sram_write_bytes=read + write,
-        sram_input_read_bytes=lane_reads, sram_input_write_bytes=read,
+        sram_read_bytes=lane_reads + weights + write, sram_write_bytes=read + write,
+        sram_input_read_bytes=lane_reads, sram_input_write_bytes=read - weights,
+        sram_weight_read_bytes=weights, sram_weight_write_bytes=weights,
         sram_output_read_bytes=write, sram_output_write_bytes=write,
         vector_cycles=busy, vector_elementwise_ops=work.elementwise, mapping=VECTOR_UNIT)

@@ -59,6 +59,7 @@ class CoreSimulator:
             input_b, weight_b, psum_r, psum_w = edges
             result.compute_cycles += count * busy
             result.fold_cycles += count * cycles
+            result.port_stall_cycles += count * (busy - cycles)  # as the engine counts the ports' stretch
             result.folds += count * folds
             result.pe_slots += count * offered
             result.used_pe_slots += count * used

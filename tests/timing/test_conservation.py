@@ -65,7 +65,7 @@ def _groups(layers):
     """The run's rows cut into what owns its time: a GEMM with the fused rows after it, or one row."""
     groups: list[list] = []
     for layer in layers:
-        if layer.fused and groups and groups[-1][0].kind == "gemm":
+        if layer.fused and groups and groups[-1][0].mapping:  # a GEMM, or a grouped conv on the vector unit
             groups[-1].append(layer)
         else:
             assert not layer.fused, f"{layer.name}: a fused row that does not follow its GEMM's group"

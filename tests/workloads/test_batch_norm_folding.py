@@ -92,7 +92,9 @@ def test_a_folded_batch_norm_costs_nothing_and_changes_no_other_row():
     unfolded = simulate_network(arch, dataclasses.replace(net, fold_batch_norms=False))
     bn_folded, bn_unfolded = folded.layers[1], unfolded.layers[1]
     assert bn_folded.name == "conv1.bn" and bn_folded.folded and not bn_unfolded.folded
-    assert dataclasses.replace(bn_folded, energy={}) == LayerResult("conv1.bn", "norm", "vector", folded=True)
+    # it stays in its conv's fused group (so the ReLU after it still fuses) and costs nothing there
+    assert dataclasses.replace(bn_folded, energy={}) == LayerResult("conv1.bn", "norm", "vector", folded=True,
+                                                                    fused=True)
     # unfolded: one scale and one shift per element of the 16x32x32 output, on the vector unit
     assert bn_unfolded.vector_elementwise_ops == 2 * 16 * 32 * 32 and bn_unfolded.vector_cycles > 0
     assert [r for i, r in enumerate(folded.layers) if i != 1] == [r for i, r in enumerate(unfolded.layers) if i != 1]
