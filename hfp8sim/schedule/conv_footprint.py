@@ -215,14 +215,26 @@ def footprint_grid(g: ConvGeometry, positions: Axis, tap_channels: Axis) -> np.n
     bounds = axis_ranges(positions) + g.position_offset
     head_lo, head_hi, whole, tail_hi = _image_pieces(g, bounds[:, 0], bounds[:, 1])
     zeros, tails = np.zeros_like(tail_hi), tail_hi > 0
-    out = np.zeros((len(bounds), len(axis_ranges(tap_channels))), dtype=np.int64)
-    for j, (lo, hi) in enumerate(axis_ranges(tap_channels) + g.tap_channel_offset):
-        for channels, tap_lo, tap_hi in _channel_classes(g, int(lo), int(hi)):
-            image = _spatial(g, 0, g.P * g.Q, tap_lo, tap_hi)
-            spatial = _spatial_many(g, head_lo, head_hi, tap_lo, tap_hi) + whole * image
-            if tails.any():
-                spatial[tails] += _spatial_many(g, zeros[tails], tail_hi[tails], tap_lo, tap_hi)
-            out[:, j] += channels * spatial
+    # out = spatial counts per distinct tap range (columns of ``spatial``) x channels per (tap range, block):
+    # small reduction blocks repeat the same few tap ranges, so each is counted once
+    columns = axis_ranges(tap_channels) + g.tap_channel_offset
+    taps: dict[tuple[int, int], int] = {}
+    which, block, channels = [], [], []
+    for j, (lo, hi) in enumerate(columns.tolist()):
+        for count, tap_lo, tap_hi in _channel_classes(g, lo, hi):
+            which.append(taps.setdefault((tap_lo, tap_hi), len(taps)))
+            block.append(j)
+            channels.append(count)
+    spatial = np.zeros((len(bounds), len(taps)), dtype=np.int64)
+    for (tap_lo, tap_hi), u in taps.items():
+        image = _spatial(g, 0, g.P * g.Q, tap_lo, tap_hi)
+        spatial[:, u] = _spatial_many(g, head_lo, head_hi, tap_lo, tap_hi) + whole * image
+        if tails.any():
+            spatial[tails, u] += _spatial_many(g, zeros[tails], tail_hi[tails], tap_lo, tap_hi)
+    weights = np.zeros((len(taps), len(columns)), dtype=np.int64)
+    np.add.at(weights, (np.array(which, dtype=np.int64), np.array(block, dtype=np.int64)),
+              np.array(channels, dtype=np.int64))
+    out = spatial @ weights
     out.flags.writeable = False
     return out
 
