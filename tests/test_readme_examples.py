@@ -25,7 +25,7 @@ from tests.conftest import PROJECT_ROOT
 # default test run stays within CI's budget without them, and HFP8SIM_LONG_EXAMPLES=1 runs them as well
 LONG = {
     "hfp8sim report": "about 3 minutes",
-    "hfp8sim fidelity": "about 6.5 minutes",
+    "hfp8sim fidelity": "about 4 minutes",
     "hfp8sim chip-report": "about a minute",
     "hfp8sim train-report --jobs 2": "about 40 minutes",
     "hfp8sim trace minilm --scheme hfp8 --out out/minilm.json": "about 1.5 minutes",
