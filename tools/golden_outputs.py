@@ -8,8 +8,9 @@ stored manifest, which was generated on the commit before the structure refactor
 Two things are normalised before hashing, because they describe the machine rather than the simulation:
 the absolute path of the checkout (arch files are recorded by path) becomes ``<root>`` (and the shipped data
 folders of a non-editable install, in site-packages, become ``<root>/arch_configs`` and ``<root>/workloads``),
-and the wall-clock fields of sweep points (``cpu_s``, ``elapsed_s``) are dropped.  Everything else must match
-byte for byte.
+and the wall-clock fields of sweep points (``cpu_s``, ``elapsed_s``) are dropped, with the point's ``digest``
+(a hash of the point as written, wall clock and paths included; every field it covers is compared itself).
+Everything else must match byte for byte.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def run_jobs(out: Path) -> None:
 
 def _drop_wall_clock(obj):
     if isinstance(obj, dict):
-        return {k: _drop_wall_clock(v) for k, v in obj.items() if k not in WALL_CLOCK_FIELDS}
+        return {k: _drop_wall_clock(v) for k, v in obj.items() if k not in (*WALL_CLOCK_FIELDS, "digest")}
     if isinstance(obj, list):
         return [_drop_wall_clock(v) for v in obj]
     return obj
