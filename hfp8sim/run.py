@@ -7,8 +7,10 @@ The story of a run:
 2. **Simulate each layer.**  A GEMM layer (conv, linear, attention matmul) is planned by the schedule search
    (``schedule.search``): the best tiling under the arch's ``mapper.objective`` by SimPy simulation
    (``timing``), and on a chip of several cores the best partition; identical layers are planned once.  The
-   energy and EDP objectives are priced here (:class:`EnergyCost`), where timing and energy meet.  A non-GEMM layer runs on the vector unit
-   (``timing.layer_results``), fused with the GEMM that produced its input when it can be.
+   energy and EDP objectives are priced here (:class:`EnergyCost`), where timing and energy meet.  A grouped
+   conv also gets its packed and vector-unit mappings (``schedule.grouped``), the objective choosing.  A
+   non-GEMM layer runs on the vector unit (``timing.layer_results``), in the output stage of the GEMM whose
+   tile it works on when ``timing.fusion`` places it there, else alone, its bytes through the DRAM channel.
 3. **Collect** the rows, priced by the energy model (``energy.accounting``), into a ``NetworkResult``.
 
 The functional datapath is not needed for timing; it meets the timing model through the core model (the same
