@@ -42,6 +42,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helper
+from peer_venv import ensure_peer  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ARCH = REPO / "arch_configs" / "default.yaml"
 WORKLOADS = ("resnet50", "bert_base_seq128")
@@ -274,54 +277,15 @@ def cold_run(workload: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- SCALE-Sim
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
 PROBE = ("import importlib.metadata as m, json; import scalesim.scale_sim; "
          "print(json.dumps({'scalesim': m.version('scalesim'), 'numpy': m.version('numpy'), "
          "'requires': m.requires('scalesim') or []}))")
 
 
-def probe_scalesim(python: Path) -> dict | None:
-    if not python.exists():
-        return None
-    proc = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return None
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    return info if info["scalesim"] == SCALESIM_VERSION else None
-
-
 def ensure_scalesim(cache_dir: Path) -> tuple[Path, dict, float | None]:
     """(venv python, package info, install seconds or None if reused).  Raises RuntimeError on failure."""
-    venv = cache_dir / "scalesim-venv"
-    python = venv_python(venv)
-    info = probe_scalesim(python)
-    if info is not None:
-        return python, info, None
-    print(f"installing scalesim=={SCALESIM_VERSION} with {SCALESIM_NUMPY} into a scratch venv at {venv} ...",
-          flush=True)
-    t0 = time.perf_counter()
-    if venv.exists():
-        shutil.rmtree(venv)
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"could not create the venv {venv}: {(proc.stderr or proc.stdout).strip()[-500:]}")
-    try:
-        proc = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                               f"scalesim=={SCALESIM_VERSION}", SCALESIM_NUMPY],
-                              capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"pip install did not finish within {PIP_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError("pip install failed: " + " | ".join(tail))
-    info = probe_scalesim(python)
-    if info is None:
-        raise RuntimeError("scalesim installed but `import scalesim.scale_sim` fails in the scratch venv")
-    return python, info, time.perf_counter() - t0
+    return ensure_peer(cache_dir / "scalesim-venv", (f"scalesim=={SCALESIM_VERSION}", SCALESIM_NUMPY), PROBE,
+                       "scalesim", SCALESIM_VERSION, timeout_s=PIP_TIMEOUT_S, fresh=True)
 
 
 def run_scalesim(python: Path, work: Path, sram_kb: int) -> dict:

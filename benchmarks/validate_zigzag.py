@@ -38,6 +38,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' shared helper, also when loaded by path
+from peer_venv import ensure_peer  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 ARCH_FILE = REPO / "arch_configs" / "validation" / "zigzag_tpu_like.yaml"
 TECH_FILE = REPO / "arch_configs" / "tech" / "zigzag_tpu_like.yaml"
@@ -350,46 +353,9 @@ PROBE = ("import importlib.metadata as m, json, six, zigzag.api; "
          "print(json.dumps({'zigzag': m.version('zigzag-dse'), 'numpy': m.version('numpy')}))")
 
 
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def probe_zigzag(python: Path) -> dict | None:
-    if not python.exists():
-        return None
-    proc = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        return None
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    return info if info["zigzag"] == ZIGZAG_VERSION else None
-
-
 def ensure_zigzag(venv: Path) -> tuple[Path, dict, float | None]:
     """(venv python, package versions, install seconds or None if reused).  Raises RuntimeError on failure."""
-    python = venv_python(venv)
-    info = probe_zigzag(python)
-    if info is not None:
-        return python, info, None
-    print(f"installing {' '.join(ZIGZAG_REQUIREMENTS)} into a scratch venv at {venv} (a few minutes) ...",
-          flush=True)
-    t0 = time.perf_counter()
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"could not create the venv {venv}: {(proc.stderr or proc.stdout).strip()[-500:]}")
-    try:
-        proc = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                               *ZIGZAG_REQUIREMENTS], capture_output=True, text=True, timeout=PIP_TIMEOUT_S,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"pip install did not finish within {PIP_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise RuntimeError("pip install failed: " + " | ".join(tail))
-    info = probe_zigzag(python)
-    if info is None:
-        raise RuntimeError(f"zigzag-dse installed but `import zigzag.api` fails or is not {ZIGZAG_VERSION}")
-    return python, info, time.perf_counter() - t0
+    return ensure_peer(venv, ZIGZAG_REQUIREMENTS, PROBE, "zigzag", ZIGZAG_VERSION, timeout_s=PIP_TIMEOUT_S)
 
 
 def run_zigzag(python: Path, layers: tuple[PeerLayer, ...]) -> dict:
