@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import simpy
+
 from hfp8sim.config.arch import parse_arch
+from hfp8sim.timing.engine import DramChannel
 from hfp8sim.workloads import MatMul, Network
 
 BASE = {
@@ -37,3 +40,21 @@ def make_arch(**overrides):
 
 def one_gemm(m: int, n: int, k: int, batch: int = 1) -> Network:
     return Network("one_gemm", (MatMul(name="mm", M=m, N=n, K=k, batch=batch),))
+
+
+def transfer_finish_times(transfers: dict[str, float], *, bytes_per_cycle: float = 10.0, latency: int = 5,
+                          dma_engines: int = 2) -> tuple[dict[str, float], float]:
+    """When each DMA transfer (name -> bytes, started together in this order) finishes on one DRAM channel,
+    and the bytes the channel counted."""
+    env = simpy.Environment()
+    dram = DramChannel(env, bytes_per_cycle=bytes_per_cycle, latency=latency, dma_engines=dma_engines)
+    done = {}
+
+    def move(name, nbytes):
+        yield env.process(dram.transfer(nbytes))
+        done[name] = env.now
+
+    for name, nbytes in transfers.items():
+        env.process(move(name, nbytes))
+    env.run()
+    return done, dram.bytes_moved

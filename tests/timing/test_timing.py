@@ -7,39 +7,22 @@ import csv
 import math
 
 import pytest
-import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hfp8sim.run import simulate_network
 from hfp8sim.schedule import scalesim
 from hfp8sim.schedule.fold_latency import gemm_cycles
-from hfp8sim.timing.engine import DramChannel
 from hfp8sim.workloads import Conv2d, Network, load_workload, resolve_workload
 from tests.conftest import WORKLOAD_DATA
-from tests.timing.conftest import make_arch, one_gemm
+from tests.timing.conftest import make_arch, one_gemm, transfer_finish_times
 
 
 def test_dram_transfers_share_the_bus_after_their_latency():
-    env = simpy.Environment()
-    dram = DramChannel(env, bytes_per_cycle=10.0, latency=5, dma_engines=2)
-    done = {}
-
-    def move(name, nbytes):
-        yield env.process(dram.transfer(nbytes))
-        done[name] = env.now
-
-    env.process(move("a", 1000))
-    env.process(move("b", 500))
-    env.run()
-    assert done == {"a": 105.0, "b": 155.0}  # both wait 5 cycles; b queues behind a's 100 bus cycles
-    env = simpy.Environment()
-    dram = DramChannel(env, bytes_per_cycle=10.0, latency=5, dma_engines=1)
-    done.clear()
-    env.process(move("a", 1000))
-    env.process(move("b", 500))
-    env.run()
-    assert done == {"a": 105.0, "b": 160.0}  # one DMA engine: b's latency starts after a finished
+    # both wait 5 cycles; b queues behind a's 100 bus cycles
+    assert transfer_finish_times({"a": 1000, "b": 500})[0] == {"a": 105.0, "b": 155.0}
+    # one DMA engine: b's latency starts after a finished
+    assert transfer_finish_times({"a": 1000, "b": 500}, dma_engines=1)[0] == {"a": 105.0, "b": 160.0}
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])

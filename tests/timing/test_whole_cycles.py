@@ -25,12 +25,11 @@ from hfp8sim.schedule.fold_latency import gemm_cycles
 from hfp8sim.schedule.mapper import build_schedule, candidates
 from hfp8sim.schedule.search import _candidate_bound, _pipeline_bound, gemm_problem
 from hfp8sim.timing.chip import Noc, NocSpec
-from hfp8sim.timing.engine import DramChannel
 from hfp8sim.timing.simulator import CoreSimulator
 from hfp8sim.workloads import Conv2d, Network, load_workload, resolve_workload
 from hfp8sim.workloads.scalesim_import import import_scalesim_csv
 from tests.conftest import WORKLOAD_DATA
-from tests.timing.conftest import BASE, make_arch, one_gemm
+from tests.timing.conftest import BASE, make_arch, one_gemm, transfer_finish_times
 
 CYCLE_FIELDS = ("cycles", "compute_cycles", "stall_cycles", "fold_cycles", "port_stall_cycles", "vector_cycles")
 SHIPPED_ARCHS = ARCH_CONFIGS.files()  # name -> path, the array-size variants too
@@ -47,20 +46,10 @@ def test_whole_cycles_round_a_partly_used_cycle_up():
 
 
 def test_a_dram_transfer_holds_the_channel_whole_cycles():
-    env = simpy.Environment()
-    dram = DramChannel(env, bytes_per_cycle=10.0, latency=5, dma_engines=2)
-    done = {}
-
-    def move(name, nbytes):
-        yield env.process(dram.transfer(nbytes))
-        done[name] = env.now
-
-    env.process(move("a", 1001))
-    env.process(move("b", 501))
-    env.run()
+    done, moved = transfer_finish_times({"a": 1001, "b": 501})
     # a: 5 latency + ceil(100.1) = 101 bus cycles; b queues behind a and holds the bus ceil(50.1) = 51 cycles
     assert done == {"a": 106, "b": 157} and all(isinstance(t, int) for t in done.values())
-    assert dram.bytes_moved == 1502  # bytes are counted as they are, only time is rounded
+    assert moved == 1502  # bytes are counted as they are, only time is rounded
 
 
 def test_a_ring_transfer_holds_its_links_whole_cycles():
