@@ -17,7 +17,7 @@ def register(sub) -> None:
                                    "mapped straight to FP8/FP16, compared with float32; regenerates "
                                    "reports/fidelity/ (expect several minutes on 2 cores).")
     p.add_argument("--out", default="reports/fidelity", help="output folder (default: reports/fidelity)")
-    p.add_argument("--arch", help="arch config file or shipped name (default: arch_configs/default.yaml)")
+    p.add_argument("--arch", help="arch config file or shipped name (default: the shipped default core)")
     p.add_argument("--sentences", type=positive_int, default=200,
                    help="MiniLM: real sentences (default 200)")
     p.add_argument("--no-pair-check", action="store_true",
