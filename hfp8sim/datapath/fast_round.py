@@ -60,8 +60,11 @@ def fast_round_params(spec: FormatSpec, overflow: int) -> tuple[tuple[int, ...],
 
 @intrinsic
 def round_f32(typingctx, value, params, magic):
-    """round_f32(value: float32, params: 8-tuple of ints from fast_round_params, magic: float32) -> float32."""
-    if value != types.float32 or magic != types.float32:
+    """round_f32(value: float32, params: 8-tuple of ints from fast_round_params, magic: float32 or None) ->
+    float32.  ``magic`` None compiles a version without the subnormal path, for a format without subnormals
+    (or float32, which ``round_f32`` never flushes): two float additions and two selects fewer per call."""
+    no_subnormals = isinstance(magic, types.NoneType)
+    if value != types.float32 or (magic != types.float32 and not no_subnormals):
         return None
     if not isinstance(params, types.BaseTuple) or len(params) != 8:
         return None
@@ -79,18 +82,41 @@ def round_f32(typingctx, value, params, magic):
         lsb = builder.and_(builder.lshr(magnitude, cut), lsb_mask)
         rounded = builder.and_(builder.add(builder.add(magnitude, half_minus_one), lsb), keep_mask)
         # below the smallest normal
-        abs_x = builder.bitcast(magnitude, _F32)
-        sub_value = builder.fsub(builder.fadd(abs_x, magic_value), magic_value)
-        sub_bits = builder.bitcast(sub_value, _I32)
-        below = builder.icmp_unsigned("<", magnitude, min_normal)
-        flushed = builder.select(builder.icmp_unsigned("<", rounded, min_normal), _I32(0), rounded)
-        use_sub = builder.and_(below, builder.icmp_unsigned("!=", has_subnormals, _I32(0)))
-        result = builder.select(use_sub, sub_bits, flushed)
+        result = builder.select(builder.icmp_unsigned("<", rounded, min_normal), _I32(0), rounded)
+        if not no_subnormals:
+            abs_x = builder.bitcast(magnitude, _F32)
+            sub_value = builder.fsub(builder.fadd(abs_x, magic_value), magic_value)
+            sub_bits = builder.bitcast(sub_value, _I32)
+            below = builder.icmp_unsigned("<", magnitude, min_normal)
+            use_sub = builder.and_(below, builder.icmp_unsigned("!=", has_subnormals, _I32(0)))
+            result = builder.select(use_sub, sub_bits, result)
         result = builder.select(builder.icmp_unsigned(">", result, max_bits), overflow_bits, result)
         result = builder.select(builder.icmp_unsigned(">", magnitude, _I32(0x7F800000)), magnitude, result)
         return builder.bitcast(builder.or_(result, sign), _F32)
 
     return types.float32(value, params, magic), codegen
+
+
+def _round_to_odd_codegen(keep_infinities: bool):
+    def codegen(context, builder, signature, args):
+        s, e, mask = args
+        s_bits = builder.bitcast(s, _I32)
+        e_bits = builder.and_(builder.bitcast(e, _I32), builder.trunc(mask, _I32) if mask.type.width > 32 else mask)
+        step = builder.icmp_unsigned("!=", builder.and_(e_bits, _I32(0x7FFFFFFF)), _I32(0))  # inexact
+        if keep_infinities:
+            finite = builder.icmp_unsigned("!=", builder.and_(s_bits, _I32(0x7F800000)), _I32(0x7F800000))
+            step = builder.and_(step, finite)
+        toward_zero = builder.ashr(builder.xor(s_bits, e_bits), _I32(31))  # -1 when the signs differ
+        odd = builder.or_(builder.add(s_bits, toward_zero), _I32(1))
+        return builder.bitcast(builder.select(step, odd, s_bits), _F32)
+
+    return codegen
+
+
+def _round_to_odd_signature(rounded_sum, error, error_mask):
+    if rounded_sum != types.float32 or error != types.float32 or not isinstance(error_mask, types.Integer):
+        return None
+    return types.float32(rounded_sum, error, error_mask)
 
 
 @intrinsic
@@ -104,17 +130,14 @@ def round_to_odd_f32(typingctx, rounded_sum, error, error_mask):
     is odd).  Infinite and NaN sums are left alone (their error is NaN).  ``error_mask`` is -1, or 0 to return
     ``s`` unchanged (a float32 target, where ``s`` itself is the correctly rounded sum) at the cost of one AND
     instead of a second loop."""
-    if rounded_sum != types.float32 or error != types.float32 or not isinstance(error_mask, types.Integer):
-        return None
+    signature = _round_to_odd_signature(rounded_sum, error, error_mask)
+    return None if signature is None else (signature, _round_to_odd_codegen(keep_infinities=True))
 
-    def codegen(context, builder, signature, args):
-        s, e, mask = args
-        s_bits = builder.bitcast(s, _I32)
-        e_bits = builder.and_(builder.bitcast(e, _I32), builder.trunc(mask, _I32) if mask.type.width > 32 else mask)
-        inexact = builder.icmp_unsigned("!=", builder.and_(e_bits, _I32(0x7FFFFFFF)), _I32(0))
-        finite = builder.icmp_unsigned("!=", builder.and_(s_bits, _I32(0x7F800000)), _I32(0x7F800000))
-        toward_zero = builder.ashr(builder.xor(s_bits, e_bits), _I32(31))  # -1 when the signs differ
-        odd = builder.or_(builder.add(s_bits, toward_zero), _I32(1))
-        return builder.bitcast(builder.select(builder.and_(inexact, finite), odd, s_bits), _F32)
 
-    return types.float32(rounded_sum, error, error_mask), codegen
+@intrinsic
+def round_to_odd_noninf_f32(typingctx, rounded_sum, error, error_mask):
+    """``round_to_odd_f32`` for a sum that is never infinite (the caller's proof), one test fewer: a NaN sum
+    stays NaN through the step anyway (its exponent is all ones and ``(bits - 1) | 1`` keeps a nonzero
+    significand); only an infinity would step onto the largest finite value."""
+    signature = _round_to_odd_signature(rounded_sum, error, error_mask)
+    return None if signature is None else (signature, _round_to_odd_codegen(keep_infinities=False))

@@ -24,8 +24,9 @@ Four kernels give the same bits; ``select_kernel`` takes the fastest one proven 
   24 bits, ``fast_round.round_to_odd_f32``) and then rounding into a format of p <= 22 bits equals rounding
   the exact sum once (Boldo and Melquiond, see ``arithmetic.py``); the pair step uses their error-free
   three-term transformation.  A float32 accumulator takes the float32 sum itself (correctly rounded), with
-  its values bounded far below float32's overflow.  Exact zero sums and an infinite (nonsaturating)
-  accumulator in pair mode take a plain float32 sum instead (``_special_sums``), in a loop of their own.
+  its values bounded far below float32's overflow.  An infinite (nonsaturating) accumulator takes a plain
+  float32 sum instead (``_special_sums``), in loops of their own, so that the common loops carry no test
+  for it; an accumulator without subnormals compiles its rounding without a subnormal path.
 * **exact** (float64 with round-to-odd additions, ``arithmetic.py``): everything else, i.e. other accumulator
   roundings, infinite operands, products of more than 24 bits or outside float32's normal range,
   accumulators wider than 22 bits other than float32.
@@ -51,7 +52,7 @@ from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
 from .arithmetic import add_rounded, mac, mac_pair, round_value, two_sum
 from .contract import ArrayArithmetic
-from .fast_round import fast_round_params, round_f32, round_to_odd_f32
+from .fast_round import fast_round_params, round_f32, round_to_odd_f32, round_to_odd_noninf_f32
 
 _FLOAT32_MIN_NORMAL = 2.0**-126
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -142,31 +143,44 @@ def _add_rounded_f32(x, y, params, magic, odd_mask):
 
 
 @numba.njit(cache=True, inline="always")
+def _add_rounded_finite_f32(x, y, params, magic, odd_mask):
+    """``_add_rounded_f32`` where the sum is never infinite (a saturating accumulator, finite operands)."""
+    s, e = two_sum(x, y)
+    return round_f32(round_to_odd_noninf_f32(s, e, odd_mask), params, magic)
+
+
+@numba.njit(cache=True, inline="always")
 def _add3_to_odd_f32(x, y, z, odd_mask):
     """x + y + z rounded to odd in float32 (or to nearest with ``odd_mask`` 0), by Boldo and Melquiond's
-    error-free transformation (see ``arithmetic.sum3_round_to_odd``), for finite addends with a nonzero sum."""
+    error-free transformation (see ``arithmetic.sum3_round_to_odd``), for finite addends.
+
+    An exact zero sum needs its sign: -0 only when every addend is -0, as the plain sum gives it.  The last
+    step ``th + v`` would lose a -0 ``th`` to a +0 ``v``; but when ``v`` is zero the exact sum is ``th`` itself
+    (then ``tl + ul`` is 0, and ``tl`` is 0 when ``th`` is, so ``uh = y + z`` and ``th = x + uh`` are exact
+    plain sums with the plain sum's zero sign), so ``th`` is the answer."""
     uh, ul = two_sum(y, z)
     th, tl = two_sum(x, uh)
     vs, ve = two_sum(tl, ul)
-    s, e = two_sum(th, round_to_odd_f32(vs, ve, _ALL_ONES))
-    return round_to_odd_f32(s, e, odd_mask)
+    v = round_to_odd_noninf_f32(vs, ve, _ALL_ONES)
+    s, e = two_sum(th, v)
+    total = round_to_odd_noninf_f32(s, e, odd_mask)
+    return th if v == _F32_ZERO else total
 
 
 @numba.njit(cache=True, inline="always")
 def _add3_rounded_f32(x, y, z, params, magic, odd_mask):
-    """round_p(x + y + z), the exact three-term sum rounded once, where no addend is infinite and the exact
-    sum of nonzero addends is never zero (the dispatcher's ``special_sums`` is False)."""
+    """round_p(x + y + z), the exact three-term sum rounded once, where no addend is infinite (the
+    dispatcher's ``special_sums`` is False)."""
     return round_f32(_add3_to_odd_f32(x, y, z, odd_mask), params, magic)
 
 
 @numba.njit(cache=True, inline="always")
 def _add3_rounded_f32_special(x, y, z, params, magic, odd_mask):
-    """``_add3_rounded_f32`` for every input: an exact zero sum takes its sign from the plain float32 sum (-0
-    only when every addend is -0), and an infinite accumulator ``x`` (nonsaturating overflow) propagates
-    through the plain sum too, where TwoSum's error terms would be NaN."""
+    """``_add3_rounded_f32`` where the accumulator ``x`` may be infinite (nonsaturating overflow): that
+    propagates through the plain sum, where TwoSum's error terms would be NaN."""
     total = _add3_to_odd_f32(x, y, z, odd_mask)
     plain = (x + y) + z
-    if total == _F32_ZERO or not abs(plain) < _F32_INF:
+    if not abs(plain) < _F32_INF:
         total = plain
     return round_f32(total, params, magic)
 
@@ -211,8 +225,13 @@ def _gemm_fast_odd(a_val, b_val, seg_len, pair, special_sums, acc_params, acc_ma
             while k < k1:
                 a = a_val[g, i, k]
                 b_row = b_val[g, k]
-                for j in range(cols):
-                    psum[j] = _add_rounded_f32(psum[j], a * b_row[j], acc_params, acc_magic, acc_odd_mask)
+                if special_sums:
+                    for j in range(cols):
+                        psum[j] = _add_rounded_f32(psum[j], a * b_row[j], acc_params, acc_magic, acc_odd_mask)
+                else:
+                    for j in range(cols):
+                        psum[j] = _add_rounded_finite_f32(psum[j], a * b_row[j], acc_params, acc_magic,
+                                                          acc_odd_mask)
                 k += 1
             if k0 == 0 and (chain_init or not has_init):
                 for j in range(cols):
@@ -395,17 +414,13 @@ def _odd_mask(spec: FormatSpec) -> np.int32:
     return np.int32(0 if spec.name == "float32" else -1)
 
 
-def _special_sums(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, chain_init: bool) -> bool:
-    """Whether a pair step can meet an infinite accumulator or an exact zero sum whose sign needs care.
+def _special_sums(arith: ArrayArithmetic, chain_init: bool) -> bool:
+    """Whether a step can meet an infinite accumulator, which takes the loops that carry that case.
 
-    Infinite: only a nonsaturating accumulator overflows to infinity (operands are finite on this path).
-    Zero: the sum of +0 and two -0 products is +0 as TwoSum computes it, and only a sum of three -0 is -0;
-    the accumulator is -0 only when a nonzero sum rounds to zero, which a sum of products, a multiple of the
-    smallest product, cannot do when that is at least the accumulator's smallest positive value, or when a
-    chain continues from running values (which may be -0)."""
-    smallest_product = a_spec.min_subnormal * b_spec.min_subnormal
-    return (arith.acc_overflow != "saturate" or chain_init
-            or smallest_product < arith.acc_format.min_subnormal)
+    Only a nonsaturating accumulator overflows to infinity (operands are finite on this path), or a chain
+    continued from running values the caller passed in.  (An exact zero sum's sign needs no loop of its own:
+    ``_add3_to_odd_f32`` keeps it.)"""
+    return arith.acc_overflow != "saturate" or chain_init
 
 
 def select_kernel(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic, operands_have_inf: bool,
@@ -476,8 +491,10 @@ def _kernel_setup(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic
     acc, run = arith.acc_format, arith.segment_sum_format
     acc_params, acc_magic = fast_round_params(acc, overflow)
     run_params, run_magic = fast_round_params(run, overflow)
+    if kernel == "float32_odd" and not acc_params[7]:
+        acc_magic = None  # compiles round_f32 without a subnormal path for the accumulator (see fast_round)
     return kernel, (acc_params, acc_magic, run_params, run_magic, _odd_mask(acc), _odd_mask(run),
-                    _special_sums(a_spec, b_spec, arith, chain_init))
+                    _special_sums(arith, chain_init))
 
 
 def _plan(a_shape, b_shape, a_spec, b_spec, arith, has_inf, running, force_exact):
