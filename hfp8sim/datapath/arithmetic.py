@@ -36,6 +36,14 @@ def two_sum(a, b):
 
 
 @numba.njit(cache=True, inline="always")
+def fast_two_sum(a, b):
+    """s = fl(a + b) and its exact error e, when |a| >= |b| or a = 0 (Dekker): three additions, not six."""
+    s = a + b
+    e = b - (s - a)
+    return s, e
+
+
+@numba.njit(cache=True, inline="always")
 def _force_odd(s, e):
     """Round-to-odd fix-up: if the exact value is s + e with e != 0 and s has an even last bit, step to the
     neighbour of s on the side of e (that neighbour is odd)."""

@@ -50,7 +50,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 from ..errors import DatapathError
 from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
-from .arithmetic import add_rounded, mac, mac_pair, round_value, two_sum
+from .arithmetic import add_rounded, fast_two_sum, mac, mac_pair, round_value, two_sum
 from .contract import ArrayArithmetic
 from .fast_round import fast_round_params, round_f32, round_to_odd_f32, round_to_odd_noninf_f32
 
@@ -162,7 +162,7 @@ def _add3_to_odd_f32(x, y, z, odd_mask):
     th, tl = two_sum(x, uh)
     vs, ve = two_sum(tl, ul)
     v = round_to_odd_noninf_f32(vs, ve, _ALL_ONES)
-    s, e = two_sum(th, v)
+    s, e = fast_two_sum(th, v)
     total = round_to_odd_noninf_f32(s, e, odd_mask)
     return th if v == _F32_ZERO else total
 
