@@ -157,7 +157,14 @@ def _add3_to_odd_f32(x, y, z, odd_mask):
     An exact zero sum needs its sign: -0 only when every addend is -0, as the plain sum gives it.  The last
     step ``th + v`` would lose a -0 ``th`` to a +0 ``v``; but when ``v`` is zero the exact sum is ``th`` itself
     (then ``tl + ul`` is 0, and ``tl`` is 0 when ``th`` is, so ``uh = y + z`` and ``th = x + uh`` are exact
-    plain sums with the plain sum's zero sign), so ``th`` is the answer."""
+    plain sums with the plain sum's zero sign), so ``th`` is the answer.
+
+    The last step may be Dekker's Fast2Sum because |th| >= |v| or th = 0: when x and uh are not within a
+    factor 2 of each other with opposite signs, |th| > max(|x|, |uh|) / 2 while |tl| <= ulp(th) / 2 and
+    |ul| <= ulp(uh) / 2 <= 2**-23 |th|, so |v| is a few ulps of th at most; otherwise x + uh is exact
+    (Sterbenz), tl = 0, v = ul, and a nonzero th is a multiple of min(ulp(x), ulp(uh)) >= ulp(uh) / 2 >= |ul|
+    (ulps on float32's grid, subnormal quantum included: both transformations stay exact under gradual
+    underflow)."""
     uh, ul = two_sum(y, z)
     th, tl = two_sum(x, uh)
     vs, ve = two_sum(tl, ul)
