@@ -121,6 +121,47 @@ def test_tiles_continued_through_running_values_agree(case, tiles):
     assert_same_bits(fast, exact)
 
 
+def special_codes(rng, shape, fmt, with_inf):
+    """Codes of ``fmt`` drawn from its edge values: signed zeros, the smallest subnormal and normal, the
+    largest finite value (products that saturate the accumulator), 1 and values whose products cancel
+    exactly, NaN, and, with ``with_inf``, the infinities of a format that has them."""
+    spec = get_format(fmt)
+    magnitudes = [0.0, float(spec.min_subnormal), float(spec.min_normal), 1.0, 1.5, 2.0 ** -11,
+                  float(spec.max_value)]
+    # a different mix per example: some mostly zeros and subnormals (a flush to -0, then zero products
+    # that must keep it), some mostly large (saturation)
+    weights = rng.dirichlet(np.full(len(magnitudes), 0.3))
+    values = rng.choice(magnitudes, size=shape, p=weights) * rng.choice([-1.0, 1.0], size=shape)
+    codes = encode(values, spec)
+    extra = rng.random(shape)
+    codes[extra < 0.02] = spec.nan_code
+    if with_inf and spec.infinities:
+        codes[extra > 0.98] = encode(np.array([np.inf]), spec)[0]
+    return codes
+
+
+@examples(150)
+@given(st.sampled_from([(FP16, FP16), (FP16, FWD), (FWD, FP16), (FP16, BWD)]), st.booleans(),
+       st.sampled_from(["dlfloat16", "float16", "float32"]), st.sampled_from(["saturate", "nonsaturating"]),
+       st.sampled_from(["os", "ws"]), st.booleans(), st.integers(0, 2**32 - 1))
+def test_fp16_operands_with_edge_values_agree_with_the_exact_kernel(formats, pair, acc, overflow, dataflow,
+                                                                    with_inf, seed):
+    """FP16 x FP16 and FP16 x FP8 operands, one product or pair steps, made of edge values: exact zero sums of
+    signed zeros and cancelling products, flushes to -0, saturation or overflow, NaN, and infinities (which
+    the dispatcher sends to the exact kernel)."""
+    fa, fb = formats
+    rng = np.random.default_rng(seed)
+    arith = ArrayArithmetic(dataflow, rows=3, pair=pair, acc_format=acc, acc_overflow=overflow)
+    a = special_codes(rng, (3, 17), fa, with_inf)
+    b = special_codes(rng, (17, 4), fb, with_inf)
+    # a tail of -0 in A times nonnegative B: after a sum that flushed to -0, the -0 products that follow
+    # must keep its sign
+    tail = rng.integers(0, 18)
+    a[:, tail:] = encode(np.array([-0.0]), fa)[0]
+    b[tail:] = encode(np.abs(decode(b[tail:], fb)), fb)
+    assert_same_bits(gemm(a, b, fa, fb, arith), gemm(a, b, fa, fb, arith, force_exact=True))
+
+
 def test_the_round_to_odd_kernel_is_chosen_for_fp16_products_and_pair_mode():
     fp16, fwd, bwd = get_format(FP16), get_format(FWD), get_format(BWD)
     default = ArrayArithmetic()
