@@ -294,8 +294,12 @@ def tile_increments(tile: Tile, schedule: LayerSchedule, core: CoreTiming, tile_
     return (tile.load_a_bytes, tile.load_b_bytes, tile.store_bytes, offered, used, sum(edges)) + tuple(edges)
 
 
+EXTRAPOLATE_STEADY_STATE = True
+"""Whether :func:`simulate_layer` skips steady-state periods unless told (benchmarks switch it off to compare)."""
+
+
 def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
-                   give_up_after: float | None = None, record: bool = False, extrapolate: bool = True,
+                   give_up_after: float | None = None, record: bool = False, extrapolate: bool | None = None,
                    stats: SteadyStats | None = None) -> LayerTiming | None:
     """Run the SimPy model of one layer on one core and return its counters.
 
@@ -311,6 +315,8 @@ def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileC
                                              result.events if record else None)
     deadline = env.timeout(give_up_after) if give_up_after is not None else None
     steady = None
+    if extrapolate is None:
+        extrapolate = EXTRAPOLATE_STEADY_STATE
     if extrapolate and not record and steady_state.supported(env):
         steady = steady_state.SteadyState(
             env, schedule.tiles, schedule.problem.K, pipe, result,

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import operator
 from typing import Any
 
 import simpy
@@ -77,9 +78,14 @@ class _TileKeys:
         self.classes: dict[tuple, int] = {}
         self.mismatch: dict[int, tuple[int, int]] = {}  # period -> (scan start, first index breaking it)
 
-    def key(self, tile) -> tuple:
-        return (tile.dims, tile.first_k, tile.k[1] == self.last_k, tile.load_a_bytes, tile.load_b_bytes,
-                tile.store_bytes)
+    _fields = operator.attrgetter("m", "n", "k", "first_k", "load_a_bytes", "load_b_bytes", "store_bytes")
+
+    def _extend(self, upto: int) -> None:
+        """Classify tiles up to ``upto``: dims, first and last reduction tile, load and store bytes."""
+        classes, ids, last_k = self.classes, self.ids, self.last_k
+        for m, n, k, first, load_a, load_b, store in map(self._fields, self.tiles[len(ids):upto]):
+            key = (m[1] - m[0], n[1] - n[0], k[1] - k[0], first, k[1] == last_k, load_a, load_b, store)
+            ids.append(classes.setdefault(key, len(classes)))
 
     def representatives(self, low: int, high: int) -> list:
         """One tile of each class among tiles[low:high] (already classified)."""
@@ -87,10 +93,6 @@ class _TileKeys:
         for index in range(low, high):
             first.setdefault(self.ids[index], index)
         return [self.tiles[index] for index in first.values()]
-
-    def _extend(self, upto: int) -> None:
-        for tile in self.tiles[len(self.ids):upto]:
-            self.ids.append(self.classes.setdefault(self.key(tile), len(self.classes)))
 
     def periodic_until(self, low: int, period: int) -> int:
         """The first index j >= low + period whose tile differs from tile j - period (len(tiles) if none)."""
