@@ -119,10 +119,10 @@ def simulate_chip_layer(schedules: list[LayerSchedule], partition: str, core: Co
     results = [LayerTiming(tiles=len(s.tiles)) for s in schedules]
     procs = []
     for index, schedule in enumerate(schedules):
-        compute, stores = start_core_processes(env, dram, schedule, core, tile_cycles, results[index],
-                                               record_events, index=index, shared=shared,
-                                               keep_outputs=partition == Partition.REDUCTION)
-        procs.append((compute, stores))
+        pipe, stores = start_core_processes(env, dram, schedule, core, tile_cycles, results[index],
+                                            record_events, index=index, shared=shared,
+                                            keep_outputs=partition == Partition.REDUCTION)
+        procs.append((pipe.compute, stores))
     done = [c for c, _ in procs]
     if give_up_after is not None:
         env.run(until=simpy.AnyOf(env, [simpy.AllOf(env, done), env.timeout(give_up_after)]))

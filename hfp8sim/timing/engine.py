@@ -32,6 +32,8 @@ from ..schedule.mapper import LayerSchedule, Tile
 from ..schedule.tile_cycles import TileCyclesFn
 from ..core.cycles import whole_cycles
 from ..core.model import CoreTiming
+from . import steady as steady_state
+from .steady import SteadyStats
 
 
 @dataclasses.dataclass
@@ -150,15 +152,38 @@ class SharedOperand:
     multicast: Callable  # (nbytes) -> generator that moves the bytes from the owner to all cores
 
 
+@dataclasses.dataclass
+class CorePipeline:
+    """One core's running layer: its SimPy processes and stores, and where it is in the tile order.
+
+    Processes refer to tiles by *logical* index, real index = logical + ``offset``, and look a tile up again
+    after every wait, so steady-state extrapolation (:mod:`hfp8sim.timing.steady`) can move the whole
+    pipeline forward by whole periods by raising ``offset`` alone.  ``loading``: the logical index of the
+    tile the loader works on; ``computed``: the array's tiles begun; ``armed``: the array just started a
+    tile (the extrapolation looks at the state then)."""
+
+    dram: DramChannel
+    in_slots: simpy.Container
+    out_slots: simpy.Container
+    ready: simpy.Store
+    offset: int = 0
+    loading: int = 0
+    computed: int = 0
+    armed: bool = False
+    loader: simpy.Process | None = None
+    compute: simpy.Process | None = None
+
+
 def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: LayerSchedule, core: CoreTiming,
                          tile_cycles: TileCycles, result: LayerTiming, events: list | None, *, index: int = 0,
-                         shared: SharedOperand | None = None, keep_outputs: bool = False):
-    """Create one core's loader/compute/store processes on ``env``; returns (compute process, store list).
+                         shared: SharedOperand | None = None, keep_outputs: bool = False
+                         ) -> tuple[CorePipeline, list]:
+    """Create one core's loader/compute/store processes on ``env``; returns (its pipeline, store list).
 
     The building block of both a single-core layer (:func:`simulate_layer`) and a chip layer
     (:func:`hfp8sim.timing.chip.simulate_chip_layer`, one call per core on a shared ``env`` and ``dram``).
-    The caller runs ``env`` until the compute process and every store event have finished; ``result``
-    accumulates the core's bytes and busy cycles as the processes run.
+    The caller runs ``env`` until the compute process (``pipeline.compute``) and every store event have
+    finished; ``result`` accumulates the core's bytes and busy cycles as the processes run.
 
     ``index``: the core's number (event labels, and which core owns a ``shared`` operand).  ``shared``: an
     operand block fetched once by its owner and multicast to the other cores.  ``keep_outputs``: the outputs
@@ -169,11 +194,11 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
     that they hand to each other as simulated time runs; as separate functions each would take all of it."""
     slots_in = 2 if core.double_buffered_inputs else 1
     slots_out = 2 if core.double_buffered_output else 1
-    in_slots = simpy.Container(env, capacity=slots_in, init=slots_in)
-    out_slots = simpy.Container(env, capacity=slots_out, init=slots_out)
-    ready = simpy.Store(env)
+    pipe = CorePipeline(dram, simpy.Container(env, capacity=slots_in, init=slots_in),
+                        simpy.Container(env, capacity=slots_out, init=slots_out), simpy.Store(env))
     stores_done: list = []
     p = schedule.problem
+    tiles = schedule.tiles
     prefix = f"core {index} " if shared is not None or keep_outputs else ""
 
     def shared_load(tile: Tile, nbytes: float):
@@ -187,8 +212,10 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
             yield shared.arrivals[tile.index]
 
     def loader():
-        for tile in schedule.tiles:
-            yield in_slots.get(1)
+        while pipe.loading + pipe.offset < len(tiles):
+            logical = pipe.loading
+            yield pipe.in_slots.get(1)
+            tile = tiles[logical + pipe.offset]
             loads = []
             for which, n in (("a", tile.load_a_bytes), ("b", tile.load_b_bytes)):
                 if n <= 0:
@@ -197,24 +224,32 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
                     loads.append(env.process(shared_load(tile, n)))
                 else:
                     loads.append(env.process(dram.transfer(n, events, f"{prefix}load {which.upper()} tile {tile.index}")))
+                    loads[-1].steady_key = (which, logical)
                     result.dram_read_bytes += n
             if loads:
                 yield simpy.AllOf(env, loads)
+            tile = tiles[logical + pipe.offset]  # the same class of tile; its index moves with a jump
             result.sram_input_fill_bytes += tile.load_a_bytes
             result.sram_weight_fill_bytes += tile.load_b_bytes
-            yield ready.put(tile)
+            yield pipe.ready.put(logical)
+            pipe.loading = logical + 1
 
-    def store(tile: Tile):
-        yield env.process(dram.transfer(tile.store_bytes, events, f"{prefix}store tile {tile.index}"))
+    def store(logical: int):
+        tile = tiles[logical + pipe.offset]
+        transfer = env.process(dram.transfer(tile.store_bytes, events, f"{prefix}store tile {tile.index}"))
+        transfer.steady_key = ("s", logical)
+        yield transfer
         result.dram_write_bytes += tile.store_bytes
         result.sram_output_read_bytes += tile.store_bytes
-        yield out_slots.put(1)
+        yield pipe.out_slots.put(1)
 
     def compute():
-        for _ in schedule.tiles:
-            tile = yield ready.get()
-            if tile.first_k:
-                yield out_slots.get(1)
+        while pipe.computed + pipe.offset < len(tiles):
+            pipe.computed += 1
+            logical = yield pipe.ready.get()
+            if tiles[logical + pipe.offset].first_k:
+                yield pipe.out_slots.get(1)
+            tile = tiles[logical + pipe.offset]
             mt, nt, kt = tile.dims
             cycles, folds, offered, used = tile_cycles(mt, nt, kt)
             input_b, weight_b, psum_r, psum_w = _edge_bytes(tile, schedule, core)
@@ -222,7 +257,9 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
             if events is not None:
                 events.append((f"{prefix}tile {tile.index}", f"array{index}" if prefix else "array", env.now, busy,
                                f"{mt}x{nt}x{kt}, {folds} folds"))
+            pipe.armed = True
             yield env.timeout(busy)
+            tile = tiles[logical + pipe.offset]
             result.compute_cycles += busy
             result.fold_cycles += cycles
             result.port_stall_cycles += busy - cycles
@@ -236,35 +273,62 @@ def start_core_processes(env: simpy.Environment, dram: DramChannel, schedule: La
             result.sram_output_write_bytes += psum_w
             result.interconnect_bytes += input_b + weight_b + psum_r + psum_w
             result.tile_finish_order.append(tile.index)
-            yield in_slots.put(1)
+            yield pipe.in_slots.put(1)
             if tile.k[1] == p.K:  # last reduction tile: the output tile is final
                 if keep_outputs:
-                    yield out_slots.put(1)
+                    yield pipe.out_slots.put(1)
                 else:
-                    stores_done.append(env.process(store(tile)))
+                    stores_done.append(env.process(store(logical)))
 
-    env.process(loader())
-    return env.process(compute()), stores_done
+    pipe.loader = env.process(loader())
+    pipe.compute = env.process(compute())
+    return pipe, stores_done
+
+
+def tile_increments(tile: Tile, schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles
+                    ) -> tuple[float, ...]:
+    """Every amount the processes add to a float counter of :class:`LayerTiming` for ``tile`` (the
+    steady-state extrapolation checks that their sums are exact)."""
+    edges = _edge_bytes(tile, schedule, core)
+    _, _, offered, used = tile_cycles(*tile.dims)
+    return (tile.load_a_bytes, tile.load_b_bytes, tile.store_bytes, offered, used, sum(edges)) + tuple(edges)
+
+
+EXTRAPOLATE_STEADY_STATE = True
+"""Whether :func:`simulate_layer` skips steady-state periods unless told (benchmarks switch it off to compare)."""
 
 
 def simulate_layer(schedule: LayerSchedule, core: CoreTiming, tile_cycles: TileCycles, *,
-                   give_up_after: float | None = None, record: bool = False) -> LayerTiming | None:
+                   give_up_after: float | None = None, record: bool = False, extrapolate: bool | None = None,
+                   stats: SteadyStats | None = None) -> LayerTiming | None:
     """Run the SimPy model of one layer on one core and return its counters.
 
     ``give_up_after``: stop and return None once simulated time passes it (a mapper searching for the fastest
-    schedule abandons a candidate that is already slower than the best one found)."""
+    schedule abandons a candidate that is already slower than the best one found).  ``extrapolate``: skip
+    the periods of a steady state (:mod:`hfp8sim.timing.steady`; the counters are exactly the full run's);
+    a recorded run (``record``, every event for a timeline) is always simulated in full.  ``stats``: filled
+    with what the extrapolation skipped."""
     env = simpy.Environment()
     dram = DramChannel(env, core.dram_bytes_per_cycle, core.dram_latency_cycles, core.dma_engines)
     result = LayerTiming(tiles=len(schedule.tiles))
-    compute_proc, stores_done = start_core_processes(env, dram, schedule, core, tile_cycles, result,
-                                                     result.events if record else None)
-    if give_up_after is not None:
-        deadline = env.timeout(give_up_after)
-        env.run(until=simpy.AnyOf(env, [compute_proc, deadline]))
-        if not compute_proc.triggered:
+    pipe, stores_done = start_core_processes(env, dram, schedule, core, tile_cycles, result,
+                                             result.events if record else None)
+    deadline = env.timeout(give_up_after) if give_up_after is not None else None
+    steady = None
+    if extrapolate is None:
+        extrapolate = EXTRAPOLATE_STEADY_STATE
+    if extrapolate and not record and steady_state.supported(env):
+        steady = steady_state.SteadyState(
+            env, schedule.tiles, schedule.problem.K, pipe, result,
+            lambda tile: tile_increments(tile, schedule, core, tile_cycles),
+            (deadline, give_up_after) if deadline is not None else None, stats)
+    run = steady.run_until if steady is not None else (lambda until: env.run(until=until))
+    if deadline is not None:
+        run(simpy.AnyOf(env, [pipe.compute, deadline]))
+        if not pipe.compute.triggered:
             return None
     else:
-        env.run(until=compute_proc)
+        run(pipe.compute)
     if stores_done:
         env.run(until=simpy.AllOf(env, stores_done))
         if give_up_after is not None and env.now > give_up_after:
