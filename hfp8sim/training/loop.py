@@ -99,6 +99,7 @@ class TrainResult:
     loss_scales: list[float]
     skipped: list[bool]
     macs: int  # MACs through the datapath, every pass
+    model: object = None  # the trained model (not serialised: ``hfp8sim train`` writes the logs only)
 
     @property
     def final(self) -> EpochLog:
@@ -120,6 +121,12 @@ def _ops(config: TrainConfig) -> TrainingOps:
 
 def _softmax_input(config: TrainConfig) -> str:
     return "float16" if config.softmax_fp16 and _narrow(config) else "float32"
+
+
+def model_and_data(config: TrainConfig):
+    """(model, data set) of a checked config: the freshly initialised model (seeded) and the data it trains on."""
+    config.check()
+    return _model_and_data(config)
 
 
 def _model_and_data(config: TrainConfig):
@@ -185,7 +192,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     updater = Updater(model.parameters(), make_optimizer(config.optimizer, config.lr, **options),
                       make_update_rule(config.update_rule, weight_format=ops.scheme.forward, seed=config.seed),
                       non_weight_rule=make_update_rule("fp32_master"))
-    result = TrainResult(config, [], [], [], [], 0)
+    result = TrainResult(config, [], [], [], [], 0, model)
     for epoch in range(config.epochs):
         start, losses, skipped_before = time.perf_counter(), [], scaler.skipped_steps
         stats: dict = {"sums": {}}
@@ -236,4 +243,5 @@ def _rates(stats: dict) -> tuple[dict[str, float], dict[str, float]]:
     return underflow, saturation
 
 
-__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "train"]
+__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "model_and_data",
+           "train"]
