@@ -62,7 +62,7 @@ class TrainConfig:
     def check(self) -> None:
         for key, value, allowed in (("model", self.model, MODELS), ("dataset", self.dataset, DATASETS),
                                     ("recipe", self.recipe, tuple(RECIPES)), ("optimizer", self.optimizer, OPTIMIZERS),
-                                    ("update rule", self.update_rule, UPDATE_RULES),
+                                    ("weight-update rule", self.update_rule, UPDATE_RULES),
                                     ("loss scaling", self.loss_scaling, LOSS_SCALINGS)):
             if value not in allowed:
                 raise TrainingError(f"unknown {key} {value!r}; allowed: {', '.join(allowed)}")

@@ -47,7 +47,7 @@ def test_an_unknown_optimizer(tmp_path, capsys):
 
 def test_an_unknown_update_rule(tmp_path, capsys):
     err = _refused(["--update-rule", "fp8_magic"], capsys, tmp_path / "out")
-    assert "unknown update rule 'fp8_magic'" in err and "round_off_residual" in err
+    assert "unknown weight-update rule 'fp8_magic'" in err and "round_off_residual" in err
 
 
 def test_a_missing_dataset_package(tmp_path, capsys, monkeypatch):
