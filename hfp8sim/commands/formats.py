@@ -25,5 +25,5 @@ def run_formats(args: argparse.Namespace) -> int:
         print("schemes (forward / backward / accumulate):")
         for name in scheme_names():
             s = get_scheme(name)
-            print(f"  {name:<10} {s.forward.name} / {s.backward.name} / {s.accumulate.name}  - {s.description}")
+            print(f"  {name:<10} {s.forward.name} / {s.backward_name or '-'} / {s.accumulate.name}  - {s.description}")
     return 0

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from .args import add_formats_option, load_format_files
+
 
 def register(sub) -> None:
     from ..training.loop import DATASETS, MODELS, RECIPES, TrainConfig
@@ -40,18 +42,21 @@ def register(sub) -> None:
                    help="no FP16 exceptions (by default the first and last layers and the softmax input are FP16)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default="out/train", help="output folder (default out/train)")
+    add_formats_option(p)
     p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from .. import __version__
-    from ..training.loop import TrainConfig, train
+    from ..training.loop import TrainConfig, train, validate
 
+    load_format_files(args.formats)
     config = TrainConfig(model=args.model, dataset=args.dataset, scheme=args.scheme, arch=args.arch,
                          epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                          update_rule=args.update_rule, loss_scaling=args.loss_scaling, recipe=args.recipe,
                          first_last_fp16=not args.all_fp8, softmax_fp16=not args.all_fp8, seed=args.seed,
                          steps_per_epoch=args.steps_per_epoch)
+    validate(config)  # a mistake is one line on stderr, before anything else is printed or written
     print(f"training {config.model} on {config.dataset}, scheme {config.scheme}, seed {config.seed}",
           file=sys.stderr)
     result = train(config, progress=lambda line: print("  " + line, file=sys.stderr, flush=True))

@@ -228,7 +228,7 @@ class ArchConfig:
         """The resolved config (as written beside every result)."""
         data = self.model.model_dump(mode="json")
         data["scheme"] = {"name": self.scheme.name, "forward": self.scheme.forward.name,
-                          "backward": self.scheme.backward.name, "accumulate": self.scheme.accumulate.name}
+                          "backward": self.scheme.backward_name, "accumulate": self.scheme.accumulate.name}
         data["source"] = self.source
         return data
 
@@ -331,7 +331,7 @@ def _cross_field_problems(model: ArchConfigModel, scheme: Scheme) -> list[str]:
                             "modelled, use mode: hfp8sim for it")
         return problems
     # a minimal tile (one fold of the array) must fit each scratchpad, double-buffered if so configured
-    element = max(scheme.forward.bits, scheme.backward.bits) / 8
+    element = scheme.widest_operand_bits / 8
     acc_bytes = 4.0
     needs = {
         "input": array.rows * array.cols * element if array.dataflow == "is" else array.rows * element,

@@ -18,6 +18,9 @@ A format library file may hold two sections, both optional::
         backward: float8_e5m2
         accumulate: dlfloat16
 
+A scheme without ``backward`` is inference-only: it runs forward passes, and training refuses it (gradients
+need a format).
+
 Formats are registered before schemes, so schemes can use the formats of the same file.
 """
 
@@ -54,7 +57,7 @@ class FormatModel(pydantic.BaseModel):
 class SchemeModel(pydantic.BaseModel):
     model_config = _STRICT
     forward: str
-    backward: str
+    backward: str | None = None  # None: an inference-only scheme
     accumulate: str
     description: str = ""
 

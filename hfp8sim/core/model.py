@@ -28,6 +28,7 @@ from functools import cached_property
 from ..config.arch import ArchConfig
 from ..config.tech import SramBank
 from ..datapath.contract import ArrayArithmetic
+from ..errors import FormatError
 from ..formats.spec import FormatSpec, Scheme, get_format
 from ..vocabulary import Dataflow, Objective, Partition, Role
 
@@ -136,6 +137,9 @@ class CoreModel:
     # ---- number formats -------------------------------------------------------------------------------
     def format(self, role: Role | str) -> FormatSpec:
         """The scheme's format of an operand role: gradients backward, activations and weights forward."""
+        if role == Role.GRADIENT and self.scheme.backward is None:
+            raise FormatError(f"scheme {self.scheme.name} has no backward format (inference only): no gradient "
+                              "operand can be encoded")
         return self.scheme.backward if role == Role.GRADIENT else self.scheme.forward
 
     def element_bytes(self, role: Role | str) -> int:
@@ -203,7 +207,7 @@ class CoreModel:
         ``energy.pe_operand_bits`` when the arch gives it, else the widths of the scheme being run; narrower
         widths share the widest one's units (IBM's FMMA: two FP8 products on the FP16 datapath)."""
         given = self.arch.model.energy.pe_operand_bits
-        bits = given if given else (self.scheme.forward.bits, self.scheme.backward.bits)
+        bits = given if given else tuple(spec.bits for spec in self.scheme.operand_formats)
         widest = max(bits)
         width_class = 8 if widest <= 8 else 16 if widest <= 16 else 32  # as macs_per_pe classes widths
         return width_class, self.macs_per_pe(width_class)

@@ -33,7 +33,7 @@ class EnergyAccountant:
         self.sram_kib = core.scratchpad_kib
         self.sram_banks = core.scratchpad_banks
         scheme = core.scheme
-        self.width = {8: "fp8", 16: "fp16"}.get(max(scheme.forward.bits, scheme.backward.bits), "fp32")
+        self.width = {8: "fp8", 16: "fp16"}.get(scheme.widest_operand_bits, "fp32")
         self.vector_precision = "fp32" if core.fp32_vector else "fp16"
         self.operand_bytes = element_bytes(scheme.forward)
         self.acc_register_bytes = element_bytes(core.arithmetic.acc_format)

@@ -206,17 +206,32 @@ class FormatSpec:
 class Scheme:
     """Formats bound to the roles of a training/inference step.
 
-    ``forward``: weights and activations in the forward pass; ``backward``: errors/gradients;
+    ``forward``: weights and activations in the forward pass; ``backward``: errors/gradients, or None for an
+    inference-only scheme (a format library may leave it out: inference runs, training refuses it);
     ``accumulate``: the adder of the MAC array.
     """
 
     name: str
     forward: FormatSpec
-    backward: FormatSpec
+    backward: FormatSpec | None
     accumulate: FormatSpec
     description: str = ""
 
     ROLES = ("forward", "backward", "accumulate")
+
+    @property
+    def operand_formats(self) -> tuple[FormatSpec, ...]:
+        """The operand formats the scheme defines (forward, and backward when it has one)."""
+        return (self.forward,) if self.backward is None else (self.forward, self.backward)
+
+    @property
+    def widest_operand_bits(self) -> int:
+        return max(spec.bits for spec in self.operand_formats)
+
+    @property
+    def backward_name(self) -> str | None:
+        """The backward format's name, None for an inference-only scheme."""
+        return None if self.backward is None else self.backward.name
 
 
 # ---- registry ----------------------------------------------------------------------------------------
@@ -313,9 +328,11 @@ def get_scheme(name: str | Scheme) -> Scheme:
     return _schemes[name]
 
 
-def register_scheme(name: str, *, forward: str | FormatSpec, backward: str | FormatSpec,
+def register_scheme(name: str, *, forward: str | FormatSpec, backward: str | FormatSpec | None,
                     accumulate: str | FormatSpec, description: str = "", replace: bool = False) -> Scheme:
-    scheme = Scheme(name, get_format(forward), get_format(backward), get_format(accumulate), description)
+    """Register a scheme; ``backward`` None makes it inference-only (no format for gradients)."""
+    scheme = Scheme(name, get_format(forward), None if backward is None else get_format(backward),
+                    get_format(accumulate), description)
     if name in _schemes and not replace and _schemes[name] != scheme:
         raise FormatError(f"scheme {name!r} is already registered with a different definition")
     _schemes[name] = scheme

@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .fidelity_trained import trained_section  # noqa: E402
+
 MINILM_TARGET = 0.99
 ALL_FP8 = "all GEMMs in the scheme"
 
@@ -371,6 +373,7 @@ def write_fidelity_report(folder: str | Path) -> list[Path]:
               "- the default core adds two FP8 products per PE step (FMMA pair mode); that needs the datapath's exact "
               "kernel, so the FP8 cases run with one product per step and one EfficientNet case measures pair mode;",
               "- per-layer errors of every case are in `fidelity_layers.csv`.", ""]
+    lines += trained_section(folder)
     md = folder / "fidelity.md"
     md.write_text("\n".join(lines), encoding="utf-8")
     return [md, *figures]

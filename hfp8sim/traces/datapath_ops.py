@@ -235,7 +235,7 @@ class DatapathOps:
         self.power_of_two = bool(power_of_two)
         self.margin = margin
         self.overrides = {str(k): get_format(v) for k, v in (overrides or {}).items()}
-        for spec in {self.scheme.forward, self.scheme.backward, *self.overrides.values()}:
+        for spec in {*self.scheme.operand_formats, *self.overrides.values()}:
             if spec.bits > 16:
                 raise FormatError(f"scheme {self.scheme.name}: operand format {spec.name} has {spec.bits} bits; "
                                   "the datapath takes operands of at most 16 bits (Float32Ops is the float32 "
@@ -273,6 +273,9 @@ class DatapathOps:
         for pattern, spec in self.overrides.items():
             if fnmatch.fnmatchcase(name, pattern):
                 return spec
+        if role == GRADIENT and self.scheme.backward is None:
+            raise TraceError(f"{name}: scheme {self.scheme.name} has no backward format (inference only), so a "
+                             "gradient operand has no format")
         return self.scheme.backward if role == GRADIENT else self.scheme.forward
 
     def arithmetic(self, a_spec: FormatSpec, b_spec: FormatSpec) -> ArrayArithmetic:

@@ -72,7 +72,7 @@ def one_product_per_step(arch: ArchConfig) -> ArchConfig:
 
 
 def _scheme_record(scheme: Scheme) -> dict:
-    return {"name": scheme.name, "forward": scheme.forward.name, "backward": scheme.backward.name,
+    return {"name": scheme.name, "forward": scheme.forward.name, "backward": scheme.backward_name,
             "accumulate": scheme.accumulate.name}
 
 

@@ -26,7 +26,8 @@ from .layers import SoftmaxCrossEntropy
 from .loss_scaling import make_loss_scaler
 from .models import char_transformer, first_last_fp16_overrides, mlp, small_cnn
 from .ops import TrainingOps
-from .optim import Updater, make_optimizer, make_update_rule
+from .loss_scaling import LOSS_SCALINGS
+from .optim import OPTIMIZERS, UPDATE_RULES, Updater, make_optimizer, make_update_rule
 from .scaling import CurrentScaling, DelayedScaling, FixedBias
 
 MODELS = ("mlp", "cnn", "transformer")
@@ -60,7 +61,9 @@ class TrainConfig:
 
     def check(self) -> None:
         for key, value, allowed in (("model", self.model, MODELS), ("dataset", self.dataset, DATASETS),
-                                    ("recipe", self.recipe, tuple(RECIPES))):
+                                    ("recipe", self.recipe, tuple(RECIPES)), ("optimizer", self.optimizer, OPTIMIZERS),
+                                    ("weight-update rule", self.update_rule, UPDATE_RULES),
+                                    ("loss scaling", self.loss_scaling, LOSS_SCALINGS)):
             if value not in allowed:
                 raise TrainingError(f"unknown {key} {value!r}; allowed: {', '.join(allowed)}")
         if (self.model == "transformer") != (self.dataset == "pydoc"):
@@ -99,6 +102,7 @@ class TrainResult:
     loss_scales: list[float]
     skipped: list[bool]
     macs: int  # MACs through the datapath, every pass
+    model: object = None  # the trained model (not serialised: ``hfp8sim train`` writes the logs only)
 
     @property
     def final(self) -> EpochLog:
@@ -120,6 +124,12 @@ def _ops(config: TrainConfig) -> TrainingOps:
 
 def _softmax_input(config: TrainConfig) -> str:
     return "float16" if config.softmax_fp16 and _narrow(config) else "float32"
+
+
+def model_and_data(config: TrainConfig):
+    """(model, data set) of a checked config: the freshly initialised model (seeded) and the data it trains on."""
+    config.check()
+    return _model_and_data(config)
 
 
 def _model_and_data(config: TrainConfig):
@@ -174,10 +184,18 @@ def evaluate(model, data, ops: TrainingOps, *, text: bool, context: int, batch_s
     return mean, (math.exp(mean) if text else correct / targets.size)
 
 
+def validate(config: TrainConfig) -> None:
+    """Raise what a run of ``config`` would fail on before its first step (a bad config, an unknown scheme or one
+    without a backward format, a missing data set), so that a command can refuse it before it reports anything."""
+    config.check()
+    _ops(config)
+    _model_and_data(config)  # the data sets are loaded once per process: train() reuses them
+
+
 def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     """Train ``config.model`` on ``config.dataset`` (see the module notes)."""
     config.check()
-    ops = _ops(config)
+    ops = _ops(config)  # an unknown scheme, or one without a backward format, fails here: before any data is read
     model, data = _model_and_data(config)
     loss_fn = SoftmaxCrossEntropy(_softmax_input(config))
     scaler = make_loss_scaler(config.loss_scaling)
@@ -185,7 +203,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     updater = Updater(model.parameters(), make_optimizer(config.optimizer, config.lr, **options),
                       make_update_rule(config.update_rule, weight_format=ops.scheme.forward, seed=config.seed),
                       non_weight_rule=make_update_rule("fp32_master"))
-    result = TrainResult(config, [], [], [], [], 0)
+    result = TrainResult(config, [], [], [], [], 0, model)
     for epoch in range(config.epochs):
         start, losses, skipped_before = time.perf_counter(), [], scaler.skipped_steps
         stats: dict = {"sums": {}}
@@ -236,4 +254,5 @@ def _rates(stats: dict) -> tuple[dict[str, float], dict[str, float]]:
     return underflow, saturation
 
 
-__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "train"]
+__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "model_and_data",
+           "train", "validate"]

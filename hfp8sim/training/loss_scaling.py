@@ -145,6 +145,9 @@ class DynamicLossScaler(LossScaler):
             self.good_steps = 0
 
 
+LOSS_SCALINGS = ("dynamic", "static", "none")
+
+
 def make_loss_scaler(kind: str, scale: float | None = None) -> LossScaler:
     """``"dynamic"`` (initial 2**16 unless ``scale`` is given), ``"static"`` (``scale``, default 2**16) or
     ``"none"`` (a static scale of 1)."""
@@ -154,4 +157,4 @@ def make_loss_scaler(kind: str, scale: float | None = None) -> LossScaler:
         return StaticLossScaler(2.0 ** 16 if scale is None else scale)
     if kind == "none":
         return StaticLossScaler(1.0)
-    raise TrainingError(f"unknown loss scaling {kind!r}; allowed: dynamic, static, none")
+    raise TrainingError(f"unknown loss scaling {kind!r}; allowed: {', '.join(LOSS_SCALINGS)}")

@@ -308,6 +308,9 @@ class TrainingOps:
             core = CoreModel.build(core.arch, get_scheme(scheme))
         self.core = core
         self.scheme = core.scheme
+        if self.scheme.backward is None:
+            raise TrainingError(f"scheme {self.scheme.name} has no backward format (an inference-only scheme); "
+                                "training needs one for gradients: give it `backward:` in its format library")
         self.recipe = recipe if recipe is not None else CurrentScaling()
         self.gradient_recipe = gradient_recipe if gradient_recipe is not None else self.recipe
         for what, value in (("recipe", self.recipe), ("gradient_recipe", self.gradient_recipe)):
