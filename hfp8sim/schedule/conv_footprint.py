@@ -165,6 +165,25 @@ def _channel_classes(g: ConvGeometry, lo: int, hi: int) -> list[tuple[int, int, 
     return classes
 
 
+def _tap_weights(g: ConvGeometry, lo: np.ndarray, hi: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """``_channel_classes`` of every flat tap-channel range [lo[j], hi[j]) at once: the distinct tap ranges,
+    and the channels each range is read for in each block ([tap range, block]).  The four classes are those
+    of ``_channel_classes``; a range within one tap is its first class (the others are empty there)."""
+    t0, c0 = np.divmod(lo, g.C)
+    t1, c1 = np.divmod(hi - 1, g.C)
+    counts = np.stack([np.maximum(0, c1 - c0 + 1), g.C - np.maximum(c0, c1 + 1),
+                       np.minimum(c0, c1 + 1), np.maximum(0, c0 - c1 - 1)])
+    tap_lo = np.stack([t0, t0, t0 + 1, t0 + 1])
+    tap_hi = np.stack([t1 + 1, t1, t1 + 1, t1])
+    keep = (counts > 0) & (tap_hi > tap_lo)
+    span = g.R * g.S + 1
+    keys, inverse = np.unique((tap_lo * span + tap_hi)[keep], return_inverse=True)
+    block = np.broadcast_to(np.arange(len(lo)), counts.shape)[keep]
+    weights = np.zeros((len(keys), len(lo)), dtype=np.int64)
+    np.add.at(weights, (inverse.reshape(-1), block), counts[keep])
+    return [divmod(int(key), span) for key in keys], weights
+
+
 def _image_pieces(g: ConvGeometry, lo: np.ndarray, hi: np.ndarray):
     """Flat position ranges split by image: (head_lo, head_hi, whole_images, tail_hi) arrays, image-local;
     the tail is [0, tail_hi) of the last image (0 when the range ends in its first image)."""
@@ -218,22 +237,13 @@ def footprint_grid(g: ConvGeometry, positions: Axis, tap_channels: Axis) -> np.n
     # out = spatial counts per distinct tap range (columns of ``spatial``) x channels per (tap range, block):
     # small reduction blocks repeat the same few tap ranges, so each is counted once
     columns = axis_ranges(tap_channels) + g.tap_channel_offset
-    taps: dict[tuple[int, int], int] = {}
-    which, block, channels = [], [], []
-    for j, (lo, hi) in enumerate(columns.tolist()):
-        for count, tap_lo, tap_hi in _channel_classes(g, lo, hi):
-            which.append(taps.setdefault((tap_lo, tap_hi), len(taps)))
-            block.append(j)
-            channels.append(count)
-    spatial = np.zeros((len(bounds), len(taps)), dtype=np.int64)
-    for (tap_lo, tap_hi), u in taps.items():
+    tap_ranges, weights = _tap_weights(g, columns[:, 0], columns[:, 1])
+    spatial = np.zeros((len(bounds), len(tap_ranges)), dtype=np.int64)
+    for u, (tap_lo, tap_hi) in enumerate(tap_ranges):
         image = _spatial(g, 0, g.P * g.Q, tap_lo, tap_hi)
         spatial[:, u] = _spatial_many(g, head_lo, head_hi, tap_lo, tap_hi) + whole * image
         if tails.any():
             spatial[tails, u] += _spatial_many(g, zeros[tails], tail_hi[tails], tap_lo, tap_hi)
-    weights = np.zeros((len(taps), len(columns)), dtype=np.int64)
-    np.add.at(weights, (np.array(which, dtype=np.int64), np.array(block, dtype=np.int64)),
-              np.array(channels, dtype=np.int64))
     out = spatial @ weights
     out.flags.writeable = False
     return out
