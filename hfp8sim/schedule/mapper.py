@@ -33,7 +33,7 @@ import numpy as np
 from .. import limits
 from ..core.model import ArraySpec
 from ..errors import ScheduleError
-from .conv_footprint import ConvGeometry, blocks, footprint_grid
+from .conv_footprint import ConvGeometry, block_footprint, blocks, footprint_grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,7 +327,7 @@ def first_tile_bytes(p: GemmProblem, mt: int, nt: int, kt: int) -> tuple[float, 
     if p.conv is not None:
         pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
         first_pos, first_tc = min(pos, pos_t), min(tc, tc_t)
-        touched = float(footprint_grid(p.conv, (first_pos, first_pos, False), (first_tc, first_tc, False))[0, 0])
+        touched = float(block_footprint(p.conv, (0, first_pos), (0, first_tc)))
         a, b = (touched * p.a_bytes, b) if p.conv.operand == "a" else (a, touched * p.b_bytes)
     return a, b
 
