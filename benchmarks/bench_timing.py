@@ -21,7 +21,13 @@ Every shipped arch (``arch_configs/*.yaml``) and the 8x8 and 32x32 array-size va
 (``time.process_time``) of the best of ``--repeats`` runs with caches cleared, the mapper's search included.
 
 Targets: ResNet-50 in at most 2 s wall, peak RSS at most 1 GB, and at least 1000x SCALE-Sim's simulated
-MACs per wall second; ResNet-50 in at most 2 s of CPU on every arch above.
+MACs per CPU second; ResNet-50 in at most 2 s of CPU on every arch above.
+
+The SCALE-Sim ratio is taken on CPU seconds (``time.process_time``) on both sides: hfp8sim's ResNet-50 on the
+default core (best of ``--repeats``, from the per-arch rows) against SCALE-Sim's ``run_scale`` (one run, in
+its subprocess).  Wall seconds are printed too, but on a shared machine a 30 s SCALE-Sim run waits for the
+CPU far longer than a best-of-five sub-second hfp8sim run does, so their ratio measures the machine's load
+as much as either simulator (on a loaded 2-core machine the wall ratio came out 2x the CPU ratio).
 """
 
 from __future__ import annotations
@@ -450,13 +456,19 @@ def main() -> None:
     print(f"  peak RSS <= 1 GiB: {fmt_bytes(r50_rss)} (fresh process, imports included) -> "
           f"{verdict(r50_rss <= TARGET_RSS_BYTES)}")
     if ss is not None:
+        default_cpu = next(r for r in per_arch if r["arch"] == DEFAULT_ARCH.stem)
+        cpu_rate = default_cpu["macs"] / default_cpu["cpu_s"]
+        ss_cpu_rate = layer_macs / ss["cpu_s"]
+        ratio = cpu_rate / ss_cpu_rate
         ss_rate = layer_macs / ss["run_s"]
-        ratio = r50_rate / ss_rate
         like = (layer_macs / t_layer) / ss_rate
         like_compat = (compat_result.macs / t_compat) / ss_rate
-        print(f"  MAC/s >= {TARGET_RATIO:g}x SCALE-Sim: ResNet-50 {fmt_rate(r50_rate)} / SCALE-Sim "
-              f"{fmt_rate(ss_rate)} = {ratio:,.0f}x -> {verdict(ratio >= TARGET_RATIO)}")
-        print(f"    like for like on {LAYER_NAME}: default core {like:,.0f}x, SCALE-Sim mode {like_compat:,.0f}x")
+        print(f"  MAC/s >= {TARGET_RATIO:g}x SCALE-Sim (CPU seconds, both sides): ResNet-50 {fmt_rate(cpu_rate)} "
+              f"({default_cpu['cpu_s']:.3f} s CPU) / SCALE-Sim {fmt_rate(ss_cpu_rate)} ({ss['cpu_s']:.2f} s CPU) "
+              f"= {ratio:,.0f}x -> {verdict(ratio >= TARGET_RATIO)}")
+        print(f"    on wall seconds (load-sensitive, see the docstring): ResNet-50 {fmt_rate(r50_rate)} / SCALE-Sim "
+              f"{fmt_rate(ss_rate)} = {r50_rate / ss_rate:,.0f}x; like for like on {LAYER_NAME}: default core "
+              f"{like:,.0f}x, SCALE-Sim mode {like_compat:,.0f}x")
     else:
         print(f"  MAC/s >= {TARGET_RATIO:g}x SCALE-Sim: not measured ({scalesim_note})")
     slowest = max(per_arch, key=lambda r: r["cpu_s"])

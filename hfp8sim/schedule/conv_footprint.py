@@ -148,7 +148,7 @@ def _spatial(g: ConvGeometry, pos_lo: int, pos_hi: int, tap_lo: int, tap_hi: int
 
 def _channel_classes(g: ConvGeometry, lo: int, hi: int) -> list[tuple[int, int, int]]:
     """A flat tap-channel range [lo, hi) as (channels, tap_lo, tap_hi) classes: the channels of each class
-    are read through the same contiguous range of taps."""
+    are read through the same contiguous range of taps (one range's ``_tap_weights``)."""
     t0, c0 = divmod(lo, g.C)
     t1, c1 = divmod(hi - 1, g.C)
     if t0 == t1:
@@ -163,6 +163,49 @@ def _channel_classes(g: ConvGeometry, lo: int, hi: int) -> list[tuple[int, int, 
         if count > 0 and tap_hi > tap_lo:
             classes.append((count, tap_lo, tap_hi))
     return classes
+
+
+def block_footprint(g: ConvGeometry, positions: tuple[int, int], tap_channels: tuple[int, int]) -> int:
+    """:func:`footprint_grid`'s count for one block, positions [lo, hi) by tap-channels [lo, hi) of this
+    problem, in plain Python (a grid's array set-up costs more than one block's few cached counts)."""
+    lo, hi = positions[0] + g.position_offset, positions[1] + g.position_offset
+    per_image = g.P * g.Q
+    n_first, n_last = lo // per_image, (hi - 1) // per_image
+    total = 0
+    for count, tap_lo, tap_hi in _channel_classes(g, tap_channels[0] + g.tap_channel_offset,
+                                                  tap_channels[1] + g.tap_channel_offset):
+        if n_first == n_last:
+            spatial = _spatial(g, lo - n_first * per_image, hi - n_first * per_image, tap_lo, tap_hi)
+        else:  # the head of the first image, whole images, the tail of the last
+            spatial = (_spatial(g, lo - n_first * per_image, per_image, tap_lo, tap_hi)
+                       + (n_last - n_first - 1) * _spatial(g, 0, per_image, tap_lo, tap_hi)
+                       + _spatial(g, 0, hi - n_last * per_image, tap_lo, tap_hi))
+        total += count * spatial
+    return total
+
+
+def _tap_weights(g: ConvGeometry, lo: np.ndarray, hi: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """``_channel_classes`` of every flat tap-channel range [lo[j], hi[j]) at once: the distinct tap ranges,
+    and the channels each range is read for in each block ([tap range, block]).  The four classes are those
+    of ``_channel_classes``; a range within one tap is its first class (the others are empty there)."""
+    t0, c0 = np.divmod(lo, g.C)
+    t1, c1 = np.divmod(hi - 1, g.C)
+    if (t0 == t1).all():  # every range within one tap (the common case of small blocks): one class each
+        taps, inverse = np.unique(t0, return_inverse=True)
+        weights = np.zeros((len(taps), len(lo)), dtype=np.int64)
+        weights[inverse.reshape(-1), np.arange(len(lo))] = hi - lo
+        return [(int(t), int(t) + 1) for t in taps], weights
+    counts = np.stack([np.maximum(0, c1 - c0 + 1), g.C - np.maximum(c0, c1 + 1),
+                       np.minimum(c0, c1 + 1), np.maximum(0, c0 - c1 - 1)])
+    tap_lo = np.stack([t0, t0, t0 + 1, t0 + 1])
+    tap_hi = np.stack([t1 + 1, t1, t1 + 1, t1])
+    keep = (counts > 0) & (tap_hi > tap_lo)
+    span = g.R * g.S + 1
+    keys, inverse = np.unique((tap_lo * span + tap_hi)[keep], return_inverse=True)
+    block = np.broadcast_to(np.arange(len(lo)), counts.shape)[keep]
+    weights = np.zeros((len(keys), len(lo)), dtype=np.int64)
+    np.add.at(weights, (inverse.reshape(-1), block), counts[keep])
+    return [divmod(int(key), span) for key in keys], weights
 
 
 def _image_pieces(g: ConvGeometry, lo: np.ndarray, hi: np.ndarray):
@@ -196,6 +239,27 @@ def _spatial_many(g: ConvGeometry, lo: np.ndarray, hi: np.ndarray, tap_lo: int, 
     return counts[inverse.reshape(-1)]
 
 
+@lru_cache(maxsize=1 << 12)
+def _inside_prefix(g: ConvGeometry, tap: int) -> np.ndarray:
+    """Entry i: how many of an image's first i positions (flat ``p*Q + q``) read an input element (not
+    padding) through flat tap ``tap``."""
+    r, s = divmod(tap, g.S)
+    (sh, sw), (dh, dw), (pt, pl) = g.stride, g.dilation, g.padding
+    rows = np.arange(g.P) * sh - pt + r * dh
+    cols = np.arange(g.Q) * sw - pl + s * dw
+    inside = ((rows >= 0) & (rows < g.H))[:, None] & ((cols >= 0) & (cols < g.W))[None, :]
+    return np.concatenate([[0], np.cumsum(inside.reshape(-1), dtype=np.int64)])
+
+
+def _inside_before(g: ConvGeometry, tap: int, ends: np.ndarray) -> np.ndarray:
+    """For each flat position ``e`` of ``ends`` (over all images): how many positions before it read an input
+    element through ``tap``.  Through one tap, distinct positions of an image read distinct input elements, so
+    the footprint of positions [lo, hi) is ``_inside_before(hi) - _inside_before(lo)``."""
+    prefix = _inside_prefix(g, tap)
+    images, within = np.divmod(ends, g.P * g.Q)
+    return images * prefix[-1] + prefix[within]
+
+
 Axis = tuple[int, int, bool]
 """How a GEMM dimension is cut: (total, block size, prefix).  ``prefix`` False: the blocks [lo, lo + size);
 True: [0, end of each block), what a block that stays resident has loaded by then."""
@@ -213,27 +277,23 @@ def footprint_grid(g: ConvGeometry, positions: Axis, tap_channels: Axis) -> np.n
     """Input elements (of one group) touched by each (position range, tap-channel range) pair of the two cut
     dimensions: entry [i, j] for the i-th position range and the j-th tap-channel range (read-only)."""
     bounds = axis_ranges(positions) + g.position_offset
-    head_lo, head_hi, whole, tail_hi = _image_pieces(g, bounds[:, 0], bounds[:, 1])
-    zeros, tails = np.zeros_like(tail_hi), tail_hi > 0
     # out = spatial counts per distinct tap range (columns of ``spatial``) x channels per (tap range, block):
     # small reduction blocks repeat the same few tap ranges, so each is counted once
     columns = axis_ranges(tap_channels) + g.tap_channel_offset
-    taps: dict[tuple[int, int], int] = {}
-    which, block, channels = [], [], []
-    for j, (lo, hi) in enumerate(columns.tolist()):
-        for count, tap_lo, tap_hi in _channel_classes(g, lo, hi):
-            which.append(taps.setdefault((tap_lo, tap_hi), len(taps)))
-            block.append(j)
-            channels.append(count)
-    spatial = np.zeros((len(bounds), len(taps)), dtype=np.int64)
-    for (tap_lo, tap_hi), u in taps.items():
+    tap_ranges, weights = _tap_weights(g, columns[:, 0], columns[:, 1])
+    spatial = np.zeros((len(bounds), len(tap_ranges)), dtype=np.int64)
+    pieces = None  # the position ranges split by image, for ranges of several taps
+    for u, (tap_lo, tap_hi) in enumerate(tap_ranges):
+        if tap_hi - tap_lo == 1:  # one tap reads one input element per position: count the positions inside
+            spatial[:, u] = _inside_before(g, tap_lo, bounds[:, 1]) - _inside_before(g, tap_lo, bounds[:, 0])
+            continue
+        if pieces is None:
+            head_lo, head_hi, whole, tail_hi = pieces = _image_pieces(g, bounds[:, 0], bounds[:, 1])
+            zeros, tails = np.zeros_like(tail_hi), tail_hi > 0
         image = _spatial(g, 0, g.P * g.Q, tap_lo, tap_hi)
         spatial[:, u] = _spatial_many(g, head_lo, head_hi, tap_lo, tap_hi) + whole * image
         if tails.any():
             spatial[tails, u] += _spatial_many(g, zeros[tails], tail_hi[tails], tap_lo, tap_hi)
-    weights = np.zeros((len(taps), len(columns)), dtype=np.int64)
-    np.add.at(weights, (np.array(which, dtype=np.int64), np.array(block, dtype=np.int64)),
-              np.array(channels, dtype=np.int64))
     out = spatial @ weights
     out.flags.writeable = False
     return out

@@ -33,7 +33,7 @@ import numpy as np
 from .. import limits
 from ..core.model import ArraySpec
 from ..errors import ScheduleError
-from .conv_footprint import ConvGeometry, blocks, footprint_grid
+from .conv_footprint import ConvGeometry, block_footprint, blocks, footprint_grid
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +78,10 @@ def _whole_footprint(p: GemmProblem) -> int:
     return int(footprint_grid(g, (positions, positions, False), (tap_channels, tap_channels, False))[0, 0])
 
 
-@dataclasses.dataclass(frozen=True)
-class Tile:
-    """One tile in execution order: index ranges, and the DRAM bytes moved for it."""
+class Tile(NamedTuple):
+    """One tile in execution order: index ranges, and the DRAM bytes moved for it.  A named tuple, not a
+    frozen dataclass: a schedule has up to ``limits.MAX_TILES_PER_LAYER`` of them and the search builds many
+    schedules, so building one must be cheap."""
 
     index: int
     group: int
@@ -139,15 +140,19 @@ def _array_steps(array: ArraySpec) -> tuple[int, int, int]:
     return array.rows, array.cols, array.chunk or (2 if array.pair else 1)
 
 
-def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> float | None:
-    """DRAM bytes of one batch element for a tiling, or None if a tile does not fit."""
+def _traffic(problem: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str,
+             footprints: _Footprints | None = None) -> float | None:
+    """DRAM bytes of one batch element for a tiling, or None if a tile does not fit.  ``footprints``: the
+    conv's footprint summaries, shared by the tilings of one problem."""
     p = problem
-    im2col = _im2col_plan(p, array, mt, nt, kt, order) if p.conv is not None else None
-    if p.conv is not None and im2col is None:
-        return None
-    a_fits = mt * kt * p.a_bytes <= array.input_bytes or (im2col is not None and p.conv.operand == "a")
-    b_fits = kt * nt * p.b_bytes <= array.weight_bytes or (im2col is not None and p.conv.operand == "b")
+    conv_operand = p.conv.operand if p.conv is not None else None
+    # the matrix operands and the output are checked first: they are cheap, the im2col operand's footprints not
+    a_fits = conv_operand == "a" or mt * kt * p.a_bytes <= array.input_bytes
+    b_fits = conv_operand == "b" or kt * nt * p.b_bytes <= array.weight_bytes
     if not (a_fits and b_fits) or mt * nt * p.psum_bytes > array.output_bytes:
+        return None
+    im2col = _plan_im2col(p, array, mt, nt, kt, order, footprints or _Footprints(p)) if p.conv is not None else None
+    if p.conv is not None and im2col is None:
         return None
     m_tiles, n_tiles = math.ceil(p.M / mt), math.ceil(p.N / nt)
     a_total, b_total = p.M * p.K * p.a_bytes, p.K * p.N * p.b_bytes
@@ -186,30 +191,52 @@ def _im2col_axes(p: GemmProblem, mt: int, nt: int, kt: int):
     return p.K, kt, p.N, nt
 
 
+class _Footprints:
+    """Sums and maxima of a conv problem's im2col footprints by block size, each computed once for all the
+    tilings of the problem (they share block sizes along each axis)."""
+
+    def __init__(self, p: GemmProblem):
+        self.p, self.g = p, p.conv
+        self.memo: dict[tuple, tuple[int, int]] = {}
+
+    def summary(self, pos_t: int, tc_t: int) -> tuple[int, int]:
+        """(sum, max) over the blocks of ``pos_t`` positions by ``tc_t`` tap-channels (one group)."""
+        key = (pos_t, tc_t)
+        if key not in self.memo:
+            pos, tc = _im2col_axes(self.p, 1, 1, 1)[0::2]
+            grid = footprint_grid(self.g, (pos, pos_t, False), (tc, tc_t, False))
+            self.memo[key] = int(grid.sum()), int(grid.max())
+        return self.memo[key]
+
+
 @lru_cache(maxsize=8192)
 def _im2col_plan(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str) -> Im2colPlan | None:
-    """The im2col operand's traffic for a tiling, or None if its tile footprints do not fit the scratchpad.
-    Operand A stays all resident in order n,m,k and one m-block over all K in order m,n,k; operand B one
-    n-block over all K in order n,m,k and all of it in m,n,k (as the GEMM operands do)."""
-    g = p.conv
+    """The im2col operand's traffic for a tiling, or None if its tile footprints do not fit the scratchpad."""
+    return _plan_im2col(p, array, mt, nt, kt, order, _Footprints(p))
+
+
+def _plan_im2col(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: str,
+                 footprints: _Footprints) -> Im2colPlan | None:
+    """``_im2col_plan`` from ``footprints``.  Operand A stays all resident in order n,m,k and one m-block over
+    all K in order m,n,k; operand B one n-block over all K in order n,m,k and all of it in m,n,k (as the GEMM
+    operands do)."""
     pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
-    if g.operand == "a":
+    if p.conv.operand == "a":
         reloads, capacity, all_order = math.ceil(p.N / nt), array.input_bytes / p.a_bytes, "n,m,k"
     else:
         reloads, capacity, all_order = math.ceil(p.M / mt), array.weight_bytes / p.b_bytes, "m,n,k"
     if order == all_order:
-        whole = _whole_footprint(p)
+        whole = footprints.summary(pos, tc)[0]
         if whole <= capacity:
             return Im2colPlan("all", whole, 1, whole)
-    else:
-        per_block = (footprint_grid(g, (pos, pos_t, False), (tc, tc, False))[:, 0] if g.operand == "a"
-                     else footprint_grid(g, (pos, pos, False), (tc, tc_t, False))[0, :])
-        if per_block.max() <= capacity:
-            return Im2colPlan("block", int(per_block.sum()), 1, int(per_block.max()))
-    tiles = footprint_grid(g, (pos, pos_t, False), (tc, tc_t, False))
-    if tiles.max() > capacity:
+    else:  # one outer block (positions for A, tap-channels for B) over the whole reduction
+        total, peak = footprints.summary(pos_t, tc) if p.conv.operand == "a" else footprints.summary(pos, tc_t)
+        if peak <= capacity:
+            return Im2colPlan("block", total, 1, peak)
+    total, peak = footprints.summary(pos_t, tc_t)
+    if peak > capacity:
         return None
-    return Im2colPlan("tile", int(tiles.sum()), reloads, int(tiles.max()))
+    return Im2colPlan("tile", total, reloads, peak)
 
 
 def _im2col_tile_loads(p: GemmProblem, plan: Im2colPlan, mt: int, nt: int, kt: int) -> np.ndarray:
@@ -254,6 +281,7 @@ def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidat
     if min(p.M, p.N, p.K, p.batch) < 1:
         raise ScheduleError(f"layer {p.name}: GEMM dimensions must be positive, got M={p.M} N={p.N} K={p.K}")
     m_step, n_step, k_step = _array_steps(array)
+    footprints = _Footprints(p) if p.conv is not None else None
     found = []
     for order in ("n,m,k", "m,n,k"):
         for mt in _candidates(p.M, m_step):
@@ -261,7 +289,7 @@ def _candidates_cached(problem: GemmProblem, array: ArraySpec) -> tuple[Candidat
                 if order == "m,n,k" and (mt >= p.M or nt >= p.N):
                     continue  # one block along an outer dimension: both orders give the same tiles
                 for kt in _candidates(p.K, k_step):
-                    traffic = _traffic(p, array, mt, nt, kt, order)
+                    traffic = _traffic(p, array, mt, nt, kt, order, footprints)
                     if traffic is None:
                         continue
                     n_tiles = math.ceil(p.M / mt) * math.ceil(p.N / nt) * math.ceil(p.K / kt) * p.batch
@@ -299,7 +327,7 @@ def first_tile_bytes(p: GemmProblem, mt: int, nt: int, kt: int) -> tuple[float, 
     if p.conv is not None:
         pos, pos_t, tc, tc_t = _im2col_axes(p, mt, nt, kt)
         first_pos, first_tc = min(pos, pos_t), min(tc, tc_t)
-        touched = float(footprint_grid(p.conv, (first_pos, first_pos, False), (first_tc, first_tc, False))[0, 0])
+        touched = float(block_footprint(p.conv, (0, first_pos), (0, first_tc)))
         a, b = (touched * p.a_bytes, b) if p.conv.operand == "a" else (a, touched * p.b_bytes)
     return a, b
 
@@ -340,7 +368,8 @@ def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: s
     b_block_resident = p.K * nt * p.b_bytes <= array.weight_bytes
     a_block_resident = mt * p.K * p.a_bytes <= array.input_bytes
     im2col = _im2col_plan(p, array, mt, nt, kt, order) if p.conv is not None else None
-    im2col_loads = _im2col_tile_loads(p, im2col, mt, nt, kt) if im2col is not None else None
+    # as nested lists: one look-up per tile, and numpy's per-element indexing is slow
+    im2col_loads = _im2col_tile_loads(p, im2col, mt, nt, kt).tolist() if im2col is not None else None
     index = 0
     for g in range(p.batch):
         outer, inner = (n_blocks, m_blocks) if order == "n,m,k" else (m_blocks, n_blocks)
@@ -365,7 +394,7 @@ def _tiles(p: GemmProblem, array: ArraySpec, mt: int, nt: int, kt: int, order: s
                     index += 1
 
 
-def _im2col_tile(p: GemmProblem, loads: np.ndarray, resident: bool, order: str, block: tuple[int, int, int],
+def _im2col_tile(p: GemmProblem, loads: list[list[int]], resident: bool, order: str, block: tuple[int, int, int],
                  loop: tuple[int, int], load_a: float, load_b: float) -> tuple[float, float]:
     """(load_a, load_b) of one tile with the im2col operand's load taken from its footprints: on every pass
     when it is not resident, else on the pass over the first block of the loop that re-visits it (the outer
@@ -374,8 +403,8 @@ def _im2col_tile(p: GemmProblem, loads: np.ndarray, resident: bool, order: str, 
     oi, ii = loop
     if p.conv.operand == "a":
         first_pass = (oi == 0) if order == "n,m,k" else (ii == 0)
-        load = float(loads[mi, ki]) * p.a_bytes
+        load = float(loads[mi][ki]) * p.a_bytes
         return (load if first_pass or not resident else 0.0), load_b
     first_pass = (oi == 0) if order == "m,n,k" else (ii == 0)
-    load = float(loads[ki, ni]) * p.b_bytes
+    load = float(loads[ki][ni]) * p.b_bytes
     return load_a, (load if first_pass or not resident else 0.0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import math
 from typing import Any, NamedTuple, Protocol
 
@@ -25,7 +26,7 @@ from ..errors import Hfp8SimError
 from ..vocabulary import Objective, Partition
 from .conv_footprint import conv_geometry
 from .mapper import ArraySpec, Candidate, GemmProblem, LayerSchedule, Tile, build_schedule, candidates, \
-    first_tile_bytes
+    first_tile_bytes, tile_classes
 from .tile_cycles import TileCyclesFn
 
 
@@ -75,7 +76,8 @@ def gemm_problem(layer, core: CoreModel) -> GemmProblem:
                        element_bytes(core.psum_format), conv)
 
 
-def _pipeline_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency: float) -> float:
+def _pipeline_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency: float,
+                    busy: dict[tuple[tuple[int, int, int], bool], float] | None = None) -> float:
     """A tighter lower bound from the tiles themselves: the earliest times that satisfy conditions every run
     of the engine meets, computed tile by tile (no SimPy).
 
@@ -86,33 +88,34 @@ def _pipeline_bound(schedule: LayerSchedule, sim: Simulator, bw: float, latency:
     outputs needs a free output slot (all but ``slots - 1`` of the earlier output tiles stored, each at least
     latency + bytes / bandwidth after its last tile); the layer ends with the last store.  Every condition
     holds in the simulation, which only adds waits (stores and loads sharing the channel), so its times are
-    never earlier than these."""
+    never earlier than these.  ``busy``: busy cycles by (tile dims, first k) known so far (filled in here)."""
     if not math.isfinite(bw):
         return 0.0
     core = sim.core
     in_slots = 2 if core.double_buffered_inputs else 1
     out_slots = 2 if core.double_buffered_output else 1
-    busy: dict[tuple[tuple[int, int, int], bool], float] = {}
+    busy = {} if busy is None else busy
     loads_done = compute_end = 0.0
     computed: list[float] = []  # when the array finished each tile
     stored: list[float] = []  # the ``out_slots`` latest earliest ends of the output tiles' stores (a heap)
-    for index, tile in enumerate(schedule.tiles):
-        start = max(loads_done, computed[index - in_slots] if index >= in_slots else 0.0)
-        sizes = [n for n in (tile.load_a_bytes, tile.load_b_bytes) if n > 0]
-        if sizes:
-            on_bus = sum(sizes) / bw
-            start += max(latency + on_bus, (len(sizes) * latency + on_bus) / min(core.dma_engines, len(sizes)))
+    engines = core.dma_engines
+    for index, (_, _, m, n, k, load_a, load_b, store_bytes, first_k) in enumerate(schedule.tiles):
+        start = max(loads_done, computed[index - in_slots]) if index >= in_slots else loads_done
+        if load_a > 0 or load_b > 0:
+            both = load_a > 0 and load_b > 0
+            on_bus = (load_a + load_b if both else load_a if load_a > 0 else load_b) / bw
+            start += max(latency + on_bus, (2 * latency + on_bus) / min(engines, 2)) if both else latency + on_bus
         loads_done = start
         begin = max(loads_done, compute_end)
-        if tile.first_k and len(stored) == out_slots:
+        if first_k and len(stored) == out_slots:
             begin = max(begin, stored[0])  # stores may end out of order: the out_slots-th latest
-        key = (tile.dims, tile.first_k)
+        key = ((m[1] - m[0], n[1] - n[0], k[1] - k[0]), first_k)
         if key not in busy:
-            busy[key] = sim.busy_cycles(tile, schedule)
+            busy[key] = sim.busy_cycles(schedule.tiles[index], schedule)
         compute_end = begin + busy[key]
         computed.append(compute_end)
-        if tile.store_bytes > 0:
-            store_end = compute_end + latency + tile.store_bytes / bw
+        if store_bytes > 0:
+            store_end = compute_end + latency + store_bytes / bw
             (heapq.heappush if len(stored) < out_slots else heapq.heappushpop)(stored, store_end)
     return max(stored + [compute_end])
 
@@ -121,10 +124,9 @@ def _candidate_bound(problem: GemmProblem, cand: Candidate, sim: Simulator, bw: 
                      busy_cycles: float) -> float:
     """No schedule of ``cand`` is faster than the largest of: the first tile's loads + the array's busy cycles
     (``busy_cycles``: every tile's folds, stretched by the edges; the array is serial and waits at both ends)
-    + the last tile's store; all DRAM bytes / bandwidth; all loads before the last tile computes and stores;
-    and the DMA engines' time (each transfer holds an engine for its latency and bytes / bandwidth; every
-    operand block is fetched at least once and every output tile stored once).  With infinite bandwidth,
-    loads and stores take no time and the bound is exact: the busy cycles."""
+    + the last tile's store; all loads before the last tile computes and stores; and
+    :func:`_transfer_bound`.  With infinite bandwidth, loads and stores take no time and the bound is exact:
+    the busy cycles."""
     if not math.isfinite(bw):
         return busy_cycles
     mt, nt, kt = (min(d, t) for d, t in zip((problem.M, problem.N, problem.K), cand.tile_shape))
@@ -136,15 +138,23 @@ def _candidate_bound(problem: GemmProblem, cand: Candidate, sim: Simulator, bw: 
     last_store = m_last * n_last * problem.out_bytes / bw + latency
     last_compute = sim.tile_cycles(m_last, n_last, k_last)[0]
     store_bytes = problem.batch * problem.M * problem.N * problem.out_bytes
+    return max(first_load + busy_cycles + last_store, _transfer_bound(problem, cand, sim, bw, latency),
+               (cand.dram_bytes - store_bytes) / bw + latency + last_compute + last_store)
+
+
+def _transfer_bound(problem: GemmProblem, cand: Candidate, sim: Simulator, bw: float, latency: float) -> float:
+    """The part of :func:`_candidate_bound` known from the candidate alone (no tile is timed): all DRAM bytes
+    / bandwidth, and the DMA engines' time (each transfer holds an engine for its latency and bytes /
+    bandwidth; every operand block is fetched at least once and every output tile stored once)."""
+    if not math.isfinite(bw):
+        return 0.0
     m_blocks, n_blocks, k_blocks = (math.ceil(full / size) for full, size in
-                                    zip((problem.M, problem.N, problem.K), (mt, nt, kt)))
+                                    zip((problem.M, problem.N, problem.K), cand.tile_shape))
     a_blocks, b_blocks = m_blocks * k_blocks, n_blocks * k_blocks
     if problem.conv is not None:  # an im2col operand's tile may load nothing when its footprint is on chip
         a_blocks, b_blocks = (0, b_blocks) if problem.conv.operand == "a" else (a_blocks, 0)
     transfers = problem.batch * (a_blocks + b_blocks + m_blocks * n_blocks)
-    return max(first_load + busy_cycles + last_store, cand.dram_bytes / bw,
-               (cand.dram_bytes - store_bytes) / bw + latency + last_compute + last_store,
-               (transfers * latency + cand.dram_bytes / bw) / sim.core.dma_engines)
+    return max(cand.dram_bytes / bw, (transfers * latency + cand.dram_bytes / bw) / sim.core.dma_engines)
 
 
 class CyclesCost:
@@ -207,15 +217,59 @@ class _Ranked(NamedTuple):
     cycles_bound: float
 
 
+class _Bounds:
+    """The lower bounds of one problem's candidates under an objective, each computed when the search first
+    needs it: a quick one from the candidate alone (:func:`_transfer_bound` under time, nothing under the
+    energy objectives) and the full one (:func:`_candidate_bound` and the objective's bound on top)."""
+
+    def __init__(self, problem: GemmProblem, sim: Simulator, cost: CandidateCost, bw: float, latency: float):
+        self.problem, self.sim, self.cost, self.bw, self.latency = problem, sim, cost, bw, latency
+        self.busy: dict[tuple[tuple[int, int, int], bool], float] = {}  # (tile dims, first k) -> busy cycles
+
+    def tile_busy(self, dims: tuple[int, int, int], first_k: bool) -> float:
+        key = (dims, first_k)
+        if key not in self.busy:
+            tile = Tile(0, 0, (0, dims[0]), (0, dims[1]), (0, dims[2]), 0.0, 0.0, 0.0, first_k)
+            self.busy[key] = self.sim.busy_cycles(tile, LayerSchedule(self.problem, None, dims, "", ()))
+        return self.busy[key]
+
+    def quick(self, cand: Candidate) -> float:
+        if self.cost.objective != Objective.TIME:
+            return -math.inf
+        return _transfer_bound(self.problem, cand, self.sim, self.bw, self.latency)
+
+    def full(self, order: int, cand: Candidate) -> _Ranked:
+        if self.cost.objective == Objective.TIME:  # only the busy cycles of the counts matter (as counted sums them)
+            counted, busy = None, 0
+            for dims, first_k, count in tile_classes(self.problem, cand.tile_shape):
+                busy += count * self.tile_busy(dims, first_k)
+        else:
+            counted = self.sim.counted(self.problem, cand)
+            busy = counted.compute_cycles
+        cycles = _candidate_bound(self.problem, cand, self.sim, self.bw, self.latency, busy)
+        return _Ranked(self.cost.lower_bound(self.problem, cand, counted, cycles), order, cand, counted, cycles)
+
+
+def _in_bound_order(bounds: _Bounds, array: ArraySpec):
+    """Every candidate with its lower bounds, cheapest bound first (ties: the mapper's order), each full bound
+    computed only when its quick bound (never above it) reaches the front: so the order is the full bounds'
+    order, and a search that stops early never computes the full bounds behind it."""
+    heap: list[tuple[float, int, _Ranked | None, Candidate]] = [
+        (bounds.quick(cand), order, None, cand) for order, cand in enumerate(candidates(bounds.problem, array))]
+    heapq.heapify(heap)  # (bound, order) is unique per candidate, so entries never compare further
+    while heap:
+        _, order, ranked, cand = heapq.heappop(heap)
+        if ranked is None:
+            ranked = bounds.full(order, cand)
+            heapq.heappush(heap, (ranked.bound, order, ranked, cand))
+        else:
+            yield ranked
+
+
 def _ranked_candidates(problem: GemmProblem, array: ArraySpec, sim: Simulator, cost: CandidateCost,
                        bw: float, latency: float) -> list[_Ranked]:
     """Every candidate with its lower bounds, cheapest bound first (ties: the mapper's order)."""
-    ranked = []
-    for order, cand in enumerate(candidates(problem, array)):
-        counted = sim.counted(problem, cand)
-        cycles = _candidate_bound(problem, cand, sim, bw, latency, counted.compute_cycles)
-        ranked.append(_Ranked(cost.lower_bound(problem, cand, counted, cycles), order, cand, counted, cycles))
-    return sorted(ranked, key=lambda r: (r.bound, r.order))
+    return list(_in_bound_order(_Bounds(problem, sim, cost, bw, latency), array))
 
 
 def best_schedule(problem: GemmProblem, array: ArraySpec, sim: Simulator, cost: CandidateCost | None = None
@@ -224,16 +278,17 @@ def best_schedule(problem: GemmProblem, array: ArraySpec, sim: Simulator, cost: 
     cost = cost or CyclesCost()
     bw = sim.core.dram_bytes_per_cycle
     latency = sim.core.dram_latency_cycles if math.isfinite(bw) else 0.0
-    ranked = _ranked_candidates(problem, array, sim, cost, bw, latency)
+    bounds = _Bounds(problem, sim, cost, bw, latency)
+    ranked = _in_bound_order(bounds, array)
     if not math.isfinite(bw) and cost.objective == Objective.TIME:
-        return _ideal_memory_fastest(problem, array, sim, ranked)
+        return _ideal_memory_fastest(problem, array, sim, list(itertools.islice(ranked, 2)))
     podium = _Podium()
     for entry in ranked:
         if podium.excludes(entry.bound, entry.order):
             break
         schedule = build_schedule(problem, array, entry.candidate)
         if podium.runner_up is not None:
-            pipeline = _pipeline_bound(schedule, sim, bw, latency)  # O(tiles): only once it can exclude
+            pipeline = _pipeline_bound(schedule, sim, bw, latency, bounds.busy)  # O(tiles): once it can exclude
             if pipeline > entry.cycles_bound and podium.excludes(
                     cost.lower_bound(problem, entry.candidate, entry.counted, pipeline), entry.order):
                 continue
@@ -248,7 +303,8 @@ def _ideal_memory_fastest(problem: GemmProblem, array: ArraySpec, sim: Simulator
                           ) -> ScheduleChoice:
     """With infinite DRAM bandwidth every load and store takes no time, so a schedule's cycles are exactly
     its array's busy cycles (each tile's folds, stretched by the edges: the candidate's bound): the ranking
-    is final and only the winner is simulated, for its counts."""
+    is final and only the winner is simulated, for its counts.  ``ranked``: the first two of the ranking (or
+    the only one)."""
     best = ranked[0]
     schedule = build_schedule(problem, array, best.candidate)
     timing = sim.simulate(schedule)

@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hfp8sim.errors import Hfp8SimError
-from hfp8sim.schedule.conv_footprint import ConvGeometry, conv_geometry
+from hfp8sim.schedule.conv_footprint import ConvGeometry, block_footprint, conv_geometry, footprint_grid
 from hfp8sim.schedule.mapper import ArraySpec, GemmProblem, _im2col_plan, build_schedule, candidates
 from hfp8sim.workloads.layers import Conv2d
 from tests.schedule.conftest import examples
@@ -118,6 +118,28 @@ def test_input_reads_are_the_tiles_footprints(layer, dataflow, side, pads, elem,
     reads_input = len(set(index[index >= 0].tolist()))
     other = problem.K * problem.N * problem.b_bytes if which == "a" else problem.M * problem.K * problem.a_bytes
     assert problem.compulsory_bytes == problem.batch * (reads_input * elem_im2col + other + problem.M * problem.N)
+
+
+@examples(60)
+@given(layer=conv_layers(), sizes=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+       offsets=st.tuples(st.integers(0, 30), st.integers(0, 30)))
+def test_grid_and_single_block_counts_are_the_touched_sets(layer, sizes, offsets):
+    """Every entry of a footprint grid (positions by tap-channels, blocks cut from a core's share that starts
+    at ``offsets``) and the same block counted alone equal the input elements the im2col index map touches:
+    through one tap (counted by prefix sums), through several (unions of row and column sets), across images."""
+    pos_index = im2col_index(layer)  # [positions, tap-channels] for either operand
+    positions, tap_channels = pos_index.shape
+    base = conv_geometry(layer)
+    pos_offset, tc_offset = offsets[0] % positions, offsets[1] % tap_channels
+    g = base.shifted(base.position_dim, pos_offset).shifted(base.tap_channel_dim, tc_offset)
+    pos_total, tc_total = positions - pos_offset, tap_channels - tc_offset
+    grid = footprint_grid(g, (pos_total, sizes[0], False), (tc_total, sizes[1], False))
+    for i, p_lo in enumerate(range(0, pos_total, sizes[0])):
+        for j, t_lo in enumerate(range(0, tc_total, sizes[1])):
+            block = ((p_lo, min(p_lo + sizes[0], pos_total)), (t_lo, min(t_lo + sizes[1], tc_total)))
+            (p0, p1), (t0, t1) = block
+            expected = len(touched(pos_index, (p0 + pos_offset, p1 + pos_offset), (t0 + tc_offset, t1 + tc_offset)))
+            assert grid[i, j] == block_footprint(g, *block) == expected
 
 
 def test_input_tensor_read_once_when_resident_and_halo_reread_otherwise():
