@@ -50,6 +50,9 @@ class StepProfile:
             if not all(0 <= t < math.inf for t in times) or layer.param_elements < 0:
                 raise DistributedError(f"{self.workload}: layer {layer.name}: cycles and parameters are finite "
                                        f"and >= 0, got {times} cycles, {layer.param_elements} parameters")
+            if layer.update_cycles and not layer.param_elements:
+                raise DistributedError(f"{self.workload}: layer {layer.name}: {layer.update_cycles} update cycles "
+                                       "but no parameters to update")
 
     @property
     def param_elements(self) -> int:
