@@ -131,3 +131,9 @@ class DatasetError(Hfp8SimError):
 class OutputError(Hfp8SimError, ValueError):
     """An output path that cannot take the result: a folder where a file goes or the reverse, a path under
     /proc, a folder that cannot be written, or a folder holding other files that a run would replace."""
+
+
+class DistributedError(Hfp8SimError, ValueError):
+    """A multi-chip (data-parallel) setup that cannot be simulated: an unknown topology or protocol, a link
+    bandwidth or latency that is not a positive (latency: non-negative) finite number, a chip count out of range
+    or one that does not split into the nodes or the torus asked for, an empty or inconsistent step profile."""
