@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -182,8 +183,12 @@ def _save(fig, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
     paths = []
     for fmt in formats:
         path = out_dir / f"{name}.{fmt}"
-        fig.savefig(path, dpi=100 if fmt == "png" else None,
-                    metadata={"Date": None} if fmt == "svg" else None)  # same data, same file
+        with warnings.catch_warnings():
+            # A "best" legend is placed at draw time; matplotlib warns when that search takes over a second,
+            # which depends on the machine's load, not on the figure: the placement is the same either way.
+            warnings.filterwarnings("ignore", message='Creating legend with loc="best"', category=UserWarning)
+            fig.savefig(path, dpi=100 if fmt == "png" else None,
+                        metadata={"Date": None} if fmt == "svg" else None)  # same data, same file
         paths.append(path)
     plt.close(fig)
     return paths
