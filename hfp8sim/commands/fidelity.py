@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
-
 from .args import positive_int
 
 
@@ -31,7 +29,9 @@ def run_fidelity(args: argparse.Namespace) -> int:
     from ..errors import Hfp8SimError
     from ..reports.fidelity import write_fidelity_report
 
-    out = Path(args.out)
+    from ..io.outputs import check_output_dir
+
+    out = check_output_dir(args.out, "--out")  # before minutes of simulation, not after
     start = time.perf_counter()
     if args.report_only:
         if not (out / "fidelity.csv").is_file():
