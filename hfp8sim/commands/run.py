@@ -73,7 +73,12 @@ def run_main_job(args: argparse.Namespace) -> int:
         raise Hfp8SimError(f"--format scalesim needs an arch in SCALE-Sim mode (a SCALE-Sim .cfg, or mode: "
                            f"scalesim); {args.arch or 'the default core'} is in {arch.mode} mode")
     for scheme in schemes:
-        check_limits(arch, network, scheme)
+        try:
+            check_limits(arch, network, scheme)
+        except Hfp8SimError as exc:
+            if len(schemes) == 1:
+                raise
+            raise Hfp8SimError(f"--compare {','.join(schemes)}: in {scheme}, {exc}") from None  # which one
     out, timelines = _check_outputs(args, schemes)  # and bad output paths fail here too
     if trace is not None:  # said only once every check passed: a refusal stays one line
         print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
