@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(sub) -> None:
@@ -21,9 +20,12 @@ def run_chip_report(args: argparse.Namespace) -> int:
     from ..reports.chip import write_chip_report
     from ..studies.chip import comparisons, run_chip_study, write_chip_study
 
+    from ..io.outputs import check_output_dir
+
+    out = check_output_dir(args.out, "--out")
     points = run_chip_study(progress=lambda line: print(f"  {line}", file=sys.stderr))
-    table, compare = write_chip_study(points, Path(args.out))
-    written = write_chip_report(table, compare, Path(args.out))
+    table, compare = write_chip_study(points, out)
+    written = write_chip_report(table, compare, out)
     print(f"wrote {table}, {compare}, " + ", ".join(str(p) for p in written))
     for row in comparisons(points):
         print(f"  {row['quantity']}: simulated {row['simulated']:.3g}, published {row['published']:.3g}, "

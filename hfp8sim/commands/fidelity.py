@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-
 from .args import positive_int
 
 
@@ -43,7 +41,9 @@ def run_fidelity(args: argparse.Namespace) -> int:
     from ..reports.fidelity import write_fidelity_report
     from ..reports.fidelity_trained import RESULTS_FILE, write_trained_only_report
 
-    out = Path(args.out)
+    from ..io.outputs import check_output_dir
+
+    out = check_output_dir(args.out, "--out")  # before minutes of simulation, not after
     start = time.perf_counter()
     tables = []
     if args.report_only:

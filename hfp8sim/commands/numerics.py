@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 from ..errors import Hfp8SimError
 from .args import non_negative_int, positive_int
 
@@ -29,7 +27,9 @@ def run_numerics(args: argparse.Namespace) -> int:
 
     if args.max_k < K_VALUES[0]:
         raise Hfp8SimError(f"--max-k must be at least {K_VALUES[0]}, got {args.max_k}")
-    out = Path(args.out)
+    from ..io.outputs import check_output_dir
+
+    out = check_output_dir(args.out, "--out")
     points = run_accumulation_study(m=args.size, n=args.size, k_values=[k for k in K_VALUES if k <= args.max_k],
                                     seed=args.seed, progress=sys.stderr.isatty())  # no \r in logs
     table = write_points(points, out / "accumulation_error.csv")

@@ -54,7 +54,9 @@ def register(sub) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from ..reports.gallery import ARRAY_SWEEP_DIR, NUMERICS_CSV, write_gallery
 
-    root = Path(args.out)
+    from ..io.outputs import check_output_dir
+
+    root = check_output_dir(args.out, "--out")
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     timings: dict[str, float] = {}
     start = time.perf_counter()

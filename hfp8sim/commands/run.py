@@ -73,8 +73,16 @@ def run_main_job(args: argparse.Namespace) -> int:
         raise Hfp8SimError(f"--format scalesim needs an arch in SCALE-Sim mode (a SCALE-Sim .cfg, or mode: "
                            f"scalesim); {args.arch or 'the default core'} is in {arch.mode} mode")
     for scheme in schemes:
-        check_limits(arch, network, scheme)
+        try:
+            check_limits(arch, network, scheme)
+        except Hfp8SimError as exc:
+            if len(schemes) == 1:
+                raise
+            raise Hfp8SimError(f"--compare {','.join(schemes)}: in {scheme}, {exc}") from None  # which one
     out, timelines = _check_outputs(args, schemes)  # and bad output paths fail here too
+    if trace is not None:  # said only once every check passed: a refusal stays one line
+        print(f"trace {args.workload}: {network.name}, {network.tensors} tensors, scheme {trace_scheme}",
+              file=sys.stderr)
     simulated = []
     for scheme in schemes:
         print(f"{network.name} on {arch.name} ({arch.array.rows}x{arch.array.cols} {arch.array.dataflow}, "
@@ -111,10 +119,7 @@ def _load_network(workload: str | None):
         from ..traces.timing_view import network_from_trace
 
         trace = Trace.load(path)
-        network = network_from_trace(trace)
-        print(f"trace {workload}: {network.name}, {network.tensors} tensors, scheme {trace.scheme_name}",
-              file=sys.stderr)
-        return network, Path(path), trace
+        return network_from_trace(trace), Path(path), trace
     return load_workload_file(path), Path(path), None
 
 

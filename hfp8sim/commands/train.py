@@ -9,7 +9,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 from .args import add_formats_option, load_format_files
 
@@ -48,6 +47,7 @@ def register(sub) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from .. import __version__
+    from ..io.outputs import check_output_dir, write_file_atomically
     from ..training.loop import TrainConfig, train, validate
 
     load_format_files(args.formats)
@@ -57,15 +57,15 @@ def run_train(args: argparse.Namespace) -> int:
                          first_last_fp16=not args.all_fp8, softmax_fp16=not args.all_fp8, seed=args.seed,
                          steps_per_epoch=args.steps_per_epoch)
     validate(config)  # a mistake is one line on stderr, before anything else is printed or written
+    out = check_output_dir(args.out, "--out")
     print(f"training {config.model} on {config.dataset}, scheme {config.scheme}, seed {config.seed}",
           file=sys.stderr)
     result = train(config, progress=lambda line: print("  " + line, file=sys.stderr, flush=True))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     payload = {"hfp8sim_version": __version__, "config": dataclasses.asdict(config),
                "epochs": [dataclasses.asdict(e) for e in result.epochs], "step_losses": result.step_losses,
                "loss_scales": result.loss_scales, "skipped": result.skipped, "macs": result.macs}
-    (out / "train.json").write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(payload, indent=1, sort_keys=True) + "\n"
+    write_file_atomically(out / "train.json", lambda path: path.write_text(text))  # never half a record
     final = result.final
     print(f"{config.model} {config.scheme}: {final.metric_name} {final.metric:.4f} after {len(result.epochs)} "
           f"epoch(s), {sum(result.skipped)} skipped steps, {result.macs / 1e9:.2f} G MACs -> {out / 'train.json'}")

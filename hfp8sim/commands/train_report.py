@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from .args import positive_int
 
@@ -30,9 +29,10 @@ def register(sub) -> None:
 
 
 def run_train_report(args: argparse.Namespace) -> int:
+    from ..io.outputs import check_output_dir
     from ..reports.training import write_training_report
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")  # before 40 minutes of training, not after
     start = time.perf_counter()
     if not args.report_only:
         from ..studies.training import full_study, quick_study, run_training_study

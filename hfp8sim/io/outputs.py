@@ -116,6 +116,26 @@ def _replace_folder(staging: Path, final: Path) -> None:
     shutil.rmtree(previous)
 
 
+def _remove_abandoned_staging(final: Path) -> None:
+    """Delete the staging folders that killed runs left beside ``final`` (their process is gone); a staging
+    folder of a run still going is left alone."""
+    prefix = f".{final.name}.partial-"
+    for staging in final.parent.iterdir():
+        pid = staging.name[len(prefix):]
+        if staging.name.startswith(prefix) and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def staged_folder(final: str | Path, *, replaceable: Callable[[Path], bool], option: str = "--out"
                   ) -> Iterator[Path]:
@@ -128,6 +148,7 @@ def staged_folder(final: str | Path, *, replaceable: Callable[[Path], bool], opt
     final = Path(final)
     _check_replaceable(final, replaceable, option)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(final)
     staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()

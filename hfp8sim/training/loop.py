@@ -78,6 +78,16 @@ class TrainConfig:
                 raise TrainingError(f"{key} must be a positive integer, got {value!r}")
         if self.train_subset is not None and self.dataset == "pydoc":
             raise TrainingError("train_subset applies to image data sets; for text set steps_per_epoch")
+        self._check_components()
+
+    def _check_components(self) -> None:
+        """The optimizer, update rule, loss scaling, arch and scheme, built once by name so that a mistake in
+        any of them is reported before the data is loaded and the first step is taken."""
+        options = {"momentum": self.momentum} if self.optimizer == "sgd" else {}
+        make_optimizer(self.optimizer, self.lr, **options)
+        make_update_rule(self.update_rule)
+        make_loss_scaler(self.loss_scaling)
+        resolve_arch(self.arch).resolve_scheme(self.scheme)
 
 
 @dataclasses.dataclass

@@ -191,7 +191,7 @@ def test_a_trace_runs_only_on_the_arithmetic_and_scheme_it_was_made_with(tmp_pat
     path = tiny_cnn_trace.write(tmp_path / "t.json")
     out = str(tmp_path / "out")
     assert main(["run", "eyeriss_like", str(path), "--out", out]) == 2
-    err = capsys.readouterr().err.splitlines()[-1]  # after the line that names the trace it read
+    err, = capsys.readouterr().err.splitlines()  # one line: the trace is named only once it is accepted
     assert err.startswith("hfp8sim: error: ") and (
         f"{path}: traced on hfp8_core (default.yaml: 8-bit arithmetic ws 128x128, acc dlfloat16, buffer float32, "
         "pair), but eyeriss_like computes os 12x14, acc dlfloat16") in err and "--retime" in err
