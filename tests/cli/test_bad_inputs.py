@@ -37,7 +37,8 @@ Issue 12's table, row by row, and where each row is run (all here, in a subproce
 * the first hour: ``validate-default-resnet50``, ``--scheme my_hfp8`` from ``--formats FILE`` for run, sweep
   and trace (``formats-scheme-*``), and without the file (``scheme-without-library``).
 * training: unknown optimizer, update rule, scheme, a bad lr, epochs, model/dataset pair (``train-*``); a
-  scheme without a backward format can only come from a format file, refused there (``*-no-backward``).
+  scheme without a backward format (a format library may define an inference-only scheme) is refused by a
+  training workload and by ``train`` (``*-no-backward``).
 * cases handled before issue 12 (a missing file, a misspelt name or key, an unknown scheme or --set key):
   ``already-*``.
 """
@@ -213,10 +214,10 @@ CASES = [
     ("train-lr", ["train", "--lr", "nan"], ["lr", "nan"]),
     ("train-epochs", ["train", "--epochs", "0"], ["epochs", "0"]),
     ("train-model-dataset", ["train", "--model", "transformer", "--dataset", "digits"], ["transformer", "digits"]),
-    ("formats-no-backward", ["formats", "--file", "no_backward.yaml"],
-     ["no_backward.yaml", "schemes.fwd_only.backward", "missing"]),
     ("run-no-backward", ["run", "default", "tiny_mlp", "--formats", "no_backward.yaml", "--scheme", "fwd_only"],
-     ["no_backward.yaml", "schemes.fwd_only.backward"]),
+     ["tiny_mlp", "scheme fwd_only has no backward format"]),
+    ("train-no-backward", ["train", "--formats", "no_backward.yaml", "--scheme", "fwd_only", "--model", "mlp",
+                           "--dataset", "digits"], ["scheme fwd_only has no backward format", "backward:"]),
     ("already-missing-workload", ["run", "default", "no_such.yaml"], ["no_such.yaml"]),
     ("already-misspelt-arch", ["run", "defualt", "tiny_mlp"], ["defualt"]),
     ("already-typo-key", ["validate", "typo_key.yaml"], ["typo_key.yaml", "bandwith"]),
