@@ -480,7 +480,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
         arch = parse_arch(copy.deepcopy(task.arch), task.source)
         result = simulate_network(arch, task.network)
         bw = arch.dram_bytes_per_cycle
-        payload.update(summary=result.summary(), layers=[layer.row() for layer in result.layers],
+        payload.update(summary=result.summary(), layers=[layer.row(result.is_training) for layer in result.layers],
                        config=result.config, peak_macs_per_cycle=result.peak_macs_per_cycle,
                        dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
     except Hfp8SimError as exc:
