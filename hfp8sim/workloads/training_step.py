@@ -156,7 +156,12 @@ class _Backward:
 
 
 def _conv_backward(b: _Backward, layer: Conv2d, dy: str) -> None:
+    """The weight gradient first, so the data gradient's output stage can apply the next backward op (a
+    ReLU mask) while its tiles are on chip."""
     x = layer.inputs[0] if layer.inputs else None
+    dw = b.add(dataclasses.replace(layer, name=f"{layer.name}.dW", inputs=(dy, x), pass_="backward_weight",
+                                   source_layer=layer.name))
+    b.param_gradients.append((layer, dw))
     if x is not None:
         dx = b.add(dataclasses.replace(layer, name=f"{layer.name}.dX", inputs=(dy,), pass_="backward_data",
                                        source_layer=layer.name))
@@ -164,9 +169,6 @@ def _conv_backward(b: _Backward, layer: Conv2d, dy: str) -> None:
             cols = float(shape_elements(b.shapes[dx]))
             dx = b.add(b.op(layer, "col2im", layer.input_shape, (dx,), elementwise=cols, reads=cols))
         b.contribute(x, dx)
-    dw = b.add(dataclasses.replace(layer, name=f"{layer.name}.dW", inputs=(dy, x), pass_="backward_weight",
-                                   source_layer=layer.name))
-    b.param_gradients.append((layer, dw))
 
 
 def _matmul_backward(b: _Backward, layer: MatMul, dy: str) -> None:
@@ -175,7 +177,8 @@ def _matmul_backward(b: _Backward, layer: MatMul, dy: str) -> None:
     producers = dict(zip(data, layer.inputs)) if layer.inputs else dict.fromkeys(data)
     names = {"a": "dA", "b": "dB"} if len(data) == 2 else {o: "dX" for o in data}
     common = dict(batch=layer.batch, convention=layer.convention, source_layer=layer.name)
-    for operand in ("a", "b"):
+    # the weight gradient first (see _conv_backward)
+    for operand in sorted(("a", "b"), key=lambda o: o in data):
         is_weight = operand not in data
         if not is_weight and producers[operand] is None:
             continue  # from outside the network: no gradient needed
