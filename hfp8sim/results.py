@@ -72,11 +72,24 @@ class LayerResult:
     objective: str = ""  # what the mapper minimised for a GEMM layer: time, energy or edp
     # the best other plan's cost under that objective (cycles, pJ, or pJ x cycles); None: it had no other
     runner_up_cost: float | None = None
+    # a training step's rows: the pass (forward, backward_data, backward_weight, update), the forward layer a
+    # row belongs to (its own name for a forward row), and the trainable parameters a forward row owns (an
+    # inference run's rows keep these defaults)
+    pass_: str = "forward"
+    source_layer: str = ""
+    param_elements: int = 0
     energy: dict[str, float] = dataclasses.field(default_factory=dict)  # energy_<component>_pj, energy_total_pj
 
-    def row(self) -> dict[str, Any]:
+    def row(self, training: bool = False) -> dict[str, Any]:
+        """The CSV row; the training columns (``pass``, ``source_layer``, ``param_elements``) only for a row
+        of a training step (``training``), so an inference run's tables keep their columns."""
         row = dataclasses.asdict(self)
-        row.update(row.pop("energy"))
+        energy = row.pop("energy")
+        training_values = {"pass": row.pop("pass_"), "source_layer": row.pop("source_layer"),
+                           "param_elements": row.pop("param_elements")}
+        if training:
+            row.update(training_values)
+        row.update(energy)
         return row
 
     @classmethod
@@ -110,10 +123,15 @@ class LayerResult:
 
 # how each field of a LayerResult combines in ``+``
 _DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "mapping", "partition",
-                "objective")
+                "objective", "pass_", "source_layer")
 _RATIOS = ("utilization", "mapping_efficiency")
 _ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
                   if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "runner_up_cost", "energy"))
+
+
+# what a training step's per-pass table reports of each pass (the last two are derived: read + written bytes,
+# and the energy total)
+PASS_FIELDS = ("cycles", "compute_cycles", "stall_cycles", "macs", "vector_cycles", "dram_bytes", "energy_total_pj")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +153,30 @@ class NetworkResult:
 
     def total(self, field: str) -> float:
         return getattr(self.totals, field)
+
+    @property
+    def is_training(self) -> bool:
+        """Whether the run is a training step (some row is not in the forward pass)."""
+        return any(layer.pass_ != "forward" for layer in self.layers)
+
+    def per_pass(self) -> dict[str, LayerResult]:
+        """The rows of each pass added up, in the order the passes first appear (forward, backward_data,
+        backward_weight, update): they sum to :attr:`totals`."""
+        sums: dict[str, LayerResult] = {}
+        for layer in self.layers:
+            sums[layer.pass_] = sums.get(layer.pass_, dataclasses.replace(LayerResult.zero(),
+                                                                          pass_=layer.pass_)) + layer
+        return sums
+
+    def pass_summary(self) -> dict[str, float]:
+        """Flat per-pass totals for ``summary.json`` and a sweep's ``points.csv``: ``<pass>_<field>``."""
+        flat: dict[str, float] = {}
+        for name, total in self.per_pass().items():
+            values = {field: getattr(total, field) for field in PASS_FIELDS[:-2]}
+            values["dram_bytes"] = total.dram_read_bytes + total.dram_write_bytes
+            values["energy_total_pj"] = total.energy.get("energy_total_pj", 0.0)
+            flat.update({f"{name}_{field}": value for field, value in values.items()})
+        return flat
 
     @property
     def cycles(self) -> int:
@@ -170,6 +212,9 @@ class NetworkResult:
             if on_chip:  # the chip's own energy (all but DRAM): what published chip efficiencies cover
                 totals.update(on_chip_pj_per_mac=on_chip / self.macs if self.macs else 0.0,
                               on_chip_tflops_per_watt=2 * self.macs / on_chip)
+        if self.is_training:
+            totals.update(self.pass_summary())
+            totals["param_elements"] = self.total("param_elements")
         totals.update(
             workload=self.workload, arch=self.arch, scheme=self.scheme, clock_ghz=self.clock_ghz,
             peak_macs_per_cycle=self.peak_macs_per_cycle,
@@ -194,7 +239,8 @@ class NetworkResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         layers_path = out_dir / RUN_FILES[0]
         with layers_path.open("w", newline="") as handle:
-            rows = [layer.row() | ({"run_id": run_id} if run_id else {}) for layer in self.layers]
+            training = self.is_training
+            rows = [layer.row(training) | ({"run_id": run_id} if run_id else {}) for layer in self.layers]
             fields = list(rows[0]) if rows else list(LayerResult.__dataclass_fields__)
             for row in rows:
                 fields += [key for key in row if key not in fields]

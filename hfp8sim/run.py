@@ -250,6 +250,13 @@ def _runs_grouped(layer: Layer, model: CoreModel) -> bool:
 
 
 
+def _training_fields(layer: Layer) -> dict:
+    """What a row says of its place in a training step: its pass, the forward layer it belongs to, and the
+    parameter elements a forward layer owns (a trace's layers have no parameters to report)."""
+    return dict(pass_=str(getattr(layer, "pass_", "forward")), source_layer=getattr(layer, "source_layer", "") or layer.name,
+                param_elements=int(getattr(layer, "param_elements", 0)))
+
+
 def check_limits(arch: ArchConfig, network: Network | TraceNetwork, scheme: str | Scheme | None = None) -> None:
     """Refuse, before anything is simulated, a GEMM layer that needs more tiles than
     ``limits.MAX_TILES_PER_LAYER`` on this core (the mapper's candidate tilings are cheap to count and
@@ -278,7 +285,8 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     run = _NetworkRun(model, record_events, objective_cost(model, accountant))
     layers = list(network.layers)
     placements = plan_placements(layers, fuse=model.vector.fuse_elementwise, fits_on_chip=lambda work: (
-        (work.in_elements + work.out_elements) * model.activation_bytes <= model.usable_scratchpad_bytes["output"]))
+        (work.in_elements + work.out_elements) * model.activation_bytes + work.extra_read_bytes
+        + work.extra_write_bytes <= model.usable_scratchpad_bytes["output"]))
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):
         if progress:
@@ -287,6 +295,8 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
         consumer = (after, placements[after.name]) if after is not None and not after.is_gemm else None
         results.append(run.gemm(layer, network.name, consumer) if layer.is_gemm else
                        run.vector(layer, placements[layer.name], results[-1] if results else None))
+    if any(getattr(layer, "pass_", "forward") != "forward" for layer in layers):  # an inference run's rows keep the defaults
+        results = [dataclasses.replace(r, **_training_fields(layer)) for r, layer in zip(results, layers)]
     results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,
                          model.peak_chip_macs_per_cycle, tuple(results), arch.to_dict(), tuple(run.events))

@@ -45,7 +45,7 @@ from typing import Any
 from .errors import Hfp8SimError, SweepError
 
 __all__ = [
-    "Axis", "Point", "PointTask", "Sweep", "SweepResult", "arch_keys", "build_sweep", "check_key",
+    "Axis", "Point", "PointTask", "Sweep", "SweepResult", "Training", "arch_keys", "build_sweep", "check_key",
     "csv_row", "load_points", "parse_set", "parse_value", "run_point", "run_sweep",
 ]
 
@@ -286,7 +286,7 @@ def _digest(data: Any) -> str:
 def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, sets: Sequence[str] = (),
                 array: str | None = None, dataflow: str | None = None, scheme: str | None = None,
                 scratchpads_kib: str | None = None, cores: str | None = None, zipped: bool = False,
-                format_libraries: Sequence[str] = ()) -> Sweep:
+                format_libraries: Sequence[str] = (), training: Training | None = None) -> Sweep:
     """Expand a grid.  ``arch`` and ``workload``: comma-separated names or files (or lists); ``sets``:
     ``KEY=V1,V2`` strings; the shortcuts take comma-separated lists (``array="8x8,16x16"``).  The axes are
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
@@ -296,6 +296,7 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     from .config import read_format_library
 
     libraries = tuple(read_format_library(path) for path in format_libraries)  # before the archs name them
+    training = training or Training()
     arch_names = _split_list(arch) if isinstance(arch, str) else list(arch)
     workload_names = _split_list(workload) if isinstance(workload, str) else list(workload)
     if not arch_names:
@@ -303,13 +304,14 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     if not workload_names:
         raise SweepError("empty grid: no workload given")
     archs = _load_archs(arch_names)
-    networks, digests = _load_workloads(workload_names)
+    networks, digests = _load_workloads(workload_names, training)
     keys = arch_keys()
     axes = _build_axes(keys, sets=sets, array=array, dataflow=dataflow, scheme=scheme,
                        scratchpads_kib=scratchpads_kib, cores=cores)
     _check_schemes(axes)
     combos = _zip_axes(axes) if zipped and axes else list(itertools.product(*(a.values for a in axes)))
-    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys]
+    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys] \
+        + (["batch"] if training.batches else [])
     paths = {key: check_key(key, keys) for a in axes for key in a.keys}
     points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths,
                                         [data for _, data in libraries])
@@ -336,17 +338,46 @@ def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
     return archs
 
 
-def _load_workloads(names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Networks by name, and the SHA-256 of each one's file (part of its points' ids)."""
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """What a sweep does with its workloads: ``train`` simulates each as a training step (``optimizer``,
+    ``update_rule``); ``batches`` (empty: the workload's own) is an axis of batch sizes, crossed with the
+    others (a ``batch`` column of ``points.csv``)."""
+
+    train: bool = False
+    batches: tuple[int, ...] = ()
+    optimizer: str = "momentum"
+    update_rule: str = "fp32_master"
+
+    def variants(self, network: Any) -> list[tuple[Any, int | None]]:
+        """(network to simulate, its batch or None) for each batch of the axis."""
+        from .workloads.training_step import derive_training_step, rescale_batch
+
+        out = []
+        for batch in self.batches or (None,):
+            if self.train:
+                out.append((derive_training_step(network, batch=batch, optimizer=self.optimizer,
+                                                 update_rule=self.update_rule), batch))
+            else:
+                out.append((rescale_batch(network, batch) if batch else network, batch))
+        return out
+
+
+def _load_workloads(names: list[str], training: Training) -> tuple[dict[str, Any], dict[str, str]]:
+    """Networks by name (``NAME@batch=B`` for each batch of the axis), and the SHA-256 of each one's file
+    with what was derived from it (part of its points' ids)."""
     from .workloads import load_workload, resolve_workload
 
     networks: dict[str, Any] = {}
     digests: dict[str, str] = {}
     for name in names:
         path = resolve_workload(name)
-        network = load_workload(path)
-        networks[network.name] = network
-        digests[network.name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        for network, batch in training.variants(load_workload(path)):
+            key = network.name + (f"@batch={batch}" if batch else "")
+            networks[key] = network
+            digests[key] = digest if not (training.train or batch) else \
+                _digest([digest, dataclasses.astuple(training), batch])
     return networks, digests
 
 
@@ -407,6 +438,8 @@ def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, 
                 data = copy.deepcopy(base)
                 params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
                 params.update(_apply_combo(data, axes, combo, paths))
+                if "@batch=" in name:
+                    params["batch"] = int(name.rpartition("@batch=")[2])
                 identity = {"arch": data, "workload": name, "workload_sha256": digests[name]}
                 if libraries:  # a scheme's name means what its library says (absent: ids as before)
                     identity["format_libraries"] = libraries
@@ -480,7 +513,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
         arch = parse_arch(copy.deepcopy(task.arch), task.source)
         result = simulate_network(arch, task.network)
         bw = arch.dram_bytes_per_cycle
-        payload.update(summary=result.summary(), layers=[layer.row() for layer in result.layers],
+        payload.update(summary=result.summary(), layers=[layer.row(result.is_training) for layer in result.layers],
                        config=result.config, peak_macs_per_cycle=result.peak_macs_per_cycle,
                        dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
     except Hfp8SimError as exc:

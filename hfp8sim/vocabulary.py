@@ -30,11 +30,12 @@ class Role(enum.StrEnum):
 
 
 class Pass(enum.StrEnum):
-    """Which pass of a training step a GEMM belongs to (inference runs the forward pass only)."""
+    """Which pass of a training step a layer belongs to (inference runs the forward pass only)."""
 
     FORWARD = "forward"
     BACKWARD_DATA = "backward_data"  # dX = dY x W^T
     BACKWARD_WEIGHT = "backward_weight"  # dW = X^T x dY
+    UPDATE = "update"  # the optimizer step on the vector unit: master weights, optimizer states, weight copy
 
 
 class Partition(enum.StrEnum):

@@ -19,6 +19,14 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "a positive integer")
 
 
+def positive_int_list(text: str) -> list[int]:
+    """Comma-separated positive integers (a sweep axis), e.g. ``8,16,32``."""
+    values = [positive_int(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
 def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 

@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .args import add_formats_option, load_format_files, name_list, non_negative_int
+from .args import add_formats_option, load_format_files, name_list, non_negative_int, positive_int, \
+    positive_int_list
 
 DEFAULT_WORKLOAD = "resnet50"
 
@@ -37,8 +38,27 @@ def register(sub) -> None:
     p.add_argument("--retime", action="store_true",
                    help="run a trace on an arch or scheme other than the one it was made with (its measured "
                         "statistics then describe another arithmetic; refused without this flag)")
+    add_training_options(p)
     add_formats_option(p)
     p.set_defaults(func=run_main_job)
+
+
+def add_training_options(p, *, sweep: bool = False) -> None:
+    """``--train``, ``--batch``, ``--optimizer``, ``--update-rule`` (shared with ``sweep``, whose ``--batch``
+    is a list of values: an axis of the grid)."""
+    from ..workloads.training_layers import OPTIMIZERS, UPDATE_RULES
+
+    p.add_argument("--train", action="store_true",
+                   help="simulate a training step derived from the (forward) workload: forward, data and weight "
+                        "gradients, vector-unit backward ops, the optimizer update; results split by pass")
+    p.add_argument("--batch", type=positive_int_list if sweep else positive_int, default=None,
+                   help=("samples per step (a sweep: a comma-separated list, one axis): rescales the workload's batch (images' N, a linear layer's rows, "
+                        "attention's heads x samples); default: the workload's own"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
+                   help="with --train: the optimizer whose states the update reads and writes (default momentum)")
+    p.add_argument("--update-rule", choices=UPDATE_RULES, default="fp32_master",
+                   help="with --train: fp32_master (FP32 master weights, forward-format copy for the GEMMs) or "
+                        "round_off_residual (IBM HFP8: forward-format weights + FP16 residual); default fp32_master")
 
 
 def _progress(index: int, total: int, name: str) -> None:
@@ -55,6 +75,7 @@ def run_main_job(args: argparse.Namespace) -> int:
     load_format_files(args.formats)
     arch = resolve_arch(args.arch)
     network, workload_file, trace = _load_network(args.workload)
+    network = _training_network(network, trace, args)
     trace_scheme = trace.scheme_name if trace is not None else None
     if args.compare is not None:
         schemes = args.compare
@@ -93,6 +114,22 @@ def run_main_job(args: argparse.Namespace) -> int:
     results = _write_results(out, simulated, _run_id(simulated, workload_file), timelines, scalesim)
     _print_report(results, args.layers)
     return 0
+
+
+def _training_network(network, trace, args: argparse.Namespace):
+    """The network to simulate: the workload, at ``--batch`` samples, as a training step with ``--train``."""
+    from ..errors import WorkloadError
+    from ..workloads.training_step import derive_training_step, rescale_batch
+
+    if trace is not None and (args.train or args.batch):
+        raise WorkloadError(f"{args.workload}: a trace records the layers it ran; --train and --batch need a "
+                            "workload file (YAML, ONNX or SCALE-Sim CSV)")
+    if args.train:
+        return derive_training_step(network, batch=args.batch, optimizer=args.optimizer,
+                                    update_rule=args.update_rule)
+    if args.optimizer != "momentum" or args.update_rule != "fp32_master":
+        raise WorkloadError("--optimizer and --update-rule describe a training step: add --train")
+    return rescale_batch(network, args.batch) if args.batch else network
 
 
 def _check_trace_fits(trace, arch, schemes: list[str], source: str) -> None:
@@ -206,6 +243,8 @@ def _print_report(results, n_layers: int) -> None:
     if len(results) > 1:
         _print_headline(results)
     _print_totals(results)
+    if results[0][1].is_training:
+        _print_passes(results)
     _print_layers(results[0], n_layers)
     import textwrap
 
@@ -258,6 +297,20 @@ def _print_totals(results) -> None:
         print(f"  ({scheme}: {len(vector) - folded} non-GEMM layers on the vector unit, {fused} fused with "
               f"their GEMM{f', {folded} batch norms folded into their conv' if folded else ''}; "
               f"{s['exposed_vector_cycles'] / s['cycles']:.1%} of the cycles are vector-unit time)")
+
+
+def _print_passes(results) -> None:
+    """A training step's totals split by pass, per scheme: where the step's time, stalls, bytes and energy go."""
+    print("\nper pass (training step):")
+    print(f"  {'scheme':<10} {'pass':<16} {'cycles':>12} {'share':>6} {'stall':>7} {'GMACs':>9} {'DRAM':>10} "
+          f"{'energy':>9}")
+    for scheme, result, _ in results:
+        total = result.cycles
+        for name, row in result.per_pass().items():
+            print(f"  {scheme:<10} {name:<16} {row.cycles:>12.0f} {row.cycles / total:>6.1%} "
+                  f"{row.stall_cycles / row.cycles if row.cycles else 0.0:>7.1%} {row.macs / 1e9:>9.2f} "
+                  f"{_fmt_bytes(row.dram_read_bytes + row.dram_write_bytes):>10} "
+                  f"{row.energy.get('energy_total_pj', 0.0) * 1e-9:>7.3f}mJ")
 
 
 def _print_layers(first_result, n_layers: int) -> None:

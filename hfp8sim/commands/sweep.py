@@ -16,6 +16,7 @@ import os
 import sys
 
 from .args import add_formats_option, positive_float, positive_int
+from .run import add_training_options
 
 
 def register(sub) -> None:
@@ -57,18 +58,20 @@ def register(sub) -> None:
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="run at most N of the remaining points and stop (finish later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
+    add_training_options(p, sweep=True)
     add_formats_option(p)
     p.set_defaults(func=run_sweep_command)
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     from ..io.outputs import check_output_dir
-    from ..sweep import build_sweep, run_sweep
+    from ..sweep import Training, build_sweep, run_sweep
 
     check_output_dir(args.out, "--out")
     sweep = build_sweep(args.arch, args.workload, sets=args.sets, array=args.array, dataflow=args.dataflow,
                         scheme=args.scheme, scratchpads_kib=args.scratchpads_kib, cores=args.cores,
-                        zipped=args.zipped, format_libraries=args.formats)
+                        zipped=args.zipped, format_libraries=args.formats,
+                        training=Training(args.train, tuple(args.batch or ()), args.optimizer, args.update_rule))
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
         "this process" if args.jobs == 1 else f"{args.jobs or os.cpu_count()} local processes")
     extra = f" ({sweep.duplicates} duplicate points dropped)" if sweep.duplicates else ""

@@ -69,6 +69,8 @@ class EnergyAccountant:
     def actions(self, r: LayerResult) -> dict[str, float]:
         """The layer's counted actions under the technology table's action names."""
         w, v = self.width, self.vector_precision
+        if r.pass_ == "update":  # an optimizer step computes in FP32 lanes whatever the scheme
+            v = "fp32"
         cycles = r.cycles * self.time_scale
         # a conv mapped on the vector unit counts its MACs (for throughput) but pays for them as lane-ops
         array_macs = 0.0 if r.kind == "vector" else float(r.macs)

@@ -82,7 +82,7 @@ def vector_layer_result(name: str, op: str, work: VectorWork, core: CoreModel, p
     ops = dict(folded=work.folded, vector_elementwise_ops=work.elementwise, vector_special_ops=work.special,
                vector_reduction_ops=work.reduction)
     if core.scalesim_mode:
-        read, write = work.in_elements * act, work.out_elements * act
+        read, write = work.in_elements * act + work.extra_read_bytes, work.out_elements * act + work.extra_write_bytes
         return LayerResult(name, op, "vector", fused=placement.fused_into is not None, sram_read_bytes=read,
                            sram_write_bytes=write, sram_output_read_bytes=read, sram_output_write_bytes=write, **ops)
     if placement.fused_into is not None and group is not None:
@@ -97,8 +97,9 @@ def _fused_result(name: str, op: str, work: VectorWork, core: CoreModel, placeme
     another layer needs is staged in the scratchpad and written to DRAM.  The row's cycles are what the
     layer adds to its group's time (see :class:`FusedGroup`)."""
     act = core.activation_bytes
-    residual = max(0.0, work.in_elements - placement.tile_elements) * act
+    residual = max(0.0, work.in_elements - placement.tile_elements) * act + work.extra_read_bytes
     spill = placement.tile_elements * act if placement.spill_tile_operand else 0.0
+    spill += work.extra_write_bytes
     group.dram_bytes += residual + spill
     group.vector_busy += busy
     with_vector = max(group.cycles, group.vector_busy)
@@ -119,7 +120,9 @@ def _alone_result(name: str, op: str, work: VectorWork, core: CoreModel, placeme
     """Reads its inputs from the output scratchpad and writes its outputs there; what it reads from DRAM is
     DMA'd in first and what it writes to DRAM is DMA'd out, through the DRAM channel (``streamed_cycles``)."""
     act = core.activation_bytes
-    inputs, outputs = work.in_elements * act, work.out_elements * act
+    # fixed-format tensors (an optimizer's master weights and states) always come from and go to DRAM
+    inputs = work.in_elements * act + work.extra_read_bytes
+    outputs = work.out_elements * act + work.extra_write_bytes
     dram_read = max(0.0, inputs - placement.on_chip_elements * act)
     dram_write = outputs if placement.writes_output else 0.0
     cycles = busy

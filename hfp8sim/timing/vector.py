@@ -33,7 +33,7 @@ __all__ = ["streamed_cycles", "vector_cycles"]
 def vector_cycles(work: VectorWork, unit: VectorUnitSpec, *, fp32: bool) -> int:
     """Cycles of the vector unit for ``work`` (compute only), whole cycles: the last, partly filled issue of
     the lanes takes its cycle."""
-    rate = unit.lanes * (unit.fp32_rate if fp32 else 1.0)
+    rate = unit.lanes * (unit.fp32_rate if fp32 or work.fp32 else 1.0)  # an optimizer step computes in FP32
     if work.lane_ops == 0:
         return 0
     return whole_cycles(work.elementwise + work.reduction + work.special * unit.special_op_cycles, rate)

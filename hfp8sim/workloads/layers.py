@@ -32,8 +32,9 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import WorkloadError
 from ..vocabulary import Pass, Role
 
-PASSES: tuple[str, ...] = tuple(p.value for p in Pass)  # forward, backward_data, backward_weight
-"""Training passes: the forward pass, the data-gradient pass (dX) and the weight-gradient pass (dW)."""
+PASSES: tuple[str, ...] = tuple(p.value for p in Pass)  # forward, backward_data, backward_weight, update
+"""Training passes: the forward pass, the data-gradient pass (dX), the weight-gradient pass (dW) and the
+optimizer's update of the parameters (vector unit only)."""
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)  # activation, weight, gradient
 """Tensor roles.  A precision scheme maps each role (and the pass) to a number format."""
@@ -219,9 +220,12 @@ class VectorWork:
       timing model says how many cycles);
     * ``reduction``: max/sum over rows (softmax, norms) and pooling windows: one lane-op per input element.
 
-    ``in_elements`` and ``out_elements`` are the tensor elements read and written; ``fusable`` marks
-    element-wise work that can ride on the producing GEMM's output drain; ``folded`` marks a layer that was
-    folded into its producer's weights and bias at load (an inference batch norm): it has no work at all.
+    ``in_elements`` and ``out_elements`` are the tensor elements read and written, in the scheme's element
+    size; ``extra_read_bytes`` and ``extra_write_bytes`` are bytes of tensors whose format does not follow the
+    scheme (an optimizer's FP32 master weights and states, an FP16 round-off residual); ``fp32`` says the
+    lanes compute in FP32 whatever the scheme (an optimizer step).  ``fusable`` marks element-wise work that
+    can ride on the producing GEMM's output drain; ``folded`` marks a layer that was folded into its
+    producer's weights and bias at load (an inference batch norm): it has no work at all.
     """
 
     elementwise: float = 0.0
@@ -231,6 +235,9 @@ class VectorWork:
     out_elements: float = 0.0
     fusable: bool = False
     folded: bool = False
+    extra_read_bytes: float = 0.0
+    extra_write_bytes: float = 0.0
+    fp32: bool = False
 
     @property
     def lane_ops(self) -> float:
@@ -287,6 +294,8 @@ class Layer:
     name: str
     inputs: tuple[str | None, ...] = ()
     pass_: str = "forward"
+    source_layer: str = ""
+    """The forward layer a training step's backward or update layer belongs to ("": the layer itself)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -343,6 +352,13 @@ class Layer:
     @property
     def weight_elements(self) -> int:
         """Elements of the layer's own parameters read from memory (weights, tables); biases not counted."""
+        return 0
+
+    @property
+    def param_elements(self) -> int:
+        """Trainable parameter elements a forward layer owns (what an optimizer updates); 0 for layers without
+        parameters and for every backward or update layer.  Biases are not counted: no layer type says
+        whether it has one (a bias added in a GEMM's epilogue is not a layer of the workload)."""
         return 0
 
     @property
@@ -532,7 +548,37 @@ class Conv2d(WindowLayer):
 
     @property
     def output_shape(self) -> Shape:
+        """Forward: Y (N, K, P, Q).  Weight gradient: dW in the weight's layout.  Data gradient: dX when the
+        lowering is the identity (1x1, stride 1, no padding or dilation), else the col2im form's ``dX_col``
+        (groups x (N*P*Q, (C/g)*R*S)) that a col2im scatter-add turns into dX."""
+        if self.pass_ == "backward_weight":
+            return self.weight_shape
+        if self.pass_ == "backward_data":
+            if self.lowering_is_identity:
+                return self.input_shape
+            cols = (self.N * self.P * self.Q, self.C // self.groups * self.R * self.S)
+            return (self.groups, *cols) if self.groups > 1 else cols
         return (self.N, self.K, self.P, self.Q)
+
+    @property
+    def lowering_is_identity(self) -> bool:
+        """Whether im2col is a plain relayout of the input (each input element in exactly one row)."""
+        return (self.R, self.S, self.stride, self.dilation) == (1, 1, (1, 1), (1, 1)) and not any(self.padding)
+
+    def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
+        """Forward: operand 0 is X.  A backward pass reads dY first (any layout of N*K*P*Q elements), and the
+        weight gradient then reads X."""
+        if self.pass_ == "forward" or index == 1:
+            return _check_nchw(self, producer, shape, self.input_shape)
+        want = self.N * self.K * self.P * self.Q
+        if shape_elements(shape) != want:
+            return f"the output gradient has N*K*P*Q={want} elements but its input {producer} gives " \
+                   f"{shape_elements(shape)}"
+        return None
+
+    @property
+    def param_elements(self) -> int:
+        return self.weight_elements if self.pass_ == "forward" else 0
 
     @property
     def weight_shape(self) -> Shape:
@@ -668,6 +714,10 @@ class MatMul(Layer):
         return 0
 
     @property
+    def param_elements(self) -> int:
+        return self.weight_elements if self.pass_ == "forward" else 0
+
+    @property
     def operand_roles(self) -> tuple[tuple[str, str], ...]:
         return (("a", self.a_role), ("b", self.b_role))
 
@@ -685,7 +735,9 @@ class MatMul(Layer):
             # flattened image, or as heads*head_size of attention heads merged back (h, L, dh) -> (L, h*dh)
             flattened = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
             merged_heads = shape[-3] * shape[-1] if len(shape) >= 3 else None
-            if self.K not in (shape[-1], flattened, merged_heads):
+            # heads of several sequences (batch*heads, L, dh) merged back: the same elements as (M, K)
+            merged_batch = self.K if len(shape) >= 3 and shape_elements(shape) == self.M * self.K else None
+            if self.K not in (shape[-1], flattened, merged_heads, merged_batch):
                 if len(shape) == 4:
                     return f"K={self.K} but its input {producer} gives {flattened} features (C*H*W)"
                 return f"K={self.K} but its input {producer} gives {shape[-1]} features"
@@ -816,11 +868,15 @@ class Norm(ShapedLayer):
     kind: str
     size: int = 1
     folded: bool = False
+    batch_statistics: bool = False
+    """(batchnorm) Normalise with the batch's own mean and variance, as training does, instead of constants."""
 
     def _check_fields(self) -> None:
         if self.kind in ("batchnorm", "lrn") and len(self.shape) < 2:
             raise _fail(self.name, f"{self.kind} needs at least N,C axes, got shape {_fmt_shape(self.shape)}")
-        if self.folded and (self.kind != "batchnorm" or self.pass_ != "forward"):
+        if self.batch_statistics and self.kind != "batchnorm":
+            raise _fail(self.name, f"batch_statistics is a batchnorm's, not a {self.kind}'s")
+        if self.folded and (self.kind != "batchnorm" or self.pass_ != "forward" or self.batch_statistics):
             raise _fail(self.name, f"only a forward batchnorm folds into its producer's weights, not a "
                                    f"{self.kind} in pass {self.pass_}")
 
@@ -843,6 +899,10 @@ class Norm(ShapedLayer):
         # scale and shift per channel (batchnorm also has running mean and variance, folded at inference)
         return 2 * self.channels if self.kind != "lrn" else 0
 
+    @property
+    def param_elements(self) -> int:
+        return self.weight_elements if self.pass_ == "forward" else 0
+
     def check_input(self, index: int, producer: str, shape: Shape) -> str | None:
         if self.kind != "layernorm" and len(self.shape) == 4:
             return _check_nchw(self, producer, shape, self.shape)
@@ -858,6 +918,12 @@ class Norm(ShapedLayer):
                               out_elements=n)  # fmt: skip
         if self.kind == "batchnorm" and self.folded:  # in the producer's weights and output-stage bias
             return VectorWork(folded=True)
+        if self.kind == "batchnorm" and self.batch_statistics:
+            # a statistics pass (sum, sum of squares per channel; rsqrt per channel), then a pass that
+            # normalises, scales and shifts: the input is read twice and the layer cannot ride on the
+            # producing GEMM's output stage (the statistics need every tile first)
+            return VectorWork(elementwise=3 * n, special=float(self.channels), reduction=2 * n,
+                              in_elements=2 * n, out_elements=n)
         if self.kind == "batchnorm":  # inference: one scale and one shift per element
             return VectorWork(elementwise=2 * n, in_elements=n, out_elements=n, fusable=True)
         return VectorWork(elementwise=float(self.ops), special=n, in_elements=n, out_elements=n)  # lrn
@@ -976,6 +1042,11 @@ class Embedding(VectorLayer):
     def weight_elements(self) -> int:
         """The rows actually read (the table itself is ``vocab * dim``)."""
         return self.lookups * self.dim
+
+    @property
+    def param_elements(self) -> int:
+        """The whole table: a dense optimizer step updates every row, not only the rows looked up."""
+        return self.vocab * self.dim if self.pass_ == "forward" else 0
 
     @property
     def operand_roles(self) -> tuple[tuple[str, str], ...]:
