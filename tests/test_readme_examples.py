@@ -75,8 +75,9 @@ def _run(argv: list[str], cwd) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def scheduler():
     distributed = pytest.importorskip("distributed")  # in the test extra: always there in CI
+    # ":0": the dashboard on a free port (None means dask's default 8787, taken when another cluster runs here)
     with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
 
 

@@ -68,7 +68,9 @@ def test_local_processes_match_single_simulate_network_runs(local_sweep):
 def test_dask_cluster_gives_the_same_numbers(local_sweep, tmp_path):
     distributed = pytest.importorskip("distributed")  # in the test extra: never skipped in CI
     out = tmp_path / "dask"
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+    # ":0": the dashboard on a free port (None means dask's default 8787, taken when another cluster runs here)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster:
         assert main(["sweep", "default", WORKLOAD, *GRID_ARGS, "--scheduler", cluster.scheduler_address,
                      "--out", str(out), "--no-progress"]) == 0
     local, dask = read_rows(local_sweep), read_rows(out)
