@@ -81,8 +81,13 @@ def run_distributed(args: argparse.Namespace) -> int:
     from ..distributed.step import simulate_step
     from ..errors import DistributedError
 
+    from ..io.outputs import check_output_file, write_file_atomically
+
     load_format_files(args.formats)
     topology = _topology(args)  # every bad network figure fails here, before the chip is simulated
+    for option, target in (("--csv", args.csv), ("--astra-out", args.astra_out)):
+        if target:
+            check_output_file(target, option)  # and so does an output path that cannot be written
     protocols = [protocol_named(name) for name in args.protocol]
     if args.model not in ("reduced", "full"):
         raise DistributedError(f"--model {args.model!r}; known: reduced, full")
@@ -99,7 +104,8 @@ def run_distributed(args: argparse.Namespace) -> int:
         _write_csv(Path(args.csv), [r.row() for r in results])
     if args.astra_out:
         profile = profiles.for_protocol(protocols[0], args.update_rule)
-        Path(args.astra_out).write_text(astra_workload_text(profile, protocols[0], topology.chips))
+        text = astra_workload_text(profile, protocols[0], topology.chips)
+        write_file_atomically(args.astra_out, lambda path: path.write_text(text))
         print(f"wrote {args.astra_out} (ASTRA-sim 1.0 DATA workload, {protocols[0].name}, cycles at "
               f"{profile.clock_hz / 1e9:g} GHz)")
     return 0
@@ -135,8 +141,13 @@ def _print_results(results) -> None:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from ..io.outputs import write_file_atomically
+
+    def write(target: Path) -> None:
+        with target.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_file_atomically(path, write)
     print(f"wrote {path}")
