@@ -28,6 +28,7 @@ LONG = {
     "hfp8sim report": "about 3 minutes",
     "hfp8sim fidelity": "about 4 minutes",
     "hfp8sim chip-report": "about a minute",
+    "hfp8sim distributed-report": "about 2 minutes",
     "hfp8sim train-report --jobs 2": "about 40 minutes",
     "hfp8sim trace minilm --scheme hfp8 --out out/minilm.json": "about 1.5 minutes",
     "hfp8sim train --model cnn --dataset fashion_mnist --scheme hfp8 --epochs 1 --seed 0 --out out/train":
@@ -55,7 +56,7 @@ def test_the_readme_has_examples_of_every_command():
     commands = readme_commands()
     used = {command.split()[1] for command in commands}
     assert {"run", "validate", "trace", "fidelity", "train", "train-report", "sweep", "plot", "report",
-            "chip-report", "fetch-models"} <= used
+            "chip-report", "fetch-models", "distributed", "distributed-report"} <= used
     assert set(LONG) <= set(commands), "a LONG command is no longer in the README: update LONG"
 
 

@@ -4,8 +4,8 @@ The modules are thin: they parse arguments, call the public API and print.  Impo
 inside the command functions, so ``hfp8sim --help`` stays fast.
 """
 
-from . import chip_report, distributed, fetch_models, fidelity, formats, numerics, run, trace, validate
+from . import chip_report, distributed, distributed_report, fetch_models, fidelity, formats, numerics, run, trace, validate
 from . import plot, report, sweep, train, train_report
 
 # Order of the subcommands in ``hfp8sim --help``.
-COMMAND_MODULES = [run, validate, sweep, plot, report, trace, train, train_report, distributed, fidelity, formats, numerics, chip_report, fetch_models]
+COMMAND_MODULES = [run, validate, sweep, plot, report, trace, train, train_report, distributed, distributed_report, fidelity, formats, numerics, chip_report, fetch_models]

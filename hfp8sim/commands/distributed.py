@@ -38,8 +38,24 @@ def register(sub) -> None:
     p.add_argument("--model", default="reduced", help="reduced (one chip stands for all) or full (N <= 64)")
     p.add_argument("--csv", help="write the results (one row per protocol) to this CSV file")
     p.add_argument("--astra-out", help="write the first protocol's ASTRA-sim DATA workload file here")
+    add_step_options(p)
     add_formats_option(p)
     p.set_defaults(func=run_distributed)
+
+
+def add_step_options(p) -> None:
+    """``--batch`` (global), ``--optimizer``, ``--update-rule``: what one chip's training step is."""
+    from ..workloads.training_layers import OPTIMIZERS, UPDATE_RULES
+
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help="GLOBAL batch: samples per step over all chips, split evenly (it must divide by --chips); "
+                        "default 32 per chip x chips (e.g. 2048 on 64 chips)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
+                   help="the optimizer whose states the update reads and writes (default momentum)")
+    p.add_argument("--update-rule", choices=UPDATE_RULES, default=None,
+                   help="the chip's weight update for every protocol (default: each protocol's own: hfp8 "
+                        "round_off_residual, IBM's FP8 weights + FP16 residual; the all-reduces fp32_master); "
+                        "one training step is simulated per distinct rule")
 
 
 def _topology(args: argparse.Namespace):
@@ -65,42 +81,55 @@ def run_distributed(args: argparse.Namespace) -> int:
     from ..distributed.step import simulate_step
     from ..errors import DistributedError
 
+    from ..io.outputs import check_output_file, write_file_atomically
+
     load_format_files(args.formats)
     topology = _topology(args)  # every bad network figure fails here, before the chip is simulated
+    for option, target in (("--csv", args.csv), ("--astra-out", args.astra_out)):
+        if target:
+            check_output_file(target, option)  # and so does an output path that cannot be written
     protocols = [protocol_named(name) for name in args.protocol]
     if args.model not in ("reduced", "full"):
         raise DistributedError(f"--model {args.model!r}; known: reduced, full")
-    profile = _profile(args)
-    print(f"{profile.workload}: {len(profile.layers)} layers, {profile.param_elements:,} parameters, one chip's "
-          f"step {profile.seconds(sum(l.cycles for l in profile.layers)) * 1e3:.3f} ms; {topology.describe()}",
-          file=sys.stderr)
-    if profile.stand_in:
-        print(f"  {profile.stand_in}", file=sys.stderr)
-    results = [simulate_step(profile, topology, protocol, bucket_bytes=args.bucket_mb * 2**20,
-                             chunks=args.chunks, model=args.model) for protocol in protocols]
+    profiles = _profiles(args)
+    results = [simulate_step(profiles.for_protocol(protocol, args.update_rule), topology, protocol,
+                             bucket_bytes=args.bucket_mb * 2**20, chunks=args.chunks, model=args.model)
+               for protocol in protocols]
+    for rule, profile in profiles.by_rule.items():
+        print(f"{profile.workload} ({rule}): {len(profile.layers)} layers, {profile.param_elements:,} parameters, "
+              f"one chip's step {profile.seconds(sum(l.cycles for l in profile.layers)) * 1e3:.3f} ms at batch "
+              f"{profile.per_chip_batch} (global {args.batch}); {topology.describe()}", file=sys.stderr)
     _print_results(results)
     if args.csv:
         _write_csv(Path(args.csv), [r.row() for r in results])
     if args.astra_out:
-        Path(args.astra_out).write_text(astra_workload_text(profile, protocols[0], topology.chips))
+        profile = profiles.for_protocol(protocols[0], args.update_rule)
+        text = astra_workload_text(profile, protocols[0], topology.chips)
+        write_file_atomically(args.astra_out, lambda path: path.write_text(text))
         print(f"wrote {args.astra_out} (ASTRA-sim 1.0 DATA workload, {protocols[0].name}, cycles at "
               f"{profile.clock_hz / 1e9:g} GHz)")
     return 0
 
 
-def _profile(args: argparse.Namespace):
-    """One chip's step profile.  STAND-IN: a forward run with backward = forward (studies.distributed); to be
-    replaced by a training-step run once `hfp8sim run --train` exists."""
+def _profiles(args: argparse.Namespace):
+    """One chip's training step at the per-chip batch, simulated once per update rule the protocols need."""
     from ..config.arch import resolve_arch
-    from ..run import simulate_network
-    from ..studies.distributed import stand_in_profile
+    from ..studies.distributed import DEFAULT_PER_CHIP_BATCH, StepProfiles
     from ..workloads import load_workload_file, workload_file_kind
+    from ..workloads.training_step import per_chip_batch
 
+    if args.batch is None:
+        args.batch = DEFAULT_PER_CHIP_BATCH * args.chips
+    per_chip = per_chip_batch(args.batch, args.chips)  # a batch that does not divide fails here, in one line
     arch = resolve_arch(args.arch)
     scheme = arch.resolve_scheme(args.scheme).name if args.scheme else None
     path, _kind = workload_file_kind(args.workload or "resnet50")
-    network = load_workload_file(path)
-    return stand_in_profile(network, simulate_network(arch, network, scheme=scheme))
+
+    def announce(rule: str) -> None:
+        print(f"  simulating one chip's training step ({rule}, batch {per_chip})", file=sys.stderr)
+
+    return StepProfiles(arch, load_workload_file(path), per_chip, optimizer=args.optimizer, scheme=scheme,
+                        on_simulate=announce)
 
 
 def _print_results(results) -> None:
@@ -112,8 +141,13 @@ def _print_results(results) -> None:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    from ..io.outputs import write_file_atomically
+
+    def write(target: Path) -> None:
+        with target.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_file_atomically(path, write)
     print(f"wrote {path}")

@@ -37,7 +37,6 @@ class StepProfile:
     clock_hz: float
     per_chip_batch: int = 1
     master_weight_format: str = "float32"  # what the update reads and writes; informational here
-    stand_in: str = ""  # non-empty: which figures are estimates, not a training-step run (printed by the CLI)
 
     def __post_init__(self) -> None:
         if not self.layers:
@@ -75,6 +74,9 @@ class Protocol:
     sharded: bool
     weight_bytes: int = 0
     description: str = ""
+    # the chip's weight update this protocol goes with (a training-step update rule): HFP8 keeps FP8 weights
+    # and an FP16 round-off residual; the all-reduce baselines keep FP32 master weights
+    update_rule: str = "fp32_master"
 
     def wire_bytes_per_param(self, chips: int) -> float:
         """Bytes a chip sends per parameter per step, from the ring algorithm's (N - 1) / N."""
@@ -86,7 +88,7 @@ class Protocol:
 
 PROTOCOLS = {
     "hfp8": Protocol("hfp8", 2, True, 1, "reduce-scatter FP16 gradients, update the local shard, all-gather FP8 "
-                                         "weights (IBM HFP8)"),
+                                         "weights (IBM HFP8)", "round_off_residual"),
     "fp16_allreduce": Protocol("fp16_allreduce", 2, False, 0, "ring all-reduce of FP16 gradients, full update on "
                                                               "every chip"),
     "fp32_allreduce": Protocol("fp32_allreduce", 4, False, 0, "ring all-reduce of FP32 gradients, full update on "

@@ -6,7 +6,8 @@ topology.  Per step and chip:
 1. Forward, layers in order.  From the second step on, a layer's forward waits until its weights of the
    previous step are final (all-reduced and updated, or shard-updated and all-gathered).
 2. Backward, layers in reverse order: each layer's weight gradient, then its input gradient (ASTRA-sim's
-   data-parallel order).  A layer's gradient is ready when its weight-gradient job ends.
+   data-parallel order).  A layer's gradient is ready when its weight-gradient job ends (a layer with
+   parameters but no weight-gradient pass, a batch norm, when its backward job ends).
 3. Gradients go into buckets in backward order (PyTorch DDP's scheme: a bucket closes once it holds at least
    ``bucket_bytes`` of gradients).  A bucket's collective starts when its last gradient is ready, overlapping
    the rest of the backward pass, and is cut into ``chunks`` chunks.
@@ -149,15 +150,25 @@ class _StepSimulation:
             waiting = {bucket.index: len(bucket.layers) for bucket in self.buckets}
             for order, position in enumerate(reversed(range(len(layers)))):
                 layer = layers[position]
+                # a GEMM's gradient is ready after its weight-gradient job; a layer with parameters but no
+                # weight-gradient pass (a batch norm: its backward op yields them) after its backward job
+                early = layer.backward_weight_cycles > 0
                 yield from self._job(chip, (step, 0, len(layers) + 2 * order), seconds(layer.backward_weight_cycles))
-                if position in self.bucket_of:
-                    index = self.bucket_of[position]
-                    waiting[index] -= 1
-                    if not waiting[index]:
-                        self.env.process(self._communicate(chip, step, self.buckets[index]))
+                if early:
+                    self._gradient_ready(chip, step, position, waiting)
                 yield from self._job(chip, (step, 0, len(layers) + 2 * order + 1),
                                      seconds(layer.backward_data_cycles))
+                if not early:
+                    self._gradient_ready(chip, step, position, waiting)
             self._fire(chip, step, "compute")
+
+    def _gradient_ready(self, chip: int, step: int, position: int, waiting: dict[int, int]) -> None:
+        """Count the gradient of the layer at ``position`` into its bucket; a full bucket starts communicating."""
+        if position in self.bucket_of:
+            index = self.bucket_of[position]
+            waiting[index] -= 1
+            if not waiting[index]:
+                self.env.process(self._communicate(chip, step, self.buckets[index]))
 
     def _communicate(self, chip: int, step: int, bucket: Bucket):
         protocol, chips = self.protocol, self.topology.chips

@@ -2,8 +2,10 @@
 
 :func:`step_profile_from_result` reads a training-step run: its rows carry ``pass_`` (forward, backward_data,
 backward_weight, update), ``source_layer`` (the forward layer a row belongs to) and ``param_elements`` (on the
-forward row).  :func:`stand_in_profile` makes a profile from a forward-only run for as long as the CLI has no
-training-step runs: it is the one place that guesses backward and update times.
+forward row).  :func:`training_step_profile` derives one chip's training step from a forward network
+(:func:`~hfp8sim.workloads.training_step.derive_training_step`), simulates it and reads it;
+:class:`StepProfiles` keeps one profile per weight-update rule, since each gradient protocol brings its own
+(:attr:`~hfp8sim.distributed.profile.Protocol.update_rule`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ from collections.abc import Iterable
 from ..distributed.profile import LayerStepTimes, StepProfile
 from ..errors import DistributedError
 from ..results import LayerResult, NetworkResult
+from ..run import check_limits, simulate_network
 from ..workloads import Network
+from ..workloads.training_step import derive_training_step
 
 PASS_FIELDS = {"forward": "forward_cycles", "backward_data": "backward_data_cycles",
                "backward_weight": "backward_weight_cycles", "update": "update_cycles"}
 
-STAND_IN_NOTE = ("stand-in: backward-data and weight-gradient cycles = forward cycles, no update cycles "
-                 "(a forward run; no training-step run given)")
+# what the update keeps per parameter under each rule (StepProfile.master_weight_format, informational)
+MASTER_WEIGHTS = {"fp32_master": "float32", "round_off_residual": "forward format + float16 residual"}
+DEFAULT_PER_CHIP_BATCH = 32
 
 
 def layer_step_times(rows: Iterable[LayerResult]) -> tuple[LayerStepTimes, ...]:
@@ -47,13 +52,40 @@ def step_profile_from_result(result: NetworkResult, per_chip_batch: int = 1,
                        master_weight_format)
 
 
-def stand_in_profile(network: Network, forward: NetworkResult, per_chip_batch: int = 1) -> StepProfile:
-    """STAND-IN until training-step runs exist: from a forward run, backward-data = weight-gradient = forward
-    cycles per layer (the first layer has no backward-data), no update cycles; parameters from the workload."""
-    weights = {layer.name: layer.weight_elements for layer in network.layers}
-    layers = []
-    for index, row in enumerate(forward.layers):
-        layers.append(LayerStepTimes(row.name, row.cycles, 0 if index == 0 else row.cycles,
-                                     row.cycles if weights.get(row.name) else 0, 0, weights.get(row.name, 0)))
-    return StepProfile(forward.workload, tuple(layers), forward.clock_ghz * 1e9, per_chip_batch,
-                       stand_in=STAND_IN_NOTE)
+def training_step_profile(arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
+                          update_rule: str = "fp32_master", scheme: str | None = None) -> StepProfile:
+    """One chip's training step of the forward ``network`` at ``per_chip_batch`` samples, simulated on
+    ``arch`` (in ``scheme``, default the arch's), as a step profile."""
+    step = derive_training_step(network, batch=per_chip_batch, optimizer=optimizer, update_rule=update_rule)
+    check_limits(arch, step, scheme)
+    result = simulate_network(arch, step, scheme=scheme)
+    return step_profile_from_result(result, per_chip_batch, MASTER_WEIGHTS.get(update_rule, update_rule))
+
+
+class StepProfiles:
+    """Step profiles of one (arch, network, per-chip batch, optimizer, scheme), one per weight-update rule,
+    each simulated once when first asked for."""
+
+    def __init__(self, arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
+                 scheme: str | None = None, on_simulate=None):
+        self.arch, self.network, self.per_chip_batch = arch, network, per_chip_batch
+        self.optimizer, self.scheme, self.on_simulate = optimizer, scheme, on_simulate
+        self._by_rule: dict[str, StepProfile] = {}
+
+    def for_rule(self, update_rule: str) -> StepProfile:
+        if update_rule not in self._by_rule:
+            if self.on_simulate is not None:
+                self.on_simulate(update_rule)
+            self._by_rule[update_rule] = training_step_profile(
+                self.arch, self.network, self.per_chip_batch, optimizer=self.optimizer, update_rule=update_rule,
+                scheme=self.scheme)
+        return self._by_rule[update_rule]
+
+    def for_protocol(self, protocol, update_rule: str | None = None) -> StepProfile:
+        """The profile of ``protocol``'s own update rule, or of ``update_rule`` when one is given."""
+        return self.for_rule(update_rule or protocol.update_rule)
+
+    @property
+    def by_rule(self) -> dict[str, StepProfile]:
+        """The profiles simulated so far, by update rule."""
+        return dict(self._by_rule)
