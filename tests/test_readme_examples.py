@@ -26,7 +26,8 @@ from tests.conftest import PROJECT_ROOT
 # default test run stays within CI's budget without them, and HFP8SIM_LONG_EXAMPLES=1 runs them as well
 LONG = {
     "hfp8sim report": "about 3 minutes",
-    "hfp8sim fidelity": "about 4 minutes",
+    "hfp8sim fidelity": "about 10 minutes (15 when the FP32 CNN and transformer are trained first)",
+    "hfp8sim fidelity --trained-only": "about 3 minutes (10 when the FP32 CNN and transformer are trained first)",
     "hfp8sim chip-report": "about a minute",
     "hfp8sim distributed-report": "about 2 minutes",
     "hfp8sim train-report --jobs 2": "about 40 minutes",
