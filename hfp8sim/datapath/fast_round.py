@@ -141,3 +141,35 @@ def round_to_odd_noninf_f32(typingctx, rounded_sum, error, error_mask):
     significand); only an infinity would step onto the largest finite value."""
     signature = _round_to_odd_signature(rounded_sum, error, error_mask)
     return None if signature is None else (signature, _round_to_odd_codegen(keep_infinities=False))
+
+
+def _bit_mask_codegen(keep_mask: int | None):
+    """Codegen of a float32 -> float32 function that keeps ``keep_mask`` of the bit pattern, or (None) replaces
+    the bits a narrow format cuts off by the pattern of its cell's midpoint (args: x, low_mask, half)."""
+    def codegen(context, builder, signature, args):
+        bits = builder.bitcast(args[0], _I32)
+        if keep_mask is not None:
+            return builder.bitcast(builder.and_(bits, _I32(keep_mask)), _F32)
+        low_mask, half = (builder.trunc(a, _I32) if a.type.width > 32 else a for a in args[1:])
+        return builder.bitcast(builder.or_(builder.and_(bits, builder.not_(low_mask)), half), _F32)
+
+    return codegen
+
+
+@intrinsic
+def binade_f32(typingctx, value):
+    """binade_f32(x: float32) -> float32: 2**exponent(x), i.e. 2**23 ulp(x) for a normal x (0 for 0), by
+    clearing the sign and significand bits."""
+    if value != types.float32:
+        return None
+    return types.float32(value), _bit_mask_codegen(0x7F800000)
+
+
+@intrinsic
+def cell_midpoint_f32(typingctx, value, low_mask, half):
+    """cell_midpoint_f32(x: float32, low_mask, half) -> float32: for a normal x, the midpoint between the two
+    neighbours of x on the grid of a narrow format of ``23 - cut`` fraction bits in x's binade (``low_mask``
+    = 2**cut - 1, ``half`` = 2**(cut - 1)): the bits below the format's last place set to 100...0."""
+    if value != types.float32 or not isinstance(low_mask, types.Integer) or not isinstance(half, types.Integer):
+        return None
+    return types.float32(value, low_mask, half), _bit_mask_codegen(None)

@@ -26,7 +26,11 @@ Four kernels give the same bits; ``select_kernel`` takes the fastest one proven 
   three-term transformation.  A float32 accumulator takes the float32 sum itself (correctly rounded), with
   its values bounded far below float32's overflow.  An infinite (nonsaturating) accumulator takes a plain
   float32 sum instead (``_special_sums``), in loops of their own, so that the common loops carry no test
-  for it; an accumulator without subnormals compiles its rounding without a subnormal path.
+  for it; an accumulator without subnormals compiles its rounding without a subnormal path.  Pair steps
+  into a saturating narrow accumulator (``_gemm_pair_fast``) round the plain float32 sum instead, for every
+  column whose sum is exact or provably on the same side of every midpoint of the accumulator's grid as the
+  exact sum (``_pair_step_fast``, proof there); a row step with any other column is redone by the
+  round-to-odd sum.
 * **exact** (float64 with round-to-odd additions, ``arithmetic.py``): everything else, i.e. other accumulator
   roundings, infinite operands, products of more than 24 bits or outside float32's normal range,
   accumulators wider than 22 bits other than float32.
@@ -52,13 +56,17 @@ from ..formats.codec import OVERFLOW_MODES, ROUNDING_MODES, decode_table, encode
 from ..formats.spec import FormatSpec, get_format
 from .arithmetic import add_rounded, fast_two_sum, mac, mac_pair, round_value, two_sum
 from .contract import ArrayArithmetic
-from .fast_round import fast_round_params, round_f32, round_to_odd_f32, round_to_odd_noninf_f32
+from .fast_round import (binade_f32, cell_midpoint_f32, fast_round_params, round_f32, round_to_odd_f32,
+                         round_to_odd_noninf_f32)
 
 _FLOAT32_MIN_NORMAL = 2.0**-126
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _F32_ZERO = np.float32(0.0)
 _F32_INF = np.float32(np.inf)
 _ALL_ONES = np.int32(-1)
+_ULP_PER_BINADE = np.float32(2.0**-23)  # ulp(x) = 2**-23 binade(x) for a normal float32 x
+# the pair steps' plain float32 sum needs every nonzero value to be a multiple of a power of two at least this
+_PAIR_FAST_QUANTUM = 2.0**-100
 # round to odd in float32 (24 bits) then to nearest in p bits equals rounding the exact sum once iff p <= 22
 _ODD_TARGET_MAX_BITS = 22
 
@@ -247,6 +255,107 @@ def _gemm_fast_odd(a_val, b_val, seg_len, pair, special_sums, acc_params, acc_ma
                 for j in range(cols):
                     running[j] = _add_rounded_f32(running[j], psum[j], run_params, run_magic, run_odd_mask)
             k0 = k1
+
+
+@numba.njit(cache=True)
+def _pair_step_fast(psum, fresh, a0, b0_row, a1, b1_row, params, magic, low_mask, half, subnormal_limit):
+    """One pair step of a row, ``fresh[j] = round_p(psum[j] + a0 b0[j] + a1 b1[j])``, from the plain float32
+    sum; returns whether some column was ambiguous (then ``fresh`` is not the answer and the caller redoes
+    the step by ``_pair_step_odd``).
+
+    Why the plain sum is enough for a column that is not ambiguous.  With x = psum[j], y, z the products
+    (exact) and T = x + y + z, the kernel computes u = fl(y + z) and s = fl(u + x), each rounded to
+    nearest.  (a) Both additions exact: s = T.  An addition r = fl(a + b) is exact iff fl(r - a) = b and
+    fl(r - b) = a: if it is exact both differences are exact; if not, say |a| >= |b|, r - a is computed
+    exactly (Dekker's Fast2Sum lemma) and is not b.  (b) Otherwise |T - s| <= B = ulp(u)/2 + ulp(s)/2.  The
+    dispatcher takes this path only when every nonzero value is a multiple of a power of two >= 2**-100
+    (``_pair_fast_constants``), so u and s are 0 or normal and ulp(v) = 2**-23 binade(v).  Let s be normal,
+    in the binade [2**e, 2**(e+1)), and let the accumulator keep 23 - cut fraction bits (cut >= 3).  Its grid
+    (exponent unbounded) has, inside that binade, spacing 2**cut ulp(s) and midpoints at
+    ``cell_midpoint_f32(s)`` and every 2**cut ulp(s) from there; d = |s - c| (exact: same binade) is the
+    distance to the nearest of them.  Outside the binade the nearest midpoints are 2**(cut-2) ulp(s) below
+    2**e (the grid below is twice as fine) and 2**cut ulp(s) above 2**(e+1).  The test is
+    d > t = fl(binade(u) + binade(s)) 2**-23, and t >= max(ulp(u), ulp(s)).  When it holds: B <= t < d, so T
+    is strictly closer to s than any midpoint of the binade; d <= 2**(cut-1) ulp(s) gives
+    ulp(u) < 2**(cut-1) ulp(s), so ulp(u) <= 2**(cut-2) ulp(s) (powers of two) and
+    B <= (2**(cut-2) + 1) ulp(s)/2 < 2**(cut-2) ulp(s): T stays above the highest midpoint below 2**e, and far
+    below the lowest one above 2**(e+1).  No midpoint lies between s and T or on T, so both round to nearest
+    onto the same grid point; and |T - s| < d < |s|, so they have the same sign.  In both cases the
+    accumulator's rounding (``round_f32``: that grid point, flushed below the smallest normal for formats
+    without subnormals, saturated above the largest value) gives round_p(s) = round_p(T), the contract.
+
+    Formats with subnormals round on the fixed quantum below their smallest normal: |s| below
+    ``subnormal_limit`` (their smallest normal, else 0) is ambiguous.  An exact zero sum (case a) is the
+    plain sum with its sign, -0 only when every addend is -0, as in the exact kernel.  NaN fails the
+    comparisons: ambiguous.  Inexact sums within a few ulps of a midpoint, or after heavy cancellation, are
+    rare (a few columns in ten thousand for normal data), so most steps take this path; the exactness test
+    matters for short products (FP16 x FP8: 15 bits), whose exact sums often sit on a midpoint (a tie that
+    ``round_f32`` breaks as the contract does)."""
+    ambiguous = False
+    for j in range(psum.size):
+        x = psum[j]
+        y = a0 * b0_row[j]
+        z = a1 * b1_row[j]
+        u = y + z
+        s = u + x
+        distance = abs(s - cell_midpoint_f32(s, low_mask, half))
+        threshold = (binade_f32(u) + binade_f32(s)) * _ULP_PER_BINADE
+        inexact = (u - y != z) | (u - z != y) | (s - u != x) | (s - x != u)
+        ambiguous |= (inexact and not (distance > threshold)) or abs(s) < subnormal_limit
+        fresh[j] = round_f32(s, params, magic)
+    return ambiguous
+
+
+@numba.njit(cache=True)
+def _pair_step_odd(psum, fresh, a0, b0_row, a1, b1_row, params, magic, odd_mask):
+    """``_pair_step_fast`` by the round-to-odd three-term sum, exact for any finite addends."""
+    for j in range(psum.size):
+        fresh[j] = _add3_rounded_f32(psum[j], a0 * b0_row[j], a1 * b1_row[j], params, magic, odd_mask)
+
+
+@numba.njit(cache=True, parallel=True)
+def _gemm_pair_fast(a_val, b_val, seg_len, acc_params, acc_magic, acc_odd_mask, low_mask, half, subnormal_limit,
+                    run_params, run_magic, run_odd_mask, has_init, out):
+    """Pair mode with a saturating narrow accumulator that starts every segment from 0 (no chain): each row
+    step by ``_pair_step_fast``, redone by ``_pair_step_odd`` when a column was ambiguous.  Shapes as
+    ``_gemm_fast_odd``.  Returns how many row steps were redone."""
+    groups, rows, depth = a_val.shape
+    cols = b_val.shape[2]
+    redone = 0
+    for gi in numba.prange(groups * rows):
+        g = gi // rows
+        i = gi % rows
+        psum = np.empty(cols, np.float32)
+        fresh = np.empty(cols, np.float32)  # steps write here, then the two swap: a redone step reads psum
+        running = out[g, i]
+        if not has_init:
+            running[:] = 0.0
+        k0 = 0
+        while k0 < depth:
+            k1 = min(depth, k0 + seg_len)
+            psum[:] = 0.0
+            k = k0
+            while k + 1 < k1:
+                a0, a1, b0_row, b1_row = a_val[g, i, k], a_val[g, i, k + 1], b_val[g, k], b_val[g, k + 1]
+                if _pair_step_fast(psum, fresh, a0, b0_row, a1, b1_row, acc_params, acc_magic, low_mask, half,
+                                   subnormal_limit):
+                    redone += 1
+                    _pair_step_odd(psum, fresh, a0, b0_row, a1, b1_row, acc_params, acc_magic, acc_odd_mask)
+                psum, fresh = fresh, psum
+                k += 2
+            if k < k1:  # an odd segment length leaves one product
+                a = a_val[g, i, k]
+                b_row = b_val[g, k]
+                for j in range(cols):
+                    psum[j] = _add_rounded_finite_f32(psum[j], a * b_row[j], acc_params, acc_magic, acc_odd_mask)
+            if k0 == 0 and not has_init:
+                for j in range(cols):
+                    running[j] = round_f32(psum[j], run_params, run_magic)
+            else:
+                for j in range(cols):
+                    running[j] = _add_rounded_f32(running[j], psum[j], run_params, run_magic, run_odd_mask)
+            k0 = k1
+    return redone
 
 
 @numba.njit(cache=True, inline="always")
@@ -500,8 +609,25 @@ def _kernel_setup(a_spec: FormatSpec, b_spec: FormatSpec, arith: ArrayArithmetic
     run_params, run_magic = fast_round_params(run, overflow)
     if kernel == "float32_odd" and not acc_params[7]:
         acc_magic = None  # compiles round_f32 without a subnormal path for the accumulator (see fast_round)
-    return kernel, (acc_params, acc_magic, run_params, run_magic, _odd_mask(acc), _odd_mask(run),
-                    _special_sums(arith, chain_init))
+    special_sums = _special_sums(arith, chain_init)
+    pair_fast = None
+    if kernel == "float32_odd" and arith.pair and not special_sums:
+        pair_fast = _pair_fast_constants(a_spec, b_spec, acc)
+    return kernel, (acc_params, acc_magic, run_params, run_magic, _odd_mask(acc), _odd_mask(run), special_sums,
+                    pair_fast)
+
+
+def _pair_fast_constants(a_spec: FormatSpec, b_spec: FormatSpec, acc: FormatSpec):
+    """(low_mask, half, subnormal_limit) of ``_pair_step_fast`` for this accumulator, or None where its proof
+    does not hold: a float32 accumulator (its own rounding is float32's), fewer than 3 bits cut off, or
+    values finer than 2**-100 (products: the quantum of A times that of B; accumulator: its smallest value)."""
+    cut = 23 - acc.man_bits
+    if acc.name == "float32" or cut < 3:
+        return None
+    if min(a_spec.min_subnormal * b_spec.min_subnormal, acc.min_subnormal) < _PAIR_FAST_QUANTUM:
+        return None
+    subnormal_limit = np.float32(acc.min_normal if acc.subnormals else 0.0)
+    return (1 << cut) - 1, 1 << (cut - 1), subnormal_limit
 
 
 def _plan(a_shape, b_shape, a_spec, b_spec, arith, has_inf, running, force_exact):
@@ -538,7 +664,7 @@ def _run_kernel(plan, a_val, b_val, a_spec, b_spec, arith) -> np.ndarray:
                     arith.pair, arith.acc_format.params, arith.segment_sum_format.params, rounding, overflow,
                     has_init, chain_init, out)
         return out
-    acc_params, acc_magic, run_params, run_magic, acc_odd_mask, run_odd_mask, special_sums = constants
+    acc_params, acc_magic, run_params, run_magic, acc_odd_mask, run_odd_mask, special_sums, pair_fast = constants
     out32 = np.empty((groups, rows, cols), np.float32)
     if has_init:
         out32[...] = running
@@ -547,6 +673,9 @@ def _run_kernel(plan, a_val, b_val, a_spec, b_spec, arith) -> np.ndarray:
         _gemm_fast(a32, b32, seg_len, acc_params, acc_magic, run_params, run_magic, has_init, chain_init, out32)
     elif kernel == "fixed":
         _accumulate_fixed(a32, b32, a_spec, b_spec, arith, seg_len, run_params, run_magic, has_init, out32)
+    elif pair_fast is not None:
+        _gemm_pair_fast(a32, b32, seg_len, acc_params, acc_magic, acc_odd_mask, *pair_fast, run_params, run_magic,
+                        run_odd_mask, has_init, out32)
     else:
         _gemm_fast_odd(a32, b32, seg_len, arith.pair, special_sums, acc_params, acc_magic, acc_odd_mask,
                        run_params, run_magic, run_odd_mask, has_init, chain_init, out32)

@@ -7,6 +7,8 @@ codes of the running format (NaN canonical: its sign carries no meaning) and, fo
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,6 +21,7 @@ from hfp8sim.datapath.oracle import oracle_accumulate
 from hfp8sim.formats import FormatSpec, decode, encode, get_format
 
 FWD, BWD, FP16 = "float8_e4m3b11fnuz", "float8_e5m2", "float16"
+KERNELS = importlib.import_module("hfp8sim.datapath.gemm")  # the module, not the function of that name
 OPERANDS = [(FP16, FP16), (FP16, FWD), (FWD, FP16), (BWD, FP16), (FWD, FWD), (BWD, FWD), (BWD, BWD)]
 
 
@@ -211,6 +214,62 @@ def test_a_sum_that_float32_rounds_onto_a_midpoint_still_rounds_once(acc):
         assert select_kernel(get_format(FP16), get_format(FP16), arith, False, 2) == "float32_odd"
         for force_exact in (False, True):
             assert gemm(a, b, FP16, FP16, arith, force_exact=force_exact)[0, 0] == 1 + 2.0 ** -man
+
+
+def redone_pair_steps(a, b, fa, fb, arith):
+    """Run the pair kernel with the plain-sum fast path on codes; how many row steps it redid exactly."""
+    kernel, constants = KERNELS._kernel_setup(get_format(fa), get_format(fb), arith, False, a.shape[1], 0.0, False,
+                                              False)
+    acc_params, acc_magic, run_params, run_magic, acc_odd_mask, run_odd_mask, _, pair_fast = constants
+    assert kernel == "float32_odd" and pair_fast is not None
+    a32, b32 = decode(a, fa).astype(np.float32)[None], decode(b, fb).astype(np.float32)[None]
+    out = np.empty((1, a.shape[0], b.shape[1]), np.float32)
+    return KERNELS._gemm_pair_fast(a32, b32, arith.segment_length(a.shape[1]), acc_params, acc_magic, acc_odd_mask,
+                                   *pair_fast, run_params, run_magic, run_odd_mask, False, out)
+
+
+@examples(80)
+@given(st.sampled_from(["dlfloat16", "float16"]), st.integers(0, 24), st.integers(0, 2**32 - 1))
+def test_pair_steps_near_accumulator_midpoints_take_both_routes_and_agree(acc, shift, seed):
+    """The plain-sum pair step at its boundary.  Rows of A are [1, 0, 1, 2**-s] and columns of B [X, W, Y, W]:
+    the first step leaves the accumulator value X, the second adds Y, which puts X + Y on one of the
+    accumulator's midpoints or a few FP16 ulps of Y beside it, and 2**-s W, from about 1 down to 2**-48.  So
+    the float32 sums are exact (ties), or a few ulps from a midpoint, or far from it, each in some column.
+    Row 0 (s = 24, a column exactly on a midpoint with W = 2**-48 ...) must be redone exactly, row 1 (no third
+    product: exact sums) must not; the dispatched kernel equals the exact kernel and the fractions oracle."""
+    rng = np.random.default_rng(seed)
+    man = get_format(acc).man_bits
+    cols = 12
+    exponent = rng.integers(-3, 9, size=cols)  # Y stays an FP16 normal
+    sign = rng.choice([-1.0, 1.0], size=cols)
+    x = sign * (1 + rng.integers(0, 2**man, size=cols) / 2**man) * 2.0**exponent
+    offset = rng.integers(-3, 4, size=cols)  # FP16 ulps of Y beside the midpoint
+    offset[0] = 0
+    y = rng.choice([-1.0, 1.0], size=cols) * 2.0 ** (exponent - man - 1) * (1 + offset / 1024)
+    w_exponent = rng.integers(0, 25, size=cols)
+    w_exponent[0] = 24
+    w = rng.choice([-1.0, 1.0], size=cols) * (1 + rng.integers(0, 1024, size=cols) / 1024) * 2.0**-w_exponent
+    b = fp16(np.stack([x, w, y, w]))
+    a = fp16([[1.0, 0.0, 1.0, 2.0**-24], [1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 1.0, 2.0**-shift]])
+    arith = ArrayArithmetic("os", acc_format=acc, pair=True)
+    assert np.array_equal(decode(b[0], FP16), x) and np.array_equal(decode(b[2], FP16), y)
+    redone = redone_pair_steps(a, b, FP16, FP16, arith)
+    assert 1 <= redone <= 2  # row 0's second step, perhaps row 2's; never a first step nor row 1
+    got = gemm(a, b, FP16, FP16, arith)
+    assert_same_bits(got, gemm(a, b, FP16, FP16, arith, force_exact=True))
+    assert np.array_equal(as_codes(got, arith), oracle_accumulate(a, b, FP16, FP16, arith))
+
+
+def test_pair_steps_below_the_smallest_normal_are_redone():
+    """FP16 accumulator, subnormal range: 2**-12 * 9 * 2**-13 = 4.5 quanta (2**-24) is a midpoint of the fixed
+    quantum grid, not of the float32 binade's grid; adding +-2**-48 is lost in float32, whose sum is the tie
+    (which goes to 4 quanta).  The exact sums round to 5 and 4 quanta: the step must be redone."""
+    a = fp16([[2.0**-12, 2.0**-24]])
+    b = fp16([[9 * 2.0**-13, 9 * 2.0**-13], [2.0**-24, -(2.0**-24)]])
+    arith = ArrayArithmetic("os", acc_format="float16", pair=True)
+    assert redone_pair_steps(a, b, FP16, FP16, arith) == 1
+    for force_exact in (False, True):
+        assert np.array_equal(gemm(a, b, FP16, FP16, arith, force_exact=force_exact), [[5 * 2.0**-24, 4 * 2.0**-24]])
 
 
 @pytest.mark.parametrize("acc", ["float16", "dlfloat16"])
