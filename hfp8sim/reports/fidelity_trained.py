@@ -96,6 +96,11 @@ def _training_notes(run: dict) -> list[str]:
                   else "trained in this run")
         trained = (f"; training took {meta['train_seconds']:.0f} s and ended at {meta.get('train_metric')} "
                    f"{meta.get('train_final_metric', float('nan')):.4f}" if "train_seconds" in meta else "")
+        statistics = meta.get("batch_norm_statistics")
+        if statistics:
+            trained += ((" (test accuracy with the moving-average batch-norm statistics of training)" if trained
+                         else "") + f"; batch-norm statistics then recomputed with the final weights over "
+                        f"{statistics['images']} training images, as evaluated here")
         notes.append(f"- {name}: fp32 on {config.get('dataset')}, {budget}; weights {source}{trained};")
     return notes
 

@@ -40,6 +40,9 @@ RESULT_FIELDS = ("network", "dataset", "scheme", "forward_format", "scaling", "b
                  "arithmetic", "inputs", "accuracy", "top1_agreement", "loss", "perplexity", "perplexity_ratio",
                  "seconds")
 WEIGHTS_FILE = "trained_fp32_{model}.npz"
+# the CNN's batch-norm statistics, recomputed after training (see the module notes): a seed-0 sample of the
+# training images, in batches of this size; stored with the weights, so a file made without it is retrained
+BN_RECALIBRATION = {"method": "recomputed with the final weights", "images": 10_000, "batch": 500, "seed": 0}
 
 
 def reference_configs():
@@ -100,7 +103,8 @@ def reference_model(name: str, folder: str | Path, *, retrain: bool = False,
     config = reference_configs()[name]
     model, data = model_and_data(config)
     path = Path(folder) / WEIGHTS_FILE.format(model=name)
-    expected = {"config": dataclasses.asdict(config), "vocabulary_sha256": _vocabulary_sha256(data)}
+    expected = {"config": dataclasses.asdict(config), "vocabulary_sha256": _vocabulary_sha256(data),
+                "batch_norm_statistics": BN_RECALIBRATION if name == "cnn" else None}
     if path.is_file() and not retrain:
         stored = load_parameters(model, path)
         if all(stored.get(k) == v for k, v in expected.items()):
@@ -112,8 +116,22 @@ def reference_model(name: str, folder: str | Path, *, retrain: bool = False,
     metadata = expected | {"train_seconds": round(sum(e.seconds for e in result.epochs), 1),
                            "train_metric": final.metric_name, "train_final_metric": final.metric,
                            "train_steps": len(result.step_losses)}
+    if expected["batch_norm_statistics"] is not None:
+        recalibrate_reference(result.model, data)
     save_parameters(result.model, path, metadata)
     return result.model, data, metadata | {"loaded_from": None}
+
+
+def recalibrate_reference(model, data) -> None:
+    """Replace the moving-average batch-norm statistics of a trained image model by those of its final weights
+    over :data:`BN_RECALIBRATION`'s training images (a seed-0 sample, never test images); see the module notes."""
+    from ..training.inference import recalibrate_batch_norms
+    from ..training.ops import TrainingOps
+
+    chosen = np.sort(np.random.default_rng(BN_RECALIBRATION["seed"]).permutation(len(data.train_labels))
+                     [:BN_RECALIBRATION["images"]])
+    recalibrate_batch_norms(model, data.train_images[chosen], TrainingOps("fp32", record=False),
+                            BN_RECALIBRATION["batch"])
 
 
 def _evaluation_set(name: str, data, context: int, limit: int | None):

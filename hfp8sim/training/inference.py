@@ -7,6 +7,11 @@
 * :class:`InferenceOps`: the forward GEMMs of a model (``ops.matmul`` / ``ops.conv2d`` as the layers call
   them) run on a :class:`~hfp8sim.networks.GemmOps`, e.g. the bit-accurate
   :class:`~hfp8sim.traces.DatapathOps` with per-tensor or per-channel weight scales; a backward pass is refused.
+* :func:`recalibrate_batch_norms`: running statistics recomputed with the final weights over a set of training
+  images (the population mean and variance, "precise BN"), in place of the exponential moving average the
+  training steps kept: that average follows the weights of the last ~1/momentum steps, which still move when
+  the learning rate is high, so the inference function of the model as trained can be far from the one it
+  was trained as (measured on the small CNN: 9 points of test accuracy after 313 SGD steps at lr 0.05).
 * :func:`save_parameters` / :func:`load_parameters`: a model's parameters and batch-norm running statistics in
   a ``.npz`` file, by name.
 """
@@ -103,6 +108,36 @@ def _norms(model: Module) -> list[BatchNorm]:
     return []
 
 
+def recalibrate_batch_norms(model: Module, images: np.ndarray, ops, batch_size: int = 500) -> int:
+    """Set every BatchNorm's running statistics of ``model`` to those of ``images`` with the current weights:
+    a forward pass in training mode, batch by batch, each norm's moving-average weight set to the batch's share
+    of the images seen so far (``n_k / (n_1 + ... + n_k)``), so that the result is the image-weighted mean over
+    the batches of each batch's mean and unbiased variance, whatever the norm's own momentum (restored after).
+    The mean is the population mean exactly; the variance leaves out the spread of the batch means, which is
+    small for batches of hundreds of images (each norm sees every position of every image).  Parameters are not
+    changed.  Returns the number of images used."""
+    images = np.asarray(images)
+    if len(images) == 0 or batch_size < 1:
+        raise TrainingError(f"batch-norm recalibration needs images and a positive batch size, got "
+                            f"{len(images)} images in batches of {batch_size}")
+    norms = _norms(model)
+    momenta = [norm.momentum for norm in norms]
+    seen = 0
+    try:
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size]
+            seen += len(batch)
+            for norm in norms:
+                norm.momentum = len(batch) / seen
+            model.forward(batch, ops, train=True)
+            if hasattr(ops, "clear_records"):
+                ops.clear_records()
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+    return seen
+
+
 def save_parameters(model: Module, path: str | Path, metadata: dict | None = None) -> Path:
     """Write the model's parameter values and batch-norm running statistics (by name) and ``metadata`` (JSON)
     into a compressed ``.npz``."""
@@ -140,4 +175,4 @@ def load_parameters(model: Module, path: str | Path) -> dict:
     return json.loads(str(stored[METADATA_KEY])) if METADATA_KEY in stored else {}
 
 
-__all__ = ["InferenceOps", "fold_batch_norms", "load_parameters", "save_parameters"]
+__all__ = ["InferenceOps", "fold_batch_norms", "load_parameters", "recalibrate_batch_norms", "save_parameters"]
