@@ -15,7 +15,7 @@ topology.  Per step and chip:
    the reduce-scatter ends, the engine updates the chip's 1/N shard (update cycles / N), then the updated
    weights are all-gathered in FP8.
 
-Two steps are simulated; the second, whose forward waits for the first's communication, is the steady state:
+Four steps (0-3) are simulated; step 2, whose forward waits for step 1's communication, is the steady state:
 step time = end of step 2 - end of step 1, where a step ends when its last weights are final.  Exposed
 communication = step time - compute time (the engine's idle time per step, all of it spent waiting for
 weights); communication time = how long a collective of the chip is in flight within the window; overlapped =
