@@ -39,6 +39,10 @@ def register(sub) -> None:
                         "amax) or delayed (amax history)")
     p.add_argument("--all-fp8", action="store_true",
                    help="no FP16 exceptions (by default the first and last layers and the softmax input are FP16)")
+    p.add_argument("--bn-recalibration", type=int, default=d.bn_recalibration, metavar="IMAGES",
+                   help="before each evaluation, recompute the batch norms' statistics over this many training "
+                        f"images with the current weights (precise BN; 0: use the moving averages; default "
+                        f"{d.bn_recalibration}; models without batch norm ignore it)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default="out/train", help="output folder (default out/train)")
     add_formats_option(p)
@@ -55,7 +59,7 @@ def run_train(args: argparse.Namespace) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                          update_rule=args.update_rule, loss_scaling=args.loss_scaling, recipe=args.recipe,
                          first_last_fp16=not args.all_fp8, softmax_fp16=not args.all_fp8, seed=args.seed,
-                         steps_per_epoch=args.steps_per_epoch)
+                         steps_per_epoch=args.steps_per_epoch, bn_recalibration=args.bn_recalibration)
     validate(config)  # a mistake is one line on stderr, before anything else is printed or written
     out = check_output_dir(args.out, "--out")
     print(f"training {config.model} on {config.dataset}, scheme {config.scheme}, seed {config.seed}",

@@ -33,6 +33,7 @@ COMPARISONS = (("ocp_fp8", "fp32"), ("fp16", "fp32"), ("hfp8_no_loss_scaling", "
                ("hfp8_fp16_nearest", "hfp8"), ("hfp8_fixed", "fp32"), ("hfp8_fixed_no_loss_scaling", "hfp8_fixed"))
 LOSS_SCALING_PAIRS = (("hfp8", "hfp8_no_loss_scaling"), ("hfp8_fixed", "hfp8_fixed_no_loss_scaling"))
 TASK_ORDER = ("mlp", "cnn", "transformer")
+WITH_BATCH_NORM = ("cnn",)  # the tasks whose model has batch norms (training.models.small_cnn)
 TASK_TITLES = {"mlp": "MLP", "cnn": "CNN with a depthwise-separable block", "transformer": "character transformer"}
 COLORS = {"fp32": "black", "hfp8": "tab:blue", "fp8_e5m2": "tab:red", "ocp_fp8": "tab:green", "fp16": "tab:gray",
           "hfp8_no_loss_scaling": "tab:orange", "hfp8_fp16_nearest": "tab:purple", "hfp8_fixed": "tab:cyan",
@@ -585,10 +586,17 @@ def stability_findings(records: list[dict]) -> list[str]:
                 f"of its mean) while the training loss of the last {TAIL_STEPS} steps ranges "
                 f"{min(tail):.3f}..{max(tail):.3f} ({100 * tail_spread:.0f}%); every scheme trains about equally "
                 f"well and the final test metric differs mostly by run, not by scheme"
-                + (" (a likely cause, not checked here: batch-norm running statistics at momentum 0.1 follow the "
-                   "last ~10 batches of weights that still move fast after one short epoch)" if task == "cnn" else "")
-                + ".")
+                + _scatter_cause(runs) + ".")
     return lines
+
+
+def _scatter_cause(runs: list[dict]) -> str:
+    """The likely cause of a scattered test metric in a model with batch norms evaluated with their moving
+    averages (older records have no ``bn_recalibration`` key: they were evaluated that way)."""
+    if runs[0]["task"] not in WITH_BATCH_NORM or any(r["config"].get("bn_recalibration") for r in runs):
+        return ""
+    return (" (a likely cause: batch-norm running statistics at momentum 0.1 follow the last ~10 batches of weights "
+            "that still move fast after one short epoch; `bn_recalibration` recomputes them before evaluating)")
 
 
 def loss_scale_findings(rows: list[dict], records: list[dict]) -> list[str]:
@@ -635,6 +643,11 @@ def _evaluation_text(records: list[dict]) -> str:
                     f"{config['context']}-character windows of the held-out pydoc topics")
         else:
             what = f"accuracy on {'the first ' + str(limit) if limit else 'all'} {config['dataset']} test images"
+            if task in WITH_BATCH_NORM:
+                images = config.get("bn_recalibration")
+                what += (f", batch-norm statistics recomputed with the final weights over {images} training images "
+                         f"in the run's own forward formats (precise BN)" if images else
+                         ", batch norms with their moving-average statistics")
         parts.append(f"{task}: {what}")
     return "Measured after the last epoch: " + "; ".join(parts) + "."
 

@@ -98,13 +98,14 @@ class InferenceOps:
         """Nothing to clear: records, if any, belong to the wrapped ops."""
 
 
-def _norms(model: Module) -> list[BatchNorm]:
+def batch_norms(model: Module) -> list[BatchNorm]:
+    """Every BatchNorm of ``model``, in order."""
     if isinstance(model, BatchNorm):
         return [model]
     if isinstance(model, Sequential):
-        return [n for m in model.modules for n in _norms(m)]
+        return [n for m in model.modules for n in batch_norms(m)]
     if isinstance(model, Residual):
-        return _norms(model.body)
+        return batch_norms(model.body)
     return []
 
 
@@ -120,7 +121,7 @@ def recalibrate_batch_norms(model: Module, images: np.ndarray, ops, batch_size: 
     if len(images) == 0 or batch_size < 1:
         raise TrainingError(f"batch-norm recalibration needs images and a positive batch size, got "
                             f"{len(images)} images in batches of {batch_size}")
-    norms = _norms(model)
+    norms = batch_norms(model)
     momenta = [norm.momentum for norm in norms]
     seen = 0
     try:
@@ -142,7 +143,7 @@ def save_parameters(model: Module, path: str | Path, metadata: dict | None = Non
     """Write the model's parameter values and batch-norm running statistics (by name) and ``metadata`` (JSON)
     into a compressed ``.npz``."""
     arrays = {p.name: np.asarray(p.value, np.float32) for p in model.parameters()}
-    for norm in _norms(model):
+    for norm in batch_norms(model):
         arrays[f"{norm.name}.running_mean"] = norm.running_mean
         arrays[f"{norm.name}.running_var"] = norm.running_var
     arrays[METADATA_KEY] = np.array(json.dumps(metadata or {}, sort_keys=True))
@@ -160,7 +161,7 @@ def load_parameters(model: Module, path: str | Path) -> dict:
     with np.load(path, allow_pickle=False) as data:
         stored = {key: data[key] for key in data.files}
     targets = {p.name: p for p in model.parameters()}
-    norms = {n.name: n for n in _norms(model)}
+    norms = {n.name: n for n in batch_norms(model)}
     wanted = [*targets, *(f"{n}.{s}" for n in norms for s in ("running_mean", "running_var"))]
     for key in wanted:
         if key not in stored:
@@ -175,4 +176,4 @@ def load_parameters(model: Module, path: str | Path) -> dict:
     return json.loads(str(stored[METADATA_KEY])) if METADATA_KEY in stored else {}
 
 
-__all__ = ["InferenceOps", "fold_batch_norms", "load_parameters", "recalibrate_batch_norms", "save_parameters"]
+__all__ = ["InferenceOps", "batch_norms", "fold_batch_norms", "load_parameters", "recalibrate_batch_norms", "save_parameters"]

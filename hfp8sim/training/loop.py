@@ -12,16 +12,19 @@ time.  The same config and seed give the same bits (every random choice is seede
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
 from ..config.arch import resolve_arch
 from ..errors import TrainingError
 from .data import evaluation_windows, load_digits, load_fashion_mnist, load_pydoc_text, minibatches, text_windows
+from .inference import batch_norms, recalibrate_batch_norms
 from .layers import SoftmaxCrossEntropy
 from .loss_scaling import make_loss_scaler
 from .models import char_transformer, first_last_fp16_overrides, mlp, small_cnn
@@ -57,7 +60,13 @@ class TrainConfig:
     context: int = 32  # characters per window (transformer)
     train_subset: int | None = None  # train on this many images only (a fixed seed-0 sample), to bound a study
     eval_subset: int | None = None  # evaluate on the first N test images / validation windows only
+    # training images (a seed-0 sample of those the run trains on) whose batch statistics, with the weights of
+    # the moment, replace the batch norms' moving averages for each evaluation ("precise BN", see evaluate_epoch);
+    # 0: evaluate with the moving averages.  Models without batch norm ignore it.
+    bn_recalibration: int = 2000
 
+    # fields that change how a run is evaluated, never its weights (a stored model matches a config without them)
+    EVALUATION_ONLY: ClassVar[tuple[str, ...]] = ("eval_subset", "bn_recalibration")
 
     def check(self) -> None:
         for key, value, allowed in (("model", self.model, MODELS), ("dataset", self.dataset, DATASETS),
@@ -76,9 +85,16 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise TrainingError(f"{key} must be a positive integer, got {value!r}")
+        if not isinstance(self.bn_recalibration, int) or self.bn_recalibration < 0:
+            raise TrainingError(f"bn_recalibration must be a non-negative integer (0: off), got "
+                                f"{self.bn_recalibration!r}")
         if self.train_subset is not None and self.dataset == "pydoc":
             raise TrainingError("train_subset applies to image data sets; for text set steps_per_epoch")
         self._check_components()
+
+    def weights_identity(self) -> dict:
+        """The config as a dict without :attr:`EVALUATION_ONLY`: equal for two runs that train the same bits."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in self.EVALUATION_ONLY}
 
     def _check_components(self) -> None:
         """The optimizer, update rule, loss scaling, arch and scheme, built once by name so that a mistake in
@@ -158,15 +174,20 @@ def _model_and_data(config: TrainConfig):
     return model, data
 
 
-def _batches(config: TrainConfig, data, epoch: int):
-    if config.dataset == "pydoc":
-        return text_windows(data.train, config.context, config.batch_size, seed=config.seed, epoch=epoch,
-                            batches=config.steps_per_epoch or 200)
+def _training_images(config: TrainConfig, data) -> tuple[np.ndarray, np.ndarray]:
     images, labels = data.train_images, data.train_labels
     if config.train_subset is not None and config.train_subset < len(labels):
         # one sample for every seed and scheme (seed 0), so that runs differ only in what they are meant to
         chosen = np.sort(np.random.default_rng(0).permutation(len(labels))[:config.train_subset])
         images, labels = images[chosen], labels[chosen]
+    return images, labels
+
+
+def _batches(config: TrainConfig, data, epoch: int):
+    if config.dataset == "pydoc":
+        return text_windows(data.train, config.context, config.batch_size, seed=config.seed, epoch=epoch,
+                            batches=config.steps_per_epoch or 200)
+    images, labels = _training_images(config, data)
     batches = minibatches(images, labels, config.batch_size, seed=config.seed, epoch=epoch)
     if config.steps_per_epoch is None:
         return batches
@@ -192,6 +213,33 @@ def evaluate(model, data, ops: TrainingOps, *, text: bool, context: int, batch_s
         ops.clear_records()
     mean = total_loss / targets.size
     return mean, (math.exp(mean) if text else correct / targets.size)
+
+
+def evaluate_epoch(model, data, ops: TrainingOps, config: TrainConfig, *, last: bool = False):
+    """(test loss, metric) of ``model`` as it stands after an epoch of ``config``, without touching the training:
+    the scaling recipes' state (a delayed recipe's amax history) and, except after the ``last`` epoch, the
+    batch norms' running statistics are restored afterwards, so that a run trains the same bits whether and
+    however it is evaluated.  With ``config.bn_recalibration`` the batch norms first get the statistics of that
+    many training images under the current weights, in the run's own forward formats
+    (:func:`~hfp8sim.training.inference.recalibrate_batch_norms`): the moving averages follow the weights of
+    the last ~10 steps, which still move fast early in training, and evaluating with them scattered the test
+    accuracy of identical-looking runs by tens of points.  After the last epoch the recalibrated statistics
+    stay, so the returned model computes the metric reported."""
+    recipes = copy.deepcopy((ops.recipe, ops.gradient_recipe))
+    norms = batch_norms(model)
+    running = [(norm.running_mean, norm.running_var) for norm in norms]
+    try:
+        if config.bn_recalibration and norms:
+            images, _ = _training_images(config, data)
+            chosen = np.sort(np.random.default_rng(0).permutation(len(images))[:config.bn_recalibration])
+            recalibrate_batch_norms(model, images[chosen], ops)
+        return evaluate(model, data, ops, text=config.dataset == "pydoc", context=config.context,
+                        limit=config.eval_subset)
+    finally:
+        ops.recipe, ops.gradient_recipe = recipes
+        if not last:
+            for norm, (mean, var) in zip(norms, running):
+                norm.running_mean, norm.running_var = mean, var
 
 
 def validate(config: TrainConfig) -> None:
@@ -228,8 +276,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             if not skipped:
                 losses.append(loss)
         underflow, saturation = _rates(stats)
-        test_loss, metric = evaluate(model, data, ops, text=config.dataset == "pydoc", context=config.context,
-                                     limit=config.eval_subset)
+        test_loss, metric = evaluate_epoch(model, data, ops, config, last=epoch == config.epochs - 1)
         log = EpochLog(epoch, float(np.mean(losses)) if losses else math.nan,
                        "perplexity" if config.dataset == "pydoc" else "accuracy", metric, test_loss, scaler.scale,
                        scaler.skipped_steps - skipped_before, underflow, saturation, time.perf_counter() - start)
@@ -264,5 +311,5 @@ def _rates(stats: dict) -> tuple[dict[str, float], dict[str, float]]:
     return underflow, saturation
 
 
-__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "model_and_data",
-           "train", "validate"]
+__all__ = ["DATASETS", "MODELS", "RECIPES", "EpochLog", "TrainConfig", "TrainResult", "evaluate", "evaluate_epoch",
+           "model_and_data", "train", "validate"]

@@ -92,7 +92,8 @@ def test_fidelity_reference_cnn_has_no_train_eval_gap(tmp_path, monkeypatch):
     """The regression the fidelity report showed: on a short real run of the study's CNN config (SGD lr 0.05,
     momentum 0.9), the moving-average statistics put test accuracy far below the training-mode function's;
     the reference the study maps to FP8 is within a few images of it."""
-    config = dataclasses.replace(study.reference_configs()["cnn"], epochs=1, steps_per_epoch=30, eval_subset=100)
+    config = dataclasses.replace(study.reference_configs()["cnn"], epochs=1, steps_per_epoch=30, eval_subset=100,
+                                 bn_recalibration=0)  # the model as the training steps left it
     monkeypatch.setattr(study, "reference_configs", lambda: {"cnn": config})
     monkeypatch.setitem(study.BN_RECALIBRATION, "images", 2000)
     runs = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from hfp8sim.cli import main
@@ -45,6 +46,7 @@ def test_the_transformer_trains_on_real_text():
     ({"model": "transformer"}, "cannot train on digits"),
     ({"recipe": "lazy"}, "unknown recipe 'lazy'"),
     ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"bn_recalibration": -1}, "bn_recalibration must be a non-negative integer"),
 ])
 def test_bad_configs_are_refused(changes, message):
     with pytest.raises(TrainingError, match=message):
@@ -67,3 +69,36 @@ def test_fp16_exceptions_apply_to_fp8_schemes_only():
         config = TrainConfig(scheme=scheme)
         assert bool(_ops(config).overrides) == narrow, scheme
         assert _softmax_input(config) == ("float16" if narrow else "float32"), scheme
+
+
+def test_evaluation_never_changes_the_training():
+    """Recalibrating batch norms and evaluating after each epoch leave the weights, the step losses and a delayed
+    recipe's amax history as they would be without any evaluation; after the last epoch the model keeps the
+    recalibrated statistics, so it computes the metric reported."""
+    from hfp8sim.training.inference import batch_norms, recalibrate_batch_norms
+    from hfp8sim.training.loop import _ops, model_and_data
+
+    base = dict(model="cnn", dataset="digits", scheme="hfp8", recipe="delayed", epochs=2, steps_per_epoch=4,
+                batch_size=16, seed=1)
+    moving = train(TrainConfig(**base, bn_recalibration=0))
+    precise = train(TrainConfig(**base, bn_recalibration=300))
+    assert moving.step_losses == precise.step_losses and moving.loss_scales == precise.loss_scales
+    for a, b in zip(moving.model.parameters(), precise.model.parameters()):
+        assert np.array_equal(a.value, b.value) and np.array_equal(a.compute_value, b.compute_value)
+    assert precise.final.metric != moving.final.metric  # the statistics differ, and so does the prediction
+    # by hand, with a stateless recipe (current scaling): the moving-average model recalibrated over the same
+    # 300-image sample in the run's formats has the statistics the reporting run kept, bit for bit
+    current = {**base, "recipe": "current"}
+    moving, precise = (train(TrainConfig(**current, bn_recalibration=n)) for n in (0, 300))
+    _, data = model_and_data(TrainConfig(**current))
+    chosen = np.sort(np.random.default_rng(0).permutation(len(data.train_labels))[:300])
+    recalibrate_batch_norms(moving.model, data.train_images[chosen], _ops(TrainConfig(**current)))
+    for a, b in zip(batch_norms(moving.model), batch_norms(precise.model)):
+        assert np.array_equal(a.running_mean, b.running_mean) and np.array_equal(a.running_var, b.running_var)
+
+
+def test_a_stored_model_matches_a_config_that_differs_only_in_its_evaluation():
+    a = TrainConfig(model="cnn", dataset="digits", bn_recalibration=0, eval_subset=10)
+    b = TrainConfig(model="cnn", dataset="digits")
+    assert a.weights_identity() == b.weights_identity() and "bn_recalibration" not in a.weights_identity()
+    assert TrainConfig(model="cnn", dataset="digits", seed=1).weights_identity() != b.weights_identity()
