@@ -18,7 +18,7 @@ from hfp8sim.config.arch import resolve_arch
 from hfp8sim.distributed.profile import PROTOCOLS, protocol_named
 from hfp8sim.distributed.step import simulate_step
 from hfp8sim.distributed.topology import TOPOLOGIES, build_topology
-from hfp8sim.studies.distributed import StepProfiles
+from hfp8sim.step_profiles import StepProfiles
 from hfp8sim.workloads import load_workload_file, workload_file_kind
 
 TARGET_CPU_S = 10.0

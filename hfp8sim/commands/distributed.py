@@ -114,7 +114,7 @@ def run_distributed(args: argparse.Namespace) -> int:
 def _profiles(args: argparse.Namespace):
     """One chip's training step at the per-chip batch, simulated once per update rule the protocols need."""
     from ..config.arch import resolve_arch
-    from ..studies.distributed import DEFAULT_PER_CHIP_BATCH, StepProfiles
+    from ..step_profiles import DEFAULT_PER_CHIP_BATCH, StepProfiles
     from ..workloads import load_workload_file, workload_file_kind
     from ..workloads.training_step import per_chip_batch
 

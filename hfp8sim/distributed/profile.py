@@ -2,7 +2,7 @@
 
 The model takes numbers, not simulator objects: a :class:`StepProfile` (per layer, in forward order, the
 cycles of its forward, backward-data, weight-gradient and update passes on one chip, and its parameter count)
-and a :class:`Protocol` (what goes on the wire).  ``hfp8sim.studies.distributed`` builds profiles from
+and a :class:`Protocol` (what goes on the wire).  ``hfp8sim.step_profiles`` builds profiles from
 training-step runs of the single-chip simulator.
 """
 

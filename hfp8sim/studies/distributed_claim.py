@@ -33,10 +33,9 @@ from pathlib import Path
 
 from ..config.arch import resolve_arch
 from ..distributed.profile import Protocol, protocol_named
-from ..distributed.step import simulate_step
 from ..distributed.topology import build_topology
+from ..step_profiles import StepProfiles, data_parallel_row
 from ..workloads import load_workload_file, workload_file_kind
-from .distributed import StepProfiles
 
 ROWS_CSV = "distributed.csv"
 STUDY_JSON = "study.json"
@@ -113,21 +112,10 @@ def _network_points(study: ClaimStudy) -> list[tuple[str, float, int]]:
 def _row(study: ClaimStudy, workload: str, per_chip: int, system: str, profiles: StepProfiles, topology) -> dict:
     scheme, protocol_name = SYSTEMS[system]
     protocol: Protocol = protocol_named(protocol_name)
-    profile = profiles.for_protocol(protocol)
-    result = simulate_step(profile, topology, protocol, bucket_bytes=study.bucket_mib * 2**20, chunks=study.chunks)
-    update = profile.seconds(sum(layer.update_cycles for layer in profile.layers))
-    if protocol.sharded:
-        update /= topology.chips
-    return {"workload": workload, "per_chip_batch": per_chip, "global_batch": per_chip * topology.chips,
-            "system": system, "chip_scheme": scheme or profiles.arch.scheme.name, "protocol": protocol.name,
-            "update_rule": protocol.update_rule, "topology": topology.kind, "chips": topology.chips,
-            "link_gb_per_s": topology.dimensions[0].gb_per_s, "link_latency_us": study.latency_us,
-            "bucket_mib": study.bucket_mib, "chunks": study.chunks, "param_elements": profile.param_elements,
-            "step_ms": result.step_seconds * 1e3, "compute_ms": result.compute_seconds * 1e3,
-            "forward_backward_ms": (result.compute_seconds - update) * 1e3, "update_ms": update * 1e3,
-            "exposed_comm_ms": result.exposed_comm_seconds * 1e3, "comm_ms": result.comm_seconds * 1e3,
-            "overlapped_comm_ms": result.overlapped_comm_seconds * 1e3,
-            "wire_bytes_per_param": result.wire_bytes_per_param}
+    row = data_parallel_row(profiles.for_protocol(protocol), topology, protocol, bucket_mib=study.bucket_mib,
+                            chunks=study.chunks)
+    row = {**row, "workload": workload, "system": system, "chip_scheme": scheme or profiles.arch.scheme.name}
+    return {field: row[field] for field in FIELDS if field in row}
 
 
 def _with_reductions(point: list[dict]) -> list[dict]:

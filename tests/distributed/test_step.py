@@ -11,7 +11,7 @@ from hfp8sim.distributed.step import make_buckets, simulate_step
 from hfp8sim.distributed.topology import build_topology
 from hfp8sim.errors import DistributedError
 from hfp8sim.results import LayerResult, NetworkResult
-from hfp8sim.studies.distributed import layer_step_times, step_profile_from_result
+from hfp8sim.step_profiles import layer_step_times, step_profile_from_result
 
 CLOCK = 1e9
 

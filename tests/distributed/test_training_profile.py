@@ -8,7 +8,7 @@ from hfp8sim.cli import main
 from hfp8sim.config.arch import resolve_arch
 from hfp8sim.distributed.profile import PROTOCOLS, protocol_named
 from hfp8sim.run import simulate_network
-from hfp8sim.studies.distributed import StepProfiles, step_profile_from_result, training_step_profile
+from hfp8sim.step_profiles import StepProfiles, step_profile_from_result, training_step_profile
 from hfp8sim.workloads import load_workload_file, workload_file_kind
 from hfp8sim.workloads.training_step import derive_training_step
 

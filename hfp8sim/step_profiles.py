@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..distributed.profile import LayerStepTimes, StepProfile
-from ..errors import DistributedError
-from ..results import LayerResult, NetworkResult
-from ..run import check_limits, simulate_network
-from ..workloads import Network
-from ..workloads.training_step import derive_training_step
+from .distributed.profile import LayerStepTimes, Protocol, StepProfile
+from .distributed.step import simulate_step
+from .distributed.topology import Topology
+from .errors import DistributedError
+from .results import LayerResult, NetworkResult
+from .run import check_limits, simulate_network
+from .workloads import Network
+from .workloads.training_step import derive_training_step
 
 PASS_FIELDS = {"forward": "forward_cycles", "backward_data": "backward_data_cycles",
                "backward_weight": "backward_weight_cycles", "update": "update_cycles"}
@@ -52,40 +54,78 @@ def step_profile_from_result(result: NetworkResult, per_chip_batch: int = 1,
                        master_weight_format)
 
 
-def training_step_profile(arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
-                          update_rule: str = "fp32_master", scheme: str | None = None) -> StepProfile:
-    """One chip's training step of the forward ``network`` at ``per_chip_batch`` samples, simulated on
-    ``arch`` (in ``scheme``, default the arch's), as a step profile."""
+def simulate_training_step(arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
+                           update_rule: str = "fp32_master",
+                           scheme: str | None = None) -> tuple[NetworkResult, StepProfile]:
+    """One chip's training step of the forward ``network`` at ``per_chip_batch`` samples, simulated on ``arch``
+    (in ``scheme``, default the arch's): the run and its step profile."""
     step = derive_training_step(network, batch=per_chip_batch, optimizer=optimizer, update_rule=update_rule)
     check_limits(arch, step, scheme)
     result = simulate_network(arch, step, scheme=scheme)
-    return step_profile_from_result(result, per_chip_batch, MASTER_WEIGHTS.get(update_rule, update_rule))
+    return result, step_profile_from_result(result, per_chip_batch, MASTER_WEIGHTS.get(update_rule, update_rule))
+
+
+def training_step_profile(arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
+                          update_rule: str = "fp32_master", scheme: str | None = None) -> StepProfile:
+    """The step profile of :func:`simulate_training_step`."""
+    return simulate_training_step(arch, network, per_chip_batch, optimizer=optimizer, update_rule=update_rule,
+                                  scheme=scheme)[1]
 
 
 class StepProfiles:
     """Step profiles of one (arch, network, per-chip batch, optimizer, scheme), one per weight-update rule,
-    each simulated once when first asked for."""
+    each simulated once when first asked for (with the run's summary: :meth:`summary`)."""
 
     def __init__(self, arch, network: Network, per_chip_batch: int, *, optimizer: str = "momentum",
                  scheme: str | None = None, on_simulate=None):
         self.arch, self.network, self.per_chip_batch = arch, network, per_chip_batch
         self.optimizer, self.scheme, self.on_simulate = optimizer, scheme, on_simulate
         self._by_rule: dict[str, StepProfile] = {}
+        self._summaries: dict[str, dict] = {}
 
     def for_rule(self, update_rule: str) -> StepProfile:
         if update_rule not in self._by_rule:
             if self.on_simulate is not None:
                 self.on_simulate(update_rule)
-            self._by_rule[update_rule] = training_step_profile(
+            result, self._by_rule[update_rule] = simulate_training_step(
                 self.arch, self.network, self.per_chip_batch, optimizer=self.optimizer, update_rule=update_rule,
                 scheme=self.scheme)
+            self._summaries[update_rule] = result.summary()
         return self._by_rule[update_rule]
 
     def for_protocol(self, protocol, update_rule: str | None = None) -> StepProfile:
         """The profile of ``protocol``'s own update rule, or of ``update_rule`` when one is given."""
         return self.for_rule(update_rule or protocol.update_rule)
 
+    def summary(self, update_rule: str) -> dict:
+        """The summary of the one-chip run behind :meth:`for_rule` (cycles, energy, DRAM bytes of one step)."""
+        self.for_rule(update_rule)
+        return self._summaries[update_rule]
+
     @property
     def by_rule(self) -> dict[str, StepProfile]:
         """The profiles simulated so far, by update rule."""
         return dict(self._by_rule)
+
+
+def data_parallel_row(profile: StepProfile, topology: Topology, protocol: Protocol, *, bucket_mib: float,
+                      chunks: int, update_rule: str | None = None) -> dict:
+    """One data-parallel step of ``profile`` on ``topology`` under ``protocol`` (the reduced SimPy model), as a
+    flat row: the system, the step time and its parts in ms, bytes on the wire per parameter, samples per
+    second.  The update is one chip's full update, or its 1/N shard under a sharded protocol (HFP8's);
+    ``update_rule``: the rule ``profile`` was simulated with, when not the protocol's own."""
+    result = simulate_step(profile, topology, protocol, bucket_bytes=bucket_mib * 2**20, chunks=chunks)
+    update = profile.seconds(sum(layer.update_cycles for layer in profile.layers))
+    if protocol.sharded:
+        update /= topology.chips
+    first = topology.dimensions[0]
+    return {"per_chip_batch": profile.per_chip_batch, "global_batch": profile.per_chip_batch * topology.chips,
+            "protocol": protocol.name, "update_rule": update_rule or protocol.update_rule, "topology": topology.kind,
+            "chips": topology.chips, "link_gb_per_s": first.gb_per_s, "link_latency_us": first.latency_us,
+            "bucket_mib": bucket_mib, "chunks": chunks, "param_elements": profile.param_elements,
+            "step_ms": result.step_seconds * 1e3, "compute_ms": result.compute_seconds * 1e3,
+            "forward_backward_ms": (result.compute_seconds - update) * 1e3, "update_ms": update * 1e3,
+            "exposed_comm_ms": result.exposed_comm_seconds * 1e3, "comm_ms": result.comm_seconds * 1e3,
+            "overlapped_comm_ms": result.overlapped_comm_seconds * 1e3,
+            "wire_bytes_per_param": result.wire_bytes_per_param,
+            "samples_per_second": profile.per_chip_batch * topology.chips / result.step_seconds}
