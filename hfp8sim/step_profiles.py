@@ -5,21 +5,24 @@ backward_weight, update), ``source_layer`` (the forward layer a row belongs to) 
 forward row).  :func:`training_step_profile` derives one chip's training step from a forward network
 (:func:`~hfp8sim.workloads.training_step.derive_training_step`), simulates it and reads it;
 :class:`StepProfiles` keeps one profile per weight-update rule, since each gradient protocol brings its own
-(:attr:`~hfp8sim.distributed.profile.Protocol.update_rule`).
+(:attr:`~hfp8sim.distributed.profile.Protocol.update_rule`).  :func:`data_parallel_row` runs the data-parallel
+step of a profile (the reduced SimPy model) and flattens it into a row; :class:`DataParallelSetup` and
+:func:`simulate_data_parallel` are one such system as a point of a sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, MutableMapping
 
-from .distributed.profile import LayerStepTimes, Protocol, StepProfile
+from .distributed.profile import LayerStepTimes, Protocol, StepProfile, protocol_named
 from .distributed.step import simulate_step
-from .distributed.topology import Topology
+from .distributed.topology import Topology, build_topology
 from .errors import DistributedError
 from .results import LayerResult, NetworkResult
 from .run import check_limits, simulate_network
 from .workloads import Network
-from .workloads.training_step import derive_training_step
+from .workloads.training_step import derive_training_step, per_chip_batch
 
 PASS_FIELDS = {"forward": "forward_cycles", "backward_data": "backward_data_cycles",
                "backward_weight": "backward_weight_cycles", "update": "update_cycles"}
@@ -129,3 +132,62 @@ def data_parallel_row(profile: StepProfile, topology: Topology, protocol: Protoc
             "overlapped_comm_ms": result.overlapped_comm_seconds * 1e3,
             "wire_bytes_per_param": result.wire_bytes_per_param,
             "samples_per_second": profile.per_chip_batch * topology.chips / result.step_seconds}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParallelSetup:
+    """One data-parallel system around a chip: what a sweep point with distributed keys simulates.  The field
+    names are the keys a sweep sets (``--set distributed.KEY=...``, or ``--chips``, ``--topology``, ...)."""
+
+    chips: int = 64
+    topology: str = "ring"
+    link_gb_per_s: float = 25.0  # per direction: the ring's or torus' links, or the intra-node ring's
+    link_latency_us: float = 1.0
+    protocol: str = "hfp8"
+    bucket_mib: float = 25.0  # gradient bucket (PyTorch DDP's bucket_cap_mb)
+    chunks: int = 4  # chunks per collective
+    chips_per_node: int | None = None  # hierarchical: None is 8, or all the chips when there are fewer
+    inter_gb_per_s: float = 12.5  # hierarchical: a chip's switch port (100 Gb/s)
+    inter_latency_us: float = 2.0
+    global_batch: int | None = None  # strong scaling: split over the chips; None: per_chip_batch each (weak)
+    per_chip_batch: int = DEFAULT_PER_CHIP_BATCH
+
+    def topology_model(self) -> Topology:
+        per_node = self.chips_per_node if self.chips_per_node is not None else \
+            min(8, self.chips) if isinstance(self.chips, int) else 8
+        return build_topology(self.topology, self.chips, gb_per_s=self.link_gb_per_s,
+                              latency_us=self.link_latency_us, chips_per_node=per_node,
+                              inter_gb_per_s=self.inter_gb_per_s, inter_latency_us=self.inter_latency_us)
+
+    def samples_per_chip(self) -> int:
+        """The per-chip batch: the global batch split (it must divide), or ``per_chip_batch``."""
+        if self.global_batch is None:
+            return self.per_chip_batch
+        return per_chip_batch(self.global_batch, self.chips)
+
+
+SWEEP_KEYS = tuple(f.name for f in dataclasses.fields(DataParallelSetup) if f.name != "per_chip_batch")
+"""The keys of :class:`DataParallelSetup` a sweep may set (the per-chip batch is the sweep's ``--batch``)."""
+
+
+def simulate_data_parallel(arch, network: Network, setup: DataParallelSetup, *, optimizer: str = "momentum",
+                           update_rule: str | None = None, profiles: MutableMapping[tuple, StepProfiles] | None = None,
+                           chip_key: str = "") -> tuple[dict, dict]:
+    """(one chip's training-step summary, the data-parallel row) of ``network`` on ``setup`` with ``arch`` as
+    the chip.  The topology, protocol and batch are checked before the chip is simulated; ``update_rule``
+    (default: the protocol's own) is the chip's weight update.  With ``profiles`` and a ``chip_key`` that names
+    (arch, network) for the caller, the chip's :class:`StepProfiles` are kept there per (chip_key, per-chip
+    batch, optimizer): points that differ only in the system around the chip simulate it once."""
+    topology = setup.topology_model()
+    protocol = protocol_named(setup.protocol)
+    per_chip = setup.samples_per_chip()
+    key = (chip_key, per_chip, optimizer)
+    chip = profiles.get(key) if profiles is not None and chip_key else None
+    if chip is None:
+        chip = StepProfiles(arch, network, per_chip, optimizer=optimizer)
+        if profiles is not None and chip_key:
+            profiles[key] = chip
+    rule = update_rule or protocol.update_rule
+    row = data_parallel_row(chip.for_rule(rule), topology, protocol, bucket_mib=setup.bucket_mib,
+                            chunks=setup.chunks, update_rule=rule)
+    return chip.summary(rule), row

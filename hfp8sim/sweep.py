@@ -15,12 +15,21 @@ cluster (``scheduler="tcp://host:port"``; Dask is imported only then), and write
   status and error), rewritten atomically after each point in grid order.
 - ``sweep.json``: the grid (axes, parameter columns, every point id), written before the first point runs.
 
-A point that fails (an invalid value such as ``array.rows=0``, a schedule that does not fit) is recorded with
-its error and the others carry on.  Reports read these files; nothing in ``hfp8sim.reports`` simulates.
+**Data-parallel points.**  The keys ``distributed.*`` (shortcuts ``--chips``, ``--topology``,
+``--link-gb-per-s``, ``--protocol``, ``--global-batch``; the fields of
+:class:`~hfp8sim.step_profiles.DataParallelSetup`) are axes too, though not arch keys: with any of them every
+point is one data-parallel training step on N chips (one chip's training step on the point's arch, then the
+reduced SimPy model of the network), the protocol axis defaulting to all three protocols.  ``--batch`` is then
+per chip (weak scaling; default 32) and ``--global-batch`` the samples over all chips (strong scaling); a worker
+simulates each chip configuration once for all the points that share it.
+
+A point that fails (an invalid value such as ``array.rows=0``, a schedule that does not fit, a global batch that
+does not divide across the chips) is recorded with its error and the others carry on.  Reports read these files; nothing in ``hfp8sim.reports`` simulates.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import copy
 import csv
@@ -60,6 +69,11 @@ DESCRIPTIVE_COLUMNS = ("workload", "arch", "scheme", "rows", "cols", "dataflow",
 LEAD_METRICS = ("cycles", "seconds", "tera_macs_per_second", "tera_flops_per_second", "inferences_per_second",
                 "utilization", "peak_tera_macs_per_second", "compute_cycles", "stall_cycles", "stall_fraction",
                 "macs", "dram_bytes", "dram_read_bytes", "dram_write_bytes", "compulsory_dram_bytes")
+# A data-parallel point's system and step first (then one chip's LEAD_METRICS: the chip's training step).
+DATA_PARALLEL_METRICS = ("per_chip_batch", "global_batch", "chips", "topology", "link_gb_per_s", "link_latency_us",
+                         "protocol", "update_rule", "bucket_mib", "chunks", "param_elements", "step_ms",
+                         "samples_per_second", "compute_ms", "forward_backward_ms", "update_ms", "exposed_comm_ms",
+                         "overlapped_comm_ms", "comm_ms", "wire_bytes_per_param")
 # Shortcut options and the arch keys they set.
 SHORTCUTS = {
     "array": ("array.rows", "array.cols"),
@@ -68,6 +82,10 @@ SHORTCUTS = {
     "scratchpads_kib": ("scratchpads.input.size_kib", "scratchpads.weight.size_kib", "scratchpads.output.size_kib"),
     "cores": ("chip.cores",),
 }
+# Keys of a data-parallel point (not arch keys): DATA_PARALLEL.<field of step_profiles.DataParallelSetup>
+DATA_PARALLEL = "distributed"
+DATA_PARALLEL_SHORTCUTS = {"chips": "chips", "topology": "topology", "link_gb_per_s": "link_gb_per_s",
+                           "protocol": "protocol", "global_batch": "global_batch"}
 # Setting one key of a group drops the others from the base config (the schema allows only one of them).
 EXCLUSIVE = (("dram.bw_gb_per_s", "dram.bw_bytes_per_cycle"),)
 
@@ -113,9 +131,26 @@ def arch_keys() -> dict[str, str]:
     return keys
 
 
+def sweep_keys() -> dict[str, str]:
+    """:func:`arch_keys` and the data-parallel keys (``distributed.chips``, ...; section ``distributed``)."""
+    from .step_profiles import SWEEP_KEYS
+
+    return {**arch_keys(), DATA_PARALLEL: "section", **{f"{DATA_PARALLEL}.{k}": "value" for k in SWEEP_KEYS}}
+
+
+def column(key: str) -> str:
+    """The points.csv column of a swept key: the key itself, or a data-parallel key without its prefix."""
+    return key.removeprefix(DATA_PARALLEL + ".")
+
+
 def _suggestion(key: str, keys: dict[str, str]) -> str:
     settable = [k for k, kind in keys.items() if kind != "section"]
-    match = difflib.get_close_matches(key, settable, n=1, cutoff=0.6)
+    same_name = [k for k in settable if k.rsplit(".", 1)[-1] == key]
+    if len(same_name) == 1:  # `chips` -> `distributed.chips`, before `chip.cores` looks close
+        return f"; did you mean {same_name[0]!r}?"
+    same_section = [k for k in settable if "." in key and k.startswith(key.split(".", 1)[0] + ".")]
+    match = difflib.get_close_matches(key, same_section, n=1, cutoff=0.6) \
+        or difflib.get_close_matches(key, settable, n=1, cutoff=0.6)
     if not match:  # `rows` -> `array.rows`; `array.rws` is caught above
         last = key.rsplit(".", 1)[-1]
         by_last = {k.rsplit(".", 1)[-1]: k for k in settable}
@@ -131,9 +166,9 @@ def _suggestion(key: str, keys: dict[str, str]) -> str:
 
 
 def check_key(key: str, keys: dict[str, str] | None = None) -> tuple[Any, ...]:
-    """The path of a dotted arch key (``array.rows`` -> ``('array', 'rows')``), or a one-line SweepError with
-    the closest valid key."""
-    keys = keys if keys is not None else arch_keys()
+    """The path of a dotted arch or data-parallel key (``array.rows`` -> ``('array', 'rows')``), or a one-line
+    SweepError with the closest valid key."""
+    keys = keys if keys is not None else sweep_keys()
     if not key or any(part == "" for part in key.split(".")):
         raise SweepError(f"bad arch config key {key!r}: expected dotted names such as array.rows")
     kind = keys.get(key)
@@ -147,7 +182,8 @@ def check_key(key: str, keys: dict[str, str] | None = None) -> tuple[Any, ...]:
     parent = ".".join(parts[:-1])
     if len(parts) > 1 and keys.get(parent) == "mapping":  # array.macs_per_pe_per_cycle.8
         return (*parts[:-1], parse_value(parts[-1]))
-    raise SweepError(f"unknown arch config key {key!r}{_suggestion(key, keys)}")
+    raise SweepError(f"unknown {'data-parallel' if parts[0] == DATA_PARALLEL else 'arch config'} key {key!r}"
+                     f"{_suggestion(key, keys)}")
 
 
 def parse_value(text: str) -> Any:
@@ -189,6 +225,7 @@ class Point:
     workload: str  # the network's name
     arch: dict[str, Any]  # the resolved arch config (base file with the overrides)
     cost: float  # a rough relative run time (MACs / PEs), to start the slow points first
+    data_parallel: dict[str, Any] | None = None  # a DataParallelSetup's fields: the point is a data-parallel step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +237,9 @@ class PointTask:
     source: str
     network: Any  # hfp8sim.workloads.Network
     format_libraries: tuple[tuple[str, Any], ...] = ()  # (file, parsed YAML) registered before the arch
+    data_parallel: dict[str, Any] | None = None  # Point.data_parallel
+    training: Training | None = None  # the optimizer and update rule of a data-parallel point
+    chip_key: str = ""  # names (arch, workload, libraries): a worker simulates each chip once for its points
 
 
 @dataclasses.dataclass
@@ -212,10 +252,15 @@ class Sweep:
     param_columns: list[str]
     duplicates: int = 0
     format_libraries: tuple[tuple[str, Any], ...] = ()  # (file, parsed YAML) of each --formats file
+    training: Training | None = None
 
     def task(self, point: Point) -> PointTask:
+        if point.data_parallel is None:
+            return PointTask(point.point_id, point.arch, point.arch_file, self.networks[point.workload],
+                             self.format_libraries)
+        chip_key = _digest([point.arch, point.workload, [data for _, data in self.format_libraries]])
         return PointTask(point.point_id, point.arch, point.arch_file, self.networks[point.workload],
-                         self.format_libraries)
+                         self.format_libraries, point.data_parallel, self.training, chip_key)
 
     def manifest(self) -> dict[str, Any]:
         from . import __version__
@@ -228,6 +273,8 @@ class Sweep:
             "axes": [{"option": a.label, "keys": list(a.keys), "values": [list(v) for v in a.values]}
                      for a in self.axes],
             "mode": "zip" if self.zipped else "product",
+            **({"data_parallel": dataclasses.asdict(self.training)} if self.training and self.training.data_parallel
+               else {}),
             "param_columns": self.param_columns,
             "points": [{"point_id": p.point_id, "params": p.params, "workload": p.workload} for p in self.points],
         }
@@ -286,13 +333,17 @@ def _digest(data: Any) -> str:
 def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, sets: Sequence[str] = (),
                 array: str | None = None, dataflow: str | None = None, scheme: str | None = None,
                 scratchpads_kib: str | None = None, cores: str | None = None, zipped: bool = False,
-                format_libraries: Sequence[str] = (), training: Training | None = None) -> Sweep:
+                format_libraries: Sequence[str] = (), training: Training | None = None,
+                data_parallel: dict[str, str] | None = None) -> Sweep:
     """Expand a grid.  ``arch`` and ``workload``: comma-separated names or files (or lists); ``sets``:
     ``KEY=V1,V2`` strings; the shortcuts take comma-separated lists (``array="8x8,16x16"``).  The axes are
     crossed, or zipped (lists of one value are repeated); several arch files or workloads are always crossed
     with the rest.  Raises a one-line SweepError for unknown keys, empty lists or zip lists of unequal
     lengths.  ``format_libraries``: format files whose formats and schemes the configs and ``scheme`` may
-    name; they are loaded here and in every worker, and their contents are part of every point's id."""
+    name; they are loaded here and in every worker, and their contents are part of every point's id.
+    ``data_parallel``: shortcut lists of data-parallel keys (``{"chips": "8,64", "protocol": "hfp8"}``, the
+    keys of :data:`DATA_PARALLEL_SHORTCUTS`); with these or any ``distributed.*`` set, every point is a
+    data-parallel training step (see the module notes)."""
     from .config import read_format_library
 
     libraries = tuple(read_format_library(path) for path in format_libraries)  # before the archs name them
@@ -304,20 +355,47 @@ def build_sweep(arch: str | Sequence[str], workload: str | Sequence[str], *, set
     if not workload_names:
         raise SweepError("empty grid: no workload given")
     archs = _load_archs(arch_names)
-    networks, digests = _load_workloads(workload_names, training)
-    keys = arch_keys()
+    keys = sweep_keys()
     axes = _build_axes(keys, sets=sets, array=array, dataflow=dataflow, scheme=scheme,
-                       scratchpads_kib=scratchpads_kib, cores=cores)
+                       scratchpads_kib=scratchpads_kib, cores=cores, data_parallel=data_parallel or {})
     _check_schemes(axes)
+    training = _data_parallel_axes(axes, training)
+    networks, digests = _load_workloads(workload_names, training)
     combos = _zip_axes(axes) if zipped and axes else list(itertools.product(*(a.values for a in axes)))
-    param_columns = (["arch_file"] if len(archs) > 1 else []) + [k for a in axes for k in a.keys] \
+    param_columns = (["arch_file"] if len(archs) > 1 else []) + [column(k) for a in axes for k in a.keys] \
         + (["batch"] if training.batches else [])
     paths = {key: check_key(key, keys) for a in axes for key in a.keys}
     points, duplicates = _expand_points(archs, networks, digests, axes, combos, paths,
-                                        [data for _, data in libraries])
+                                        [data for _, data in libraries], training.data_parallel)
     if not points:
         raise SweepError("empty grid: no points")
-    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates, libraries)
+    return Sweep(archs, networks, axes, zipped, points, param_columns, duplicates, libraries, training)
+
+
+def _data_parallel_axes(axes: list[Axis], training: Training) -> Training:
+    """With a data-parallel axis: the names of topologies and protocols checked (a typo would fail every point
+    of its part), the protocol axis added when missing (all three), and ``training`` marked data parallel."""
+    from .distributed.profile import PROTOCOLS
+    from .distributed.topology import TOPOLOGIES
+
+    swept = {key for a in axes for key in a.keys if key.startswith(DATA_PARALLEL + ".")}
+    if not swept:
+        return training
+    if training.batches and f"{DATA_PARALLEL}.global_batch" in swept:
+        raise SweepError("--batch (samples per chip) and --global-batch (samples over all chips) cannot both be "
+                         "swept; give one of them")
+    for key, known in (("topology", TOPOLOGIES), ("protocol", tuple(PROTOCOLS))):
+        for axis in axes:
+            if f"{DATA_PARALLEL}.{key}" in axis.keys:
+                position = axis.keys.index(f"{DATA_PARALLEL}.{key}")
+                for values in axis.values:
+                    if values[position] not in known:
+                        raise SweepError(f"{axis.label}: unknown {key} {values[position]!r}; known: "
+                                         f"{', '.join(known)}")
+    if f"{DATA_PARALLEL}.protocol" not in swept:
+        axes.append(Axis("--protocol (default: all)", (f"{DATA_PARALLEL}.protocol",),
+                         tuple((name,) for name in PROTOCOLS)))
+    return dataclasses.replace(training, train=True, data_parallel=True)
 
 
 def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -341,13 +419,22 @@ def _load_archs(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
 @dataclasses.dataclass(frozen=True)
 class Training:
     """What a sweep does with its workloads: ``train`` simulates each as a training step (``optimizer``,
-    ``update_rule``); ``batches`` (empty: the workload's own) is an axis of batch sizes, crossed with the
-    others (a ``batch`` column of ``points.csv``)."""
+    ``update_rule``, default fp32_master); ``batches`` (empty: the workload's own) is an axis of batch sizes,
+    crossed with the others (a ``batch`` column of ``points.csv``).  ``data_parallel`` (set by the grid when a
+    data-parallel key is swept): the workloads stay forward networks, each point derives its chip's step at its
+    per-chip batch (``batches``: per chip), and ``update_rule`` None means each protocol's own."""
 
     train: bool = False
     batches: tuple[int, ...] = ()
     optimizer: str = "momentum"
-    update_rule: str = "fp32_master"
+    update_rule: str | None = None
+    data_parallel: bool = False
+
+    def identity(self) -> list[Any]:
+        """What of this setting a derived workload's point id depends on."""
+        if self.data_parallel:
+            return [self.train, list(self.batches), self.optimizer, self.update_rule, "data_parallel"]
+        return [self.train, list(self.batches), self.optimizer, self.update_rule or "fp32_master"]
 
     def variants(self, network: Any) -> list[tuple[Any, int | None]]:
         """(network to simulate, its batch or None) for each batch of the axis."""
@@ -355,9 +442,11 @@ class Training:
 
         out = []
         for batch in self.batches or (None,):
-            if self.train:
+            if self.data_parallel:
+                out.append((network, batch))
+            elif self.train:
                 out.append((derive_training_step(network, batch=batch, optimizer=self.optimizer,
-                                                 update_rule=self.update_rule), batch))
+                                                 update_rule=self.update_rule or "fp32_master"), batch))
             else:
                 out.append((rescale_batch(network, batch) if batch else network, batch))
         return out
@@ -377,13 +466,15 @@ def _load_workloads(names: list[str], training: Training) -> tuple[dict[str, Any
             key = network.name + (f"@batch={batch}" if batch else "")
             networks[key] = network
             digests[key] = digest if not (training.train or batch) else \
-                _digest([digest, dataclasses.astuple(training), batch])
+                _digest([digest, training.identity(), batch])
     return networks, digests
 
 
 def _build_axes(keys: dict[str, str], *, sets: Sequence[str], array: str | None, dataflow: str | None,
-                scheme: str | None, scratchpads_kib: str | None, cores: str | None) -> list[Axis]:
-    """The grid's axes in column order: ``--array``, each ``--set``, then the other shortcuts."""
+                scheme: str | None, scratchpads_kib: str | None, cores: str | None,
+                data_parallel: dict[str, str]) -> list[Axis]:
+    """The grid's axes in column order: ``--array``, each ``--set``, the other shortcuts, then the
+    data-parallel shortcuts."""
     axes: list[Axis] = []
 
     def add(label: str, axis_keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
@@ -410,6 +501,12 @@ def _build_axes(keys: dict[str, str], *, sets: Sequence[str], array: str | None,
         add("--dataflow", SHORTCUTS["dataflow"], [(v,) for v in _split_list(dataflow)])
     if scheme is not None:
         add("--scheme", SHORTCUTS["scheme"], [(v,) for v in _split_list(scheme)])
+    for name, text in data_parallel.items():
+        if name not in DATA_PARALLEL_SHORTCUTS:
+            raise SweepError(f"unknown data-parallel option {name!r}; known: {', '.join(DATA_PARALLEL_SHORTCUTS)}")
+        if text is not None:
+            add(f"--{name.replace('_', '-')}", (f"{DATA_PARALLEL}.{DATA_PARALLEL_SHORTCUTS[name]}",),
+                [(parse_value(t),) for t in _split_list(text)])
     return axes
 
 
@@ -426,9 +523,10 @@ def _zip_axes(axes: list[Axis]) -> list[tuple[tuple[Any, ...], ...]]:
 
 def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, Any], digests: dict[str, str],
                    axes: list[Axis], combos: list[tuple[tuple[Any, ...], ...]],
-                   paths: dict[str, tuple[Any, ...]], libraries: list[Any]) -> tuple[list[Point], int]:
+                   paths: dict[str, tuple[Any, ...]], libraries: list[Any],
+                   data_parallel: bool = False) -> tuple[list[Point], int]:
     """Every (arch file, workload, combination) as a point, in grid order; a point whose resolved config and
-    workload repeat an earlier one's is counted as a duplicate, not kept."""
+    workload (and data-parallel system) repeat an earlier one's is counted as a duplicate, not kept."""
     points: list[Point] = []
     seen: set[str] = set()
     duplicates = 0
@@ -436,11 +534,16 @@ def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, 
         for name, network in networks.items():
             for combo in combos:
                 data = copy.deepcopy(base)
+                system: dict[str, Any] | None = {} if data_parallel else None
                 params: dict[str, Any] = {"arch_file": arch_file} if len(archs) > 1 else {}
-                params.update(_apply_combo(data, axes, combo, paths))
+                params.update(_apply_combo(data, axes, combo, paths, system))
                 if "@batch=" in name:
                     params["batch"] = int(name.rpartition("@batch=")[2])
+                    if system is not None:
+                        system["per_chip_batch"] = params["batch"]
                 identity = {"arch": data, "workload": name, "workload_sha256": digests[name]}
+                if system is not None:
+                    identity["data_parallel"] = system
                 if libraries:  # a scheme's name means what its library says (absent: ids as before)
                     identity["format_libraries"] = libraries
                 point_id = _digest(identity)[:16]
@@ -449,17 +552,22 @@ def _expand_points(archs: list[tuple[str, dict[str, Any]]], networks: dict[str, 
                     continue
                 seen.add(point_id)
                 points.append(Point(len(points), point_id, params, arch_file, name, data,
-                                    _cost(data, network)))
+                                    _cost(data, network), system))
     return points, duplicates
 
 
 def _apply_combo(data: dict[str, Any], axes: list[Axis], combo: tuple[tuple[Any, ...], ...],
-                 paths: dict[str, tuple[Any, ...]]) -> dict[str, Any]:
-    """Set one combination's values in the config ``data``; returns them by key.  Setting a key of an
-    :data:`EXCLUSIVE` group drops the group's other keys that are not swept themselves."""
+                 paths: dict[str, tuple[Any, ...]], system: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Set one combination's values in the config ``data`` (a data-parallel key in ``system`` instead);
+    returns them by column.  Setting a key of an :data:`EXCLUSIVE` group drops the group's other keys that are
+    not swept themselves."""
     params: dict[str, Any] = {}
     for axis, values in zip(axes, combo):
         for key, value in zip(axis.keys, values):
+            if paths[key][0] == DATA_PARALLEL and system is not None:
+                system[paths[key][1]] = value
+                params[column(key)] = value
+                continue
             for group in EXCLUSIVE:
                 if key in group:
                     for other in group:
@@ -511,11 +619,16 @@ def run_point(task: PointTask) -> dict[str, Any]:
         for source, library in task.format_libraries:
             register_format_library(library, source)
         arch = parse_arch(copy.deepcopy(task.arch), task.source)
-        result = simulate_network(arch, task.network)
         bw = arch.dram_bytes_per_cycle
-        payload.update(summary=result.summary(), layers=[layer.row(result.is_training) for layer in result.layers],
-                       config=result.config, peak_macs_per_cycle=result.peak_macs_per_cycle,
-                       dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
+        if task.data_parallel is not None:
+            payload.update(_data_parallel_point(arch, task), config=task.arch,
+                           dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
+        else:
+            result = simulate_network(arch, task.network)
+            payload.update(summary=result.summary(),
+                           layers=[layer.row(result.is_training) for layer in result.layers],
+                           config=result.config, peak_macs_per_cycle=result.peak_macs_per_cycle,
+                           dram_bytes_per_cycle=bw if math.isfinite(bw) else None)
     except Hfp8SimError as exc:
         payload.update(status="error", error=str(exc), error_type=type(exc).__name__)
     except Exception as exc:  # a bug: keep the traceback with the point, let the others run
@@ -524,6 +637,32 @@ def run_point(task: PointTask) -> dict[str, Any]:
     payload["elapsed_s"] = time.perf_counter() - start
     payload["cpu_s"] = time.process_time() - cpu
     return payload
+
+
+# one chip's training-step profiles per worker process, by chip key (see PointTask.chip_key), oldest first and
+# at most CHIP_PROFILES_KEPT: the points of a data-parallel sweep that share a chip simulate it once per worker
+_CHIP_PROFILES: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
+CHIP_PROFILES_KEPT = 8
+
+
+def _data_parallel_point(arch: Any, task: PointTask) -> dict[str, Any]:
+    """A data-parallel point's payload fields: the summary is one chip's training step (under the update rule
+    of the point's protocol, or the sweep's) merged with the data-parallel row (step_ms, exposed_comm_ms, ...);
+    no layer rows (``hfp8sim run ARCH WORKLOAD --train`` gives them)."""
+    from .step_profiles import DataParallelSetup, simulate_data_parallel
+
+    try:
+        setup = DataParallelSetup(**task.data_parallel)
+    except TypeError as exc:  # a hand-edited manifest; the grid builds only known keys
+        raise SweepError(f"data-parallel point: {exc}") from None
+    training = task.training or Training(data_parallel=True)
+    summary, row = simulate_data_parallel(arch, task.network, setup, optimizer=training.optimizer,
+                                          update_rule=training.update_rule, profiles=_CHIP_PROFILES,
+                                          chip_key=task.chip_key)
+    for key in list(_CHIP_PROFILES)[:-CHIP_PROFILES_KEPT]:
+        del _CHIP_PROFILES[key]
+    peak = summary.get("peak_macs_per_cycle")
+    return {"summary": {**summary, **row}, "peak_macs_per_cycle": peak}
 
 
 def _worker_version() -> str:
@@ -605,7 +744,7 @@ def csv_row(point: Point, payload: dict[str, Any]) -> dict[str, Any]:
         flat["dram_bytes"] = flat.get("dram_read_bytes", 0.0) + flat.get("dram_write_bytes", 0.0)
         for key in DESCRIPTIVE_COLUMNS:
             row.setdefault(key, described.get(key))
-        for key in LEAD_METRICS:
+        for key in (DATA_PARALLEL_METRICS if "step_ms" in flat else ()) + LEAD_METRICS:
             if key in flat:
                 row[key] = flat.pop(key)
         for key, value in flat.items():

@@ -52,13 +52,15 @@ def add_training_options(p, *, sweep: bool = False) -> None:
                    help="simulate a training step derived from the (forward) workload: forward, data and weight "
                         "gradients, vector-unit backward ops, the optimizer update; results split by pass")
     p.add_argument("--batch", type=positive_int_list if sweep else positive_int, default=None,
-                   help=("samples per step (a sweep: a comma-separated list, one axis): rescales the workload's batch (images' N, a linear layer's rows, "
-                        "attention's heads x samples); default: the workload's own"))
+                   help=("samples per step (a sweep: a comma-separated list, one axis; per chip in a data-parallel "
+                         "sweep, default 32): rescales the workload's batch (images' N, a linear layer's rows, "
+                         "attention's heads x samples); default: the workload's own"))
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
                    help="with --train: the optimizer whose states the update reads and writes (default momentum)")
-    p.add_argument("--update-rule", choices=UPDATE_RULES, default="fp32_master",
+    p.add_argument("--update-rule", choices=UPDATE_RULES, default=None if sweep else "fp32_master",
                    help="with --train: fp32_master (FP32 master weights, forward-format copy for the GEMMs) or "
-                        "round_off_residual (IBM HFP8: forward-format weights + FP16 residual); default fp32_master")
+                        "round_off_residual (IBM HFP8: forward-format weights + FP16 residual); default fp32_master"
+                        + (" (in a data-parallel sweep: each protocol's own)" if sweep else ""))
 
 
 def _progress(index: int, total: int, name: str) -> None:

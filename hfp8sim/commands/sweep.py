@@ -59,19 +59,36 @@ def register(sub) -> None:
                    help="run at most N of the remaining points and stop (finish later with --resume)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
     add_training_options(p, sweep=True)
+    group = p.add_argument_group(
+        "data-parallel training across chips",
+        "Any of these makes every point one data-parallel training step on N chips: one chip's training step "
+        "on the point's arch (--batch is then per chip, default 32), then the reduced SimPy model of the network "
+        "(docs/distributed.md).  Lists are axes like the others; other keys of the system with --set "
+        "distributed.KEY=... (link_latency_us, bucket_mib, chunks, chips_per_node, inter_gb_per_s, "
+        "inter_latency_us).  Rows add step_ms, compute_ms, exposed_comm_ms, overlapped_comm_ms, update_ms, "
+        "wire_bytes_per_param, samples_per_second, per_chip_batch and global_batch.")
+    group.add_argument("--chips", metavar="LIST", help="chip counts N, e.g. 8,64,1024 (2 to 4096)")
+    group.add_argument("--topology", metavar="LIST", help="ring, torus2d, hierarchical (default ring)")
+    group.add_argument("--link-gb-per-s", metavar="LIST", help="link bandwidth per direction, GB/s (default 25)")
+    group.add_argument("--protocol", metavar="LIST",
+                       help="hfp8, fp16_allreduce, fp32_allreduce (default: all three)")
+    group.add_argument("--global-batch", metavar="LIST",
+                       help="samples per step over all chips (strong scaling; a point whose batch does not divide "
+                            "by its chips fails alone); instead of --batch")
     add_formats_option(p)
     p.set_defaults(func=run_sweep_command)
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     from ..io.outputs import check_output_dir
-    from ..sweep import Training, build_sweep, run_sweep
+    from ..sweep import DATA_PARALLEL_SHORTCUTS, Training, build_sweep, run_sweep
 
     check_output_dir(args.out, "--out")
     sweep = build_sweep(args.arch, args.workload, sets=args.sets, array=args.array, dataflow=args.dataflow,
                         scheme=args.scheme, scratchpads_kib=args.scratchpads_kib, cores=args.cores,
                         zipped=args.zipped, format_libraries=args.formats,
-                        training=Training(args.train, tuple(args.batch or ()), args.optimizer, args.update_rule))
+                        training=Training(args.train, tuple(args.batch or ()), args.optimizer, args.update_rule),
+                        data_parallel={name: getattr(args, name) for name in DATA_PARALLEL_SHORTCUTS})
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
         "this process" if args.jobs == 1 else f"{args.jobs or os.cpu_count()} local processes")
     extra = f" ({sweep.duplicates} duplicate points dropped)" if sweep.duplicates else ""
@@ -110,9 +127,25 @@ def _print_best(rows) -> None:
     for row in rows:
         if row.get("status") != "ok":
             continue
+        if "samples_per_second" in row:
+            _print_best_data_parallel([r for r in rows if r.get("status") == "ok"])
+            return
         name = row["workload"]
         if name not in best or row["tera_macs_per_second"] > best[name]["tera_macs_per_second"]:
             best[name] = row
     for name, row in best.items():
         print(f"  fastest {name}: {row['tera_macs_per_second']:.2f} TMAC/s, {row['seconds'] * 1e3:.3f} ms "
               f"({row['rows']}x{row['cols']} {row['dataflow']} {row['scheme']}, util {row['utilization']:.1%})")
+
+
+def _print_best_data_parallel(rows) -> None:
+    """Per workload and chip count, the system with the most samples per second."""
+    best: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["workload"], row["chips"])
+        if key not in best or row["samples_per_second"] > best[key]["samples_per_second"]:
+            best[key] = row
+    for (name, chips), row in sorted(best.items(), key=lambda item: (item[0][0], item[0][1])):
+        print(f"  fastest {name} on {chips} chips: {row['samples_per_second']:,.0f} samples/s, step "
+              f"{row['step_ms']:.3f} ms ({row['protocol']}, {row['topology']} {row['link_gb_per_s']:g} GB/s, "
+              f"batch {row['per_chip_batch']}/chip; exposed communication {row['exposed_comm_ms']:.3f} ms)")

@@ -116,7 +116,9 @@ def test_a_killed_sweep_resumes_without_recomputing(tmp_path):
     done = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
     assert 2 <= len(done) < 6
     rows = read_rows(out)  # written atomically: never a torn file
-    assert len(rows) == len(done) and all(r["status"] == "ok" for r in rows)
+    # a point's JSON is written before points.csv is rewritten: a kill between the two leaves the CSV one behind
+    assert len(done) - 1 <= len(rows) <= len(done) and all(r["status"] == "ok" for r in rows)
+    assert {r["point_id"] + ".json" for r in rows} <= set(done)
     resumed = subprocess.run(argv + ["--resume"], capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{6 - len(done)} run, {len(done)} found done" in resumed.stdout
