@@ -6,7 +6,9 @@
   and, when the rows have energy columns, energy figures; a roofline and per-layer cycles of each workload on
   the default-core point (128x128 ws hfp8) from its ``points/<id>.json``;
 - ``numerics/accumulation_error.csv`` (``hfp8sim numerics``): the accumulation-error figure;
-- ``fidelity/`` and ``chip/`` (made by other commands): their tables and figures, when present.
+- ``fidelity/`` and ``chip/`` (made by other commands): their tables and figures, when present;
+- ``training/`` and ``distributed/`` (``train-report``, ``distributed-report``): a link to their report, their
+  figures and a line per CSV, when present.
 
 ``README.md`` shows every figure with one line on what it says; the numbers in those lines are computed from
 the same files.  ``hfp8sim report`` runs the producers first (see ``hfp8sim.commands.report``).
@@ -33,6 +35,9 @@ REFERENCE_POINT = {"rows": 128, "cols": 128, "dataflow": "ws", "scheme": "hfp8"}
 NUMERICS_CSV = Path("numerics") / "accumulation_error.csv"
 EXTERNAL = (("fidelity", "Inference fidelity", "`hfp8sim fidelity`"),
             ("chip", "Reference-chip comparison", "`hfp8sim chip-report`"))
+# long reports of other commands: linked with their figures, not inlined
+LINKED = (("training", "Training on the bit-accurate datapath", "`hfp8sim train-report`"),
+          ("distributed", "Data-parallel training across chips", "`hfp8sim distributed-report`"))
 MAX_TABLE_ROWS = 40
 CHANGES = "model_changes.md"  # inlined after the head of the index when present
 TITLES = {
@@ -273,6 +278,32 @@ def _external_section(root: Path, name: str, title: str, what: str, notes: list[
     return lines
 
 
+def _linked_section(root: Path, name: str, title: str, what: str, notes: list[str]) -> list[str]:
+    """Another command's long report: a link to its Markdown, its figures, and a line per CSV of its folder
+    (sub-folders such as the training study's per-run records are left to the report)."""
+    folder = root / name
+    report = folder / f"{name}.md"
+    if not report.is_file():
+        notes.append(f"{title}: {report} not found yet ({what} writes it); section left out")
+        return []
+    heading = next((line.lstrip("# ").strip() for line in report.read_text(encoding="utf-8").splitlines()
+                    if line.startswith("# ")), title)
+    lines = [f"## {title}", "", f"Written by {what} into `{name}/`: [{heading}]({_rel(report, root)}).", ""]
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        rel = _rel(path, root)
+        if path.suffix == ".png":
+            lines += [f"![{path.stem}]({rel})", ""]
+        elif path.suffix == ".csv":
+            try:
+                line, _table, _count = _csv_summary(path, root)
+            except (OSError, csv.Error, UnicodeDecodeError) as exc:
+                notes.append(f"{rel}: unreadable ({exc})")
+                continue
+            lines += [f"- {line}"]
+    lines.append("")
+    return lines
+
+
 # ------------------------------------------------------------------------------------------ the index
 
 
@@ -295,6 +326,11 @@ def write_gallery(root: str | Path = "reports", *, formats: Sequence[str] = FORM
             body += lines
     for name, title, what in EXTERNAL:
         lines = _external_section(root, name, title, what, notes)
+        if lines:
+            sections.append(name)
+            body += lines
+    for name, title, what in LINKED:
+        lines = _linked_section(root, name, title, what, notes)
         if lines:
             sections.append(name)
             body += lines

@@ -63,8 +63,25 @@ def test_gallery_of_an_empty_folder_says_what_is_missing(tmp_path):
     assert result.figures == [] and result.sections == []
     text = result.readme.read_text()
     for missing in ("no array-size sweep in", "no numerics study in",
-                    "Inference fidelity: ", "Reference-chip comparison: "):
+                    "Inference fidelity: ", "Reference-chip comparison: ", "Training on the bit-accurate datapath: ",
+                    "Data-parallel training across chips: "):
         assert missing in text
+
+
+def test_long_reports_are_linked_with_their_figures_not_inlined(tmp_path):
+    folder = tmp_path / "distributed"
+    (folder / "runs").mkdir(parents=True)
+    (folder / "distributed.md").write_text("# The claim, measured\n\nA long table that stays in its own file.\n")
+    (folder / "distributed.png").write_bytes(b"\x89PNG")
+    (folder / "distributed.csv").write_text("chips,step_ms\n2,1.5\n8,2.5\n")
+    (folder / "runs" / "one.json").write_text("{}")
+    result = write_gallery(tmp_path)
+    text = result.readme.read_text()
+    assert "distributed" in result.sections and "training" not in result.sections
+    assert "[The claim, measured](distributed/distributed.md)" in text
+    assert "![distributed](distributed/distributed.png)" in text
+    assert "`distributed/distributed.csv`: 2 rows" in text
+    assert "A long table" not in text and "runs/one.json" not in text
 
 
 def test_the_model_changes_note_is_inlined_once_after_the_head(tmp_path):
