@@ -30,7 +30,7 @@ LONG = {
     "hfp8sim fidelity --trained-only": "about 3 minutes (10 when the FP32 CNN and transformer are trained first)",
     "hfp8sim chip-report": "about a minute",
     "hfp8sim distributed-report": "about 2 minutes",
-    "hfp8sim train-report --jobs 2": "about 40 minutes",
+    "hfp8sim train-report --jobs 2": "about 25 minutes",
     "hfp8sim trace minilm --scheme hfp8 --out out/minilm.json": "about 1.5 minutes",
     "hfp8sim train --model cnn --dataset fashion_mnist --scheme hfp8 --epochs 1 --seed 0 --out out/train":
         "about 2 minutes",
