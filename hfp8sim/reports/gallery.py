@@ -289,6 +289,7 @@ def _linked_section(root: Path, name: str, title: str, what: str, notes: list[st
     heading = next((line.lstrip("# ").strip() for line in report.read_text(encoding="utf-8").splitlines()
                     if line.startswith("# ")), title)
     lines = [f"## {title}", "", f"Written by {what} into `{name}/`: [{heading}]({_rel(report, root)}).", ""]
+    tables = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         rel = _rel(path, root)
         if path.suffix == ".png":
@@ -299,9 +300,8 @@ def _linked_section(root: Path, name: str, title: str, what: str, notes: list[st
             except (OSError, csv.Error, UnicodeDecodeError) as exc:
                 notes.append(f"{rel}: unreadable ({exc})")
                 continue
-            lines += [f"- {line}"]
-    lines.append("")
-    return lines
+            tables.append(f"- {line}")
+    return lines + tables + [""]
 
 
 # ------------------------------------------------------------------------------------------ the index
