@@ -78,13 +78,17 @@ class LayerResult:
     pass_: str = "forward"
     source_layer: str = ""
     param_elements: int = 0
+    precision: str = ""  # the scheme a GEMM layer named in place of the run's ("": the run's)
     energy: dict[str, float] = dataclasses.field(default_factory=dict)  # energy_<component>_pj, energy_total_pj
 
     def row(self, training: bool = False) -> dict[str, Any]:
         """The CSV row; the training columns (``pass``, ``source_layer``, ``param_elements``) only for a row
-        of a training step (``training``), so an inference run's tables keep their columns."""
+        of a training step (``training``), so an inference run's tables keep their columns; ``precision`` only
+        for a row that names one (:meth:`NetworkResult.write` fills the run's scheme into the others)."""
         row = dataclasses.asdict(self)
         energy = row.pop("energy")
+        if not row["precision"]:
+            del row["precision"]
         training_values = {"pass": row.pop("pass_"), "source_layer": row.pop("source_layer"),
                            "param_elements": row.pop("param_elements")}
         if training:
@@ -123,7 +127,7 @@ class LayerResult:
 
 # how each field of a LayerResult combines in ``+``
 _DESCRIPTIVE = ("name", "op", "kind", "M", "N", "K", "batch", "tile_shape", "loop_order", "mapping", "partition",
-                "objective", "pass_", "source_layer")
+                "objective", "pass_", "source_layer", "precision")
 _RATIOS = ("utilization", "mapping_efficiency")
 _ADDITIVE = tuple(f.name for f in dataclasses.fields(LayerResult)
                   if f.name not in (*_DESCRIPTIVE, *_RATIOS, "fused", "folded", "cores", "runner_up_cost", "energy"))
@@ -241,6 +245,8 @@ class NetworkResult:
         with layers_path.open("w", newline="") as handle:
             training = self.is_training
             rows = [layer.row(training) | ({"run_id": run_id} if run_id else {}) for layer in self.layers]
+            if any(layer.precision for layer in self.layers):  # a column of its own: every row's scheme
+                rows = [row | {"precision": row.get("precision", self.scheme)} for row in rows]
             fields = list(rows[0]) if rows else list(LayerResult.__dataclass_fields__)
             for row in rows:
                 fields += [key for key in row if key not in fields]

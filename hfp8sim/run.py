@@ -98,8 +98,10 @@ def objective_cost(model: CoreModel, accountant: EnergyAccountant | None = None)
 class _NetworkRun:
     """The state of one network run: the core, its simulator, the plans made so far, the clock."""
 
-    def __init__(self, model: CoreModel, record_events: bool, cost: CandidateCost | None = None):
+    def __init__(self, model: CoreModel, record_events: bool, cost: CandidateCost | None = None,
+                 precision: str = ""):
         self.model = model
+        self.precision = precision  # "" for the run's own scheme, else the scheme its layers name
         self.sim = CoreSimulator.of(model)
         self.cost = cost
         self.record_events = record_events
@@ -287,16 +289,57 @@ def simulate_network(arch: ArchConfig, network: Network | TraceNetwork, *, schem
     placements = plan_placements(layers, fuse=model.vector.fuse_elementwise, fits_on_chip=lambda work: (
         (work.in_elements + work.out_elements) * model.activation_bytes + work.extra_read_bytes
         + work.extra_write_bytes <= model.usable_scratchpad_bytes["output"]))
+    runs = _precision_runs(arch, network, run, accountant)
+    chosen = _runs_by_layer(layers, placements, run, runs)
     results: list[LayerResult] = []
     for index, layer in enumerate(layers):
         if progress:
             progress(index, len(layers), layer.name)
         after = layers[index + 1] if index + 1 < len(layers) else None
         consumer = (after, placements[after.name]) if after is not None and not after.is_gemm else None
-        results.append(run.gemm(layer, network.name, consumer) if layer.is_gemm else
-                       run.vector(layer, placements[layer.name], results[-1] if results else None))
+        this = chosen[index]
+        this.clock = run.clock  # one clock for the run, whichever core model a layer runs on
+        results.append(this.gemm(layer, network.name, consumer) if layer.is_gemm else
+                       this.vector(layer, placements[layer.name], results[-1] if results else None))
+        run.clock = this.clock
     if any(getattr(layer, "pass_", "forward") != "forward" for layer in layers):  # an inference run's rows keep the defaults
         results = [dataclasses.replace(r, **_training_fields(layer)) for r, layer in zip(results, layers)]
-    results = [dataclasses.replace(r, energy=accountant.price(r)) for r in results]
+    results = [dataclasses.replace(r, energy=runs.get(this, accountant).price(r), precision=this.precision)
+               for r, this in zip(results, chosen)]
     return NetworkResult(network.name, model.name, model.scheme.name, model.clock_ghz,
                          model.peak_chip_macs_per_cycle, tuple(results), arch.to_dict(), tuple(run.events))
+
+
+def _precision_runs(arch: ArchConfig, network, run: _NetworkRun,
+                    accountant: EnergyAccountant) -> dict[_NetworkRun, EnergyAccountant]:
+    """A run and an accountant per precision some GEMM layer names in place of the run's scheme (IBM's FP16
+    first and last layers): the same core in that scheme, recording into the run's events."""
+    runs: dict[_NetworkRun, EnergyAccountant] = {}
+    for name in dict.fromkeys(getattr(layer, "precision", "") for layer in network.layers):
+        if not name or name == run.model.scheme.name:
+            continue
+        try:
+            model = core_model(arch, name)
+        except Hfp8SimError as exc:
+            layer = next(layer.name for layer in network.layers if getattr(layer, "precision", "") == name)
+            raise Hfp8SimError(f"{network.name}: layer {layer}: precision {name!r}: {exc}") from None
+        other_accountant = EnergyAccountant(model)
+        other = _NetworkRun(model, run.record_events, objective_cost(model, other_accountant), name)
+        other.events = run.events
+        runs[other] = other_accountant
+    return runs
+
+
+def _runs_by_layer(layers: list, placements: dict, run: _NetworkRun,
+                   runs: dict[_NetworkRun, EnergyAccountant]) -> list[_NetworkRun]:
+    """The run each layer is simulated on: a GEMM's precision's, a vector layer fused into a GEMM's output
+    stage that GEMM's, every other layer the run's own."""
+    by_precision = {other.precision: other for other in runs}
+    chosen: dict[str, _NetworkRun] = {}
+    for layer in layers:
+        if layer.is_gemm:
+            chosen[layer.name] = by_precision.get(getattr(layer, "precision", ""), run)
+        else:
+            into = placements[layer.name].fused_into
+            chosen[layer.name] = chosen.get(into, run) if into is not None else run
+    return [chosen[layer.name] for layer in layers]

@@ -429,17 +429,23 @@ class Training:
     optimizer: str = "momentum"
     update_rule: str | None = None
     data_parallel: bool = False
+    first_last_fp16: bool = False  # the first and last GEMM layers with weights in fp16 (keep_first_last)
 
     def identity(self) -> list[Any]:
-        """What of this setting a derived workload's point id depends on."""
+        """What of this setting a derived workload's point id depends on (new settings only when set: the ids
+        of sweeps without them stay as they were)."""
+        extra = ["first_last_fp16"] if self.first_last_fp16 else []
         if self.data_parallel:
-            return [self.train, list(self.batches), self.optimizer, self.update_rule, "data_parallel"]
-        return [self.train, list(self.batches), self.optimizer, self.update_rule or "fp32_master"]
+            return [self.train, list(self.batches), self.optimizer, self.update_rule, "data_parallel", *extra]
+        return [self.train, list(self.batches), self.optimizer, self.update_rule or "fp32_master", *extra]
 
     def variants(self, network: Any) -> list[tuple[Any, int | None]]:
         """(network to simulate, its batch or None) for each batch of the axis."""
+        from .workloads import keep_first_last
         from .workloads.training_step import derive_training_step, rescale_batch
 
+        if self.first_last_fp16:
+            network = keep_first_last(network, "fp16")
         out = []
         for batch in self.batches or (None,):
             if self.data_parallel:
@@ -465,7 +471,7 @@ def _load_workloads(names: list[str], training: Training) -> tuple[dict[str, Any
         for network, batch in training.variants(load_workload(path)):
             key = network.name + (f"@batch={batch}" if batch else "")
             networks[key] = network
-            digests[key] = digest if not (training.train or batch) else \
+            digests[key] = digest if not (training.train or batch or training.first_last_fp16) else \
                 _digest([digest, training.identity(), batch])
     return networks, digests
 

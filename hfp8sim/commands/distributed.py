@@ -44,14 +44,17 @@ def register(sub) -> None:
 
 
 def add_step_options(p) -> None:
-    """``--batch`` (global), ``--optimizer``, ``--update-rule``: what one chip's training step is."""
+    """``--batch`` (global), ``--optimizer``, ``--update-rule``, ``--first-last-fp16``: what one chip's training
+    step is."""
     from ..workloads.training_layers import OPTIMIZERS, UPDATE_RULES
+    from .run import add_first_last_option
 
     p.add_argument("--batch", type=positive_int, default=None,
                    help="GLOBAL batch: samples per step over all chips, split evenly (it must divide by --chips); "
                         "default 32 per chip x chips (e.g. 2048 on 64 chips)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
                    help="the optimizer whose states the update reads and writes (default momentum)")
+    add_first_last_option(p)
     p.add_argument("--update-rule", choices=UPDATE_RULES, default=None,
                    help="the chip's weight update for every protocol (default: each protocol's own: hfp8 "
                         "round_off_residual, IBM's FP8 weights + FP16 residual; the all-reduces fp32_master); "
@@ -115,7 +118,7 @@ def _profiles(args: argparse.Namespace):
     """One chip's training step at the per-chip batch, simulated once per update rule the protocols need."""
     from ..config.arch import resolve_arch
     from ..step_profiles import DEFAULT_PER_CHIP_BATCH, StepProfiles
-    from ..workloads import load_workload_file, workload_file_kind
+    from ..workloads import keep_first_last, load_workload_file, workload_file_kind
     from ..workloads.training_step import per_chip_batch
 
     if args.batch is None:
@@ -128,8 +131,10 @@ def _profiles(args: argparse.Namespace):
     def announce(rule: str) -> None:
         print(f"  simulating one chip's training step ({rule}, batch {per_chip})", file=sys.stderr)
 
-    return StepProfiles(arch, load_workload_file(path), per_chip, optimizer=args.optimizer, scheme=scheme,
-                        on_simulate=announce)
+    network = load_workload_file(path)
+    if args.first_last_fp16:
+        network = keep_first_last(network, "fp16")
+    return StepProfiles(arch, network, per_chip, optimizer=args.optimizer, scheme=scheme, on_simulate=announce)
 
 
 def _print_results(results) -> None:

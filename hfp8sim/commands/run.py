@@ -57,10 +57,17 @@ def add_training_options(p, *, sweep: bool = False) -> None:
                          "attention's heads x samples); default: the workload's own"))
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
                    help="with --train: the optimizer whose states the update reads and writes (default momentum)")
+    add_first_last_option(p)
     p.add_argument("--update-rule", choices=UPDATE_RULES, default=None if sweep else "fp32_master",
                    help="with --train: fp32_master (FP32 master weights, forward-format copy for the GEMMs) or "
                         "round_off_residual (IBM HFP8: forward-format weights + FP16 residual); default fp32_master"
                         + (" (in a data-parallel sweep: each protocol's own)" if sweep else ""))
+
+
+def add_first_last_option(p) -> None:
+    p.add_argument("--first-last-fp16", action="store_true",
+                   help="run the first and last GEMM layers with weights (a stem conv, a classifier) in fp16, in "
+                        "every pass, as IBM's HFP8 keeps them; the other layers in the scheme")
 
 
 def _progress(index: int, total: int, name: str) -> None:
@@ -119,13 +126,17 @@ def run_main_job(args: argparse.Namespace) -> int:
 
 
 def _training_network(network, trace, args: argparse.Namespace):
-    """The network to simulate: the workload, at ``--batch`` samples, as a training step with ``--train``."""
+    """The network to simulate: the workload, at ``--batch`` samples, with its first and last layers in fp16
+    (``--first-last-fp16``), as a training step with ``--train``."""
     from ..errors import WorkloadError
+    from ..workloads import keep_first_last
     from ..workloads.training_step import derive_training_step, rescale_batch
 
-    if trace is not None and (args.train or args.batch):
-        raise WorkloadError(f"{args.workload}: a trace records the layers it ran; --train and --batch need a "
-                            "workload file (YAML, ONNX or SCALE-Sim CSV)")
+    if trace is not None and (args.train or args.batch or args.first_last_fp16):
+        raise WorkloadError(f"{args.workload}: a trace records the layers it ran; --train, --batch and "
+                            "--first-last-fp16 need a workload file (YAML, ONNX or SCALE-Sim CSV)")
+    if args.first_last_fp16:
+        network = keep_first_last(network, "fp16")
     if args.train:
         return derive_training_step(network, batch=args.batch, optimizer=args.optimizer,
                                     update_rule=args.update_rule)
@@ -292,6 +303,11 @@ def _print_totals(results) -> None:
     if mapped:
         print(f"  ({scheme}: grouped convs mapped as "
               + ", ".join(f"{mapped.count(m)} {m}" for m in sorted(set(mapped))) + ")")
+    kept = [layer for layer in first.layers if layer.precision and layer.kind == "gemm"]
+    if kept:
+        names = list(dict.fromkeys(layer.source_layer or layer.name for layer in kept))
+        print(f"  ({scheme}: {len(kept)} GEMM rows in {', '.join(sorted({layer.precision for layer in kept}))}, "
+              f"every pass of {', '.join(names)}; the precision column of layers.csv)")
     vector = [layer for layer in first.layers if layer.kind == "vector" and not layer.mapping]
     if vector:
         fused = sum(1 for layer in vector if layer.fused and not layer.folded)  # a folded one does no work

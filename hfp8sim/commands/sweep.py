@@ -87,7 +87,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     sweep = build_sweep(args.arch, args.workload, sets=args.sets, array=args.array, dataflow=args.dataflow,
                         scheme=args.scheme, scratchpads_kib=args.scratchpads_kib, cores=args.cores,
                         zipped=args.zipped, format_libraries=args.formats,
-                        training=Training(args.train, tuple(args.batch or ()), args.optimizer, args.update_rule),
+                        training=Training(args.train, tuple(args.batch or ()), args.optimizer, args.update_rule,
+                                          first_last_fp16=args.first_last_fp16),
                         data_parallel={name: getattr(args, name) for name in DATA_PARALLEL_SHORTCUTS})
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else (
         "this process" if args.jobs == 1 else f"{args.jobs or os.cpu_count()} local processes")

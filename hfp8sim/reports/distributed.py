@@ -82,8 +82,10 @@ def _assumptions(info: dict) -> list[str]:
     return ["## Assumptions", "",
             f"- Chip: `{chip['file']}` ({chip['name']}: one {chip['rows']}x{chip['cols']} {chip['dataflow']} array "
             f"at {chip['clock_ghz']:g} GHz, scheme {chip['scheme']}); its training step (forward, data and weight "
-            "gradients, vector-unit backward ops, momentum update) simulated per update rule.  The FP16 reference "
-            "chip is the same core in scheme fp16 (half the MAC rate).",
+            "gradients, vector-unit backward ops, momentum update) simulated per update rule"
+            + ("; the first and last layers with weights (stem conv or first projection, classifier) in fp16 in "
+               "every pass, as IBM's HFP8 keeps them" if study.get("first_last_fp16") else "")
+            + ".  The FP16 reference chip is the same core in scheme fp16 (half the MAC rate).",
             f"- Batch: {batches}; weak scaling (global batch = per-chip batch x N).",
             "- Updates: the HFP8 protocol updates each chip's 1/N shard with IBM's round-off-residual rule (FP8 "
             "weights, FP16 residual); the all-reduce baselines update every parameter on every chip from FP32 "

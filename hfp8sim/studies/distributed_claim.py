@@ -35,7 +35,7 @@ from ..config.arch import resolve_arch
 from ..distributed.profile import Protocol, protocol_named
 from ..distributed.topology import build_topology
 from ..step_profiles import StepProfiles, data_parallel_row
-from ..workloads import load_workload_file, workload_file_kind
+from ..workloads import keep_first_last, load_workload_file, workload_file_kind
 
 ROWS_CSV = "distributed.csv"
 STUDY_JSON = "study.json"
@@ -78,6 +78,8 @@ class ClaimStudy:
     # nodes on a switch with 12.5 GB/s, 2 us ports)
     topology_chips: tuple[int, ...] = (64, 1024)
     topology_gb_per_s: float = 25.0
+    # IBM's HFP8 training keeps the first and last layers (stem conv, classifier) in FP16, in every pass
+    first_last_fp16: bool = True
 
 
 def run_claim_study(study: ClaimStudy, progress: Callable[[str], None] = lambda line: None) -> list[dict]:
@@ -86,6 +88,8 @@ def run_claim_study(study: ClaimStudy, progress: Callable[[str], None] = lambda 
     arch = resolve_arch(study.arch)
     for name, per_chip in study.workloads:
         network = load_workload_file(workload_file_kind(name)[0])
+        if study.first_last_fp16:
+            network = keep_first_last(network, "fp16")
         profiles = {scheme: StepProfiles(arch, network, per_chip, scheme=scheme,
                                          on_simulate=lambda rule, s=scheme: progress(
                                              f"{name}: one chip's training step, scheme {s or arch.scheme.name}, "

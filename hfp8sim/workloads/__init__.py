@@ -29,7 +29,7 @@ from .layers import (
     same_padding,
 )
 from .load import OPS, load_workload, parse_workload, parse_workload_text
-from .network import Network
+from .network import Network, keep_first_last
 from .onnx_import import SUPPORTED_ONNX_OPS, import_onnx
 from .registry import resolve_workload, shipped_workloads
 from .scalesim_import import export_scalesim_csv, import_scalesim_csv
@@ -58,6 +58,7 @@ __all__ = [
     "export_scalesim_csv",
     "import_onnx",
     "import_scalesim_csv",
+    "keep_first_last",
     "load_workload",
     "load_workload_file",
     "parse_workload",

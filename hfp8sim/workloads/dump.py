@@ -32,6 +32,8 @@ def layer_to_data(layer: Layer, previous: str | None, shapes: dict[str, tuple[in
             data["inputs"] = list(layer.inputs)
     if layer.pass_ != "forward":
         data["pass"] = layer.pass_
+    if layer.precision:
+        data["precision"] = layer.precision
     producer_shapes = [shapes[p] for p in layer.inputs if p is not None and p in shapes]
     inferred = inferred_fields(op, producer_shapes, getattr(layer, "axis", 1))
     for key, value, default, inferable in layer.yaml_fields():

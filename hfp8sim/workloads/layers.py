@@ -296,6 +296,10 @@ class Layer:
     pass_: str = "forward"
     source_layer: str = ""
     """The forward layer a training step's backward or update layer belongs to ("": the layer itself)."""
+    precision: str = ""
+    """A precision scheme for this GEMM layer's operands in place of the run's ("": the run's), e.g. ``fp16`` for
+    the first and last layers IBM keeps in FP16 (:func:`~hfp8sim.workloads.network.keep_first_last`); vector
+    layers run in the run's scheme."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -307,6 +311,9 @@ class Layer:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         if self.pass_ not in PASSES:
             raise _fail(self.name, f"pass must be one of {', '.join(PASSES)}; got {self.pass_!r}")
+        if not isinstance(self.precision, str) or (self.precision and not self.is_gemm):
+            raise _fail(self.name, f"precision {self.precision!r}: a scheme name, for a GEMM layer (conv2d or "
+                                   "matmul) only; vector layers run in the run's scheme")
         # the order of the checks below is the order in which a layer with several mistakes reports them
         self._check_declared()
         _check_positive(self.name, **{key: getattr(self, key) for key in self.sizes})

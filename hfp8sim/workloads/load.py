@@ -80,6 +80,7 @@ class _LayerModel(pydantic.BaseModel):
     input: str | None = None
     inputs: list[str | None] | None = None
     pass_: Literal["forward", "backward_data", "backward_weight"] = Field("forward", alias="pass")
+    precision: str = ""  # a scheme for a GEMM layer's operands in place of the run's (checked by the layer)
 
 
 class _Conv2dModel(_LayerModel):
@@ -172,7 +173,7 @@ OP_SCHEMAS: dict[str, type[_LayerModel]] = {
 OPS = tuple(sorted(OP_SCHEMAS))
 """Every ``op`` a workload file may use."""
 
-_CONNECTION_KEYS = {"name", "op", "input", "inputs", "pass"}
+_CONNECTION_KEYS = {"name", "op", "input", "inputs", "pass", "precision"}
 
 
 class _TopModel(pydantic.BaseModel):
@@ -495,7 +496,7 @@ def _build_layer(model: _LayerModel, previous: str | None, built: dict[str, Laye
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise WorkloadError(f"input {producer!r} is not a layer of this network{hint}")
     shapes = [built[p].output_shape for p in inputs if p is not None]
-    common = {"name": model.name, "inputs": inputs, "pass_": model.pass_}
+    common = {"name": model.name, "inputs": inputs, "pass_": model.pass_, "precision": model.precision}
     op = model.op
     axis = getattr(model, "axis", 1)
     inferred = inferred_fields(op, shapes, axis)

@@ -218,3 +218,19 @@ def folds_batch_norm(norm: Layer, producer: Layer, producer_readers: int, traini
 def layer_op_name(layer: Layer) -> str:
     """The YAML ``op`` of a layer (:attr:`Layer.op_name <hfp8sim.workloads.layers.Layer.op_name>`)."""
     return layer.op_name
+
+
+def keep_first_last(network: Network, precision: str = "fp16") -> Network:
+    """``network`` with its first and last weight-bearing GEMM layers (a network's input and classifier layers:
+    a ResNet's stem conv and its fc) in ``precision``, the exceptions IBM's HFP8 training keeps in FP16 (Sun et
+    al., NeurIPS 2019).  Layers that already name a precision keep theirs; a network with one such layer
+    gets it once."""
+    weighted = [layer.name for layer in network.layers if layer.is_gemm and layer.param_elements]
+    if not weighted:
+        raise WorkloadError(f"{network.name}: no GEMM layer with weights to keep in {precision}",
+                            file=network.file or None)
+    chosen = {weighted[0], weighted[-1]}
+    layers = tuple(dataclasses.replace(layer, precision=precision)
+                   if layer.name in chosen and not layer.precision else layer for layer in network.layers)
+    return dataclasses.replace(network, layers=layers,
+                               notes=f"{network.notes} First and last layers in {precision}.".strip())

@@ -17,8 +17,10 @@ SCALE-Sim CSV) and returns one network holding, in execution order:
    DRAM from the forward pass (a tensor another layer still needs is written out) and reads it back;
 4. the **update**: an :class:`OptimizerUpdate` per parameter tensor, in the order its gradient is ready.
 
-Every derived layer names its forward layer in ``source_layer``.  The MACs of a step are three times the
-forward MACs less the data gradients not computed (the layers whose input comes from outside).
+Every derived layer names its forward layer in ``source_layer``, and a GEMM of the backward pass keeps its
+forward layer's ``precision`` (IBM's FP16 first and last layers stay FP16 in every pass).  The MACs of a step
+are three times the forward MACs less the data gradients not computed (the layers whose input comes from
+outside).
 """
 
 from __future__ import annotations
@@ -332,7 +334,10 @@ def derive_training_step(network: Network, *, batch: int | None = None, optimize
                     for layer, gradient in b.param_gradients)
     notes = (f"{network.notes} Training step: {optimizer}, {update_rule} weights, batch "
              f"{batch or forward_batch(network)}.").strip()
-    return Network(f"{network.name}.train", (*forward, *b.layers, *updates), network.source, notes, network.file,
+    precision = {layer.name: layer.precision for layer in forward if layer.precision}
+    backward = tuple(dataclasses.replace(layer, precision=precision[layer.source_layer])
+                     if layer.is_gemm and layer.source_layer in precision else layer for layer in b.layers)
+    return Network(f"{network.name}.train", (*forward, *backward, *updates), network.source, notes, network.file,
                    fold_batch_norms=False)
 
 
