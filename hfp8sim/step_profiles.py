@@ -22,7 +22,8 @@ from .errors import DistributedError
 from .results import LayerResult, NetworkResult
 from .run import check_limits, simulate_network
 from .workloads import Network
-from .workloads.training_step import derive_training_step, per_chip_batch
+from .workloads.training_step import derive_training_step
+from .workloads.training_step import per_chip_batch as split_global_batch
 
 PASS_FIELDS = {"forward": "forward_cycles", "backward_data": "backward_data_cycles",
                "backward_weight": "backward_weight_cycles", "update": "update_cycles"}
@@ -163,7 +164,7 @@ class DataParallelSetup:
         """The per-chip batch: the global batch split (it must divide), or ``per_chip_batch``."""
         if self.global_batch is None:
             return self.per_chip_batch
-        return per_chip_batch(self.global_batch, self.chips)
+        return split_global_batch(self.global_batch, self.chips)
 
 
 SWEEP_KEYS = tuple(f.name for f in dataclasses.fields(DataParallelSetup) if f.name != "per_chip_batch")

@@ -657,10 +657,7 @@ def _data_parallel_point(arch: Any, task: PointTask) -> dict[str, Any]:
     no layer rows (``hfp8sim run ARCH WORKLOAD --train`` gives them)."""
     from .step_profiles import DataParallelSetup, simulate_data_parallel
 
-    try:
-        setup = DataParallelSetup(**task.data_parallel)
-    except TypeError as exc:  # a hand-edited manifest; the grid builds only known keys
-        raise SweepError(f"data-parallel point: {exc}") from None
+    setup = DataParallelSetup(**task.data_parallel)  # the grid sets only its fields (sweep_keys)
     training = task.training or Training(data_parallel=True)
     summary, row = simulate_data_parallel(arch, task.network, setup, optimizer=training.optimizer,
                                           update_rule=training.update_rule, profiles=_CHIP_PROFILES,
