@@ -266,10 +266,17 @@ def check_limits(arch: ArchConfig, network: Network | TraceNetwork, scheme: str 
     model = core_model(arch, scheme)
     if model.scalesim_mode:
         return
+    models = {"": model}  # a layer that names a precision is tiled in it (an unknown name fails in the run)
     for layer in network.layers:
         if layer.is_gemm:
+            precision = getattr(layer, "precision", "")
+            if precision not in models:
+                try:
+                    models[precision] = core_model(arch, precision)
+                except Hfp8SimError:
+                    models[precision] = model
             try:
-                candidates(gemm_problem(layer, model), model.array)
+                candidates(gemm_problem(layer, models[precision]), model.array)
             except Hfp8SimError as exc:
                 raise Hfp8SimError(f"{network.name}: {exc}") from None  # as the planner says it
 
