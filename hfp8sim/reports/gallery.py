@@ -260,11 +260,10 @@ def _external_section(root: Path, name: str, title: str, what: str, notes: list[
     for path in files:
         rel = _rel(path, root)
         if path.suffix == ".csv":
-            try:
-                line, table, count = _csv_summary(path, root)
-            except (OSError, csv.Error, UnicodeDecodeError) as exc:
-                notes.append(f"{rel}: unreadable ({exc})")
+            summary = _readable_csv_summary(path, root, notes)
+            if summary is None:
                 continue
+            line, table, count = summary
             if inlined:
                 lines += [f"- {line}"]
             else:
@@ -276,6 +275,15 @@ def _external_section(root: Path, name: str, title: str, what: str, notes: list[
             lines += [f"- [`{rel}`]({rel})"]
     lines.append("")
     return lines
+
+
+def _readable_csv_summary(path: Path, root: Path, notes: list[str]):
+    """:func:`_csv_summary` of ``path``, or None with a note when the file cannot be read."""
+    try:
+        return _csv_summary(path, root)
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        notes.append(f"{_rel(path, root)}: unreadable ({exc})")
+        return None
 
 
 def _linked_section(root: Path, name: str, title: str, what: str, notes: list[str]) -> list[str]:
@@ -295,12 +303,9 @@ def _linked_section(root: Path, name: str, title: str, what: str, notes: list[st
         if path.suffix == ".png":
             lines += [f"![{path.stem}]({rel})", ""]
         elif path.suffix == ".csv":
-            try:
-                line, _table, _count = _csv_summary(path, root)
-            except (OSError, csv.Error, UnicodeDecodeError) as exc:
-                notes.append(f"{rel}: unreadable ({exc})")
-                continue
-            tables.append(f"- {line}")
+            summary = _readable_csv_summary(path, root, notes)
+            if summary is not None:
+                tables.append(f"- {summary[0]}")
     return lines + tables + [""]
 
 
